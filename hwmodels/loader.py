@@ -1,0 +1,122 @@
+"""Parse accelerator specs from YAML, strictly, and find the shipped presets.
+
+One loader for one file type.  It loads YAML safely (no object construction from tags),
+rejects duplicate keys, unknown keys, missing fields, wrong types and impossible values, and
+names the file and the key path (``memory[1].bandwidth_bytes_per_s``) in every error.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from hwmodels.spec import Accelerator
+
+__all__ = ["SpecError", "load_accelerator", "parse_accelerator", "preset_names", "read_yaml"]
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message names the file, the field and what was expected."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {key!r}", key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+def read_yaml(path: str | Path) -> object:
+    """Load one YAML document safely, refusing duplicate keys; :class:`SpecError` on failure."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}{where}: malformed YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: malformed YAML: {exc}") from None
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing required field"
+    message = error["msg"].replace("Value error, ", "")
+    if "input" in error and kind not in ("model_type",):
+        return f"expected {message[0].lower()}{message[1:]}, got {error['input']!r}"
+    return message
+
+
+def parse_accelerator(document: object, source: str) -> Accelerator:
+    """Validate a loaded document as an :class:`Accelerator`; ``source`` names it in errors."""
+    if not isinstance(document, dict):
+        raise SpecError(f"{source}: expected a mapping of spec fields at the top level, "
+                        f"got {type(document).__name__}")
+    try:
+        return Accelerator.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SpecError(f"{source}: {_key_path(first['loc'])}: {_describe(first)}") from None
+
+
+def _preset_dir():
+    return resources.files("hwmodels") / "presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, sorted."""
+    return sorted(p.name[: -len(".yaml")] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_accelerator(name_or_path: str | Path) -> Accelerator:
+    """A shipped preset by name, or a spec file by path."""
+    text = str(name_or_path)
+    if text in preset_names():
+        with resources.as_file(_preset_dir() / f"{text}.yaml") as path:
+            return parse_accelerator(read_yaml(path), f"preset {text}")
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return parse_accelerator(read_yaml(path), str(path))
+    raise SpecError(
+        f"unknown accelerator {text!r}: expected a preset name ({', '.join(preset_names())}) "
+        "or the path of a YAML spec file"
+    )

@@ -1,0 +1,151 @@
+"""The ``scansim`` command line: a thin shell over the library.
+
+``main(argv)`` returns the exit code: 0 on success, 2 for a user error (one line on stderr
+naming the file or field and what was expected, no traceback).  Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from hwmodels.loader import SpecError, load_accelerator, preset_names
+from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
+from workloads.catalog import CATALOG, WorkloadError, get_workload, schedule
+from workloads.circuits import CIRCUITS, CircuitError
+from workloads.schedule import DTYPE_BYTES
+
+USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError)
+
+
+class UsageError(Exception):
+    """A command line that cannot be parsed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2: raised and reported by main()
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _cmd_hw_list(args) -> int:
+    for name in preset_names():
+        acc = load_accelerator(name)
+        print(f"{name:24s} {acc.peak_flops_per_s('fp32') / 1e12:8.2f} TFLOP/s fp32  "
+              f"{acc.dram.bandwidth_bytes_per_s / 1e9:8.1f} GB/s  {acc.description}")
+    return 0
+
+
+def _cmd_hw_show(args) -> int:
+    acc = load_accelerator(args.name)
+    print(yaml.safe_dump(acc.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _cmd_hw_validate(args) -> int:
+    acc = load_accelerator(Path(args.file))
+    print(f"{args.file}: ok ({acc.name})")
+    return 0
+
+
+def _cmd_workloads_list(args) -> int:
+    for w in CATALOG.values():
+        print(f"{w.name:16s} {w.family:10s} T={w.seq_len:<7d} heads={w.heads:<6d} "
+              f"state={w.state:<4d} batch={w.batch:<3d} {w.description}")
+    return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, int]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise WorkloadError(f"-p {pair!r}: expected KEY=VALUE, e.g. -p heads=16")
+        try:
+            params[key.strip()] = int(value)
+        except ValueError:
+            raise WorkloadError(f"-p {pair!r}: expected an integer value, got {value!r}") from None
+    return params
+
+
+def _cmd_simulate(args) -> int:
+    acc = load_accelerator(args.hw)
+    workload = get_workload(args.workload)
+    params = _parse_params(args.param)
+    for key in ("seq_len", "batch"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    workload = workload.with_params(**params)
+    sched = schedule(workload, args.algo, args.dtype)
+    result = simulate(sched, acc, event_budget=args.event_budget)
+    record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": args.algo,
+              **result.to_record()}
+    if args.json:
+        print(json.dumps(record))
+    else:
+        for key, value in record.items():
+            print(f"{key:22s} {value:.6g}" if isinstance(value, float) else f"{key:22s} {value}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from reports.demo import run_demo  # matplotlib import only when needed
+
+    index = run_demo(Path(args.output))
+    print(f"wrote {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scansim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    hw = sub.add_parser("hw", help="accelerator specs").add_subparsers(
+        dest="hw_command", required=True, parser_class=_Parser)
+    hw.add_parser("list", help="list the shipped presets").set_defaults(run=_cmd_hw_list)
+    show = hw.add_parser("show", help="print a preset or spec file as YAML")
+    show.add_argument("name")
+    show.set_defaults(run=_cmd_hw_show)
+    validate = hw.add_parser("validate", help="check a spec file")
+    validate.add_argument("file")
+    validate.set_defaults(run=_cmd_hw_validate)
+
+    wl = sub.add_parser("workloads", help="workload catalog").add_subparsers(
+        dest="wl_command", required=True, parser_class=_Parser)
+    wl.add_parser("list", help="list the catalog").set_defaults(run=_cmd_workloads_list)
+
+    sim = sub.add_parser("simulate", help="simulate one workload on one accelerator")
+    sim.add_argument("--hw", required=True, help="preset name or spec YAML file")
+    sim.add_argument("--workload", required=True, help="catalog name (see: scansim workloads list)")
+    sim.add_argument("--seq-len", dest="seq_len", type=int, help="sequence length T")
+    sim.add_argument("--batch", type=int, help="batch size B")
+    sim.add_argument("-p", dest="param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a workload dimension (seq_len, state, heads, batch)")
+    sim.add_argument("--algo", default="sequential", choices=list(CIRCUITS),
+                     help="scan algorithm (a prefix circuit)")
+    sim.add_argument("--dtype", default="fp32", choices=list(DTYPE_BYTES))
+    sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
+                     help="maximum number of simulated tiles")
+    sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
+    sim.set_defaults(run=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="run the default study and write an HTML report")
+    demo.add_argument("-o", "--output", default="out/demo", help="report folder")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, *USER_ERRORS) as exc:
+        print(f"scansim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Shared fixtures: small hand-checkable accelerators built from plain dicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.spec import Accelerator
+
+
+def toy_spec(**overrides) -> dict:
+    """A 1-core, 1-lane machine at 1 Hz with free memory: times are cycle counts."""
+    spec = {
+        "name": "toy",
+        "cores": 1,
+        "clock_hz": 1.0,
+        "vector": {
+            "lanes": 1,
+            "flops_per_lane_per_cycle": {"fp32": 1.0},
+            "op_latency_cycles": 1.0,
+            "energy_per_flop_j": {"fp32": 1.0},
+        },
+        "memory": [
+            {"name": "sram", "scope": "core", "capacity_bytes": 1e6,
+             "bandwidth_bytes_per_s": 1e9, "latency_s": 0.0, "energy_per_byte_j": 0.0},
+            {"name": "dram", "scope": "chip", "capacity_bytes": 1e9,
+             "bandwidth_bytes_per_s": 1.0, "latency_s": 0.0, "energy_per_byte_j": 0.5},
+        ],
+        "kernel_launch_s": 0.0,
+        "static_power_w": 0.0,
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.fixture
+def toy() -> Accelerator:
+    return Accelerator.model_validate(toy_spec())

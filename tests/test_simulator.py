@@ -1,0 +1,175 @@
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwmodels.loader import load_accelerator
+from hwmodels.spec import Accelerator
+from simulator import SimulationError, bounds, simulate
+from tests.conftest import toy_spec
+from workloads.catalog import get_workload, schedule
+from workloads.schedule import Schedule, Stage
+
+
+def one(stage: Stage, dtype="fp32") -> Schedule:
+    return Schedule("hand", dtype, (stage,))
+
+
+def test_two_tiles_on_one_unit_end_at_c_and_2c(toy):
+    # 2 ops of 3 flops on a 1-lane, 1 flop/cycle, 1 Hz unit: each tile computes for c = 3 s
+    result = simulate(one(Stage("s", "vector", ops=2, flops_per_op=3)), toy)
+    assert sorted(result.trace["end_s"]) == [3.0, 6.0]
+    assert result.latency_s == 6.0
+    assert result.lower_bound_s == 6.0 == result.compute_bound_s
+
+
+def test_transfer_costs_latency_plus_bytes_over_bandwidth():
+    acc = Accelerator.model_validate(toy_spec()).replace(
+        memory=[dict(m, latency_s=0.5, bandwidth_bytes_per_s=4.0) for m in toy_spec()["memory"]])
+    # one op reading 8 bytes and writing 4: load 8/4 + 0.5, compute 1 flop = 1 s, store 4/4 + 0.5
+    result = simulate(one(Stage("s", "vector", ops=1, flops_per_op=1, bytes_read_per_op=8,
+                                bytes_written_per_op=4)), acc)
+    assert result.latency_s == pytest.approx(2.5 + 1 + 1.5)
+    assert result.memory_bound_s == pytest.approx(3.0)
+    assert result.dram_bytes == 12
+
+
+def test_launch_overhead_is_paid_per_stage():
+    acc = Accelerator.model_validate(toy_spec(kernel_launch_s=10.0))
+    stages = tuple(Stage(f"level {i}", "vector", ops=1, flops_per_op=1, deps=(i - 1,) if i else ())
+                   for i in range(4))
+    result = simulate(Schedule("chain", "fp32", stages), acc)
+    assert result.latency_s == 4 * (10 + 1)
+    assert result.depth_bound_s == 4 * (10 + 1)
+
+
+def test_chain_stage_pays_op_latency_per_step(toy):
+    acc = toy.replace(vector=dict(toy.vector.model_dump(), lanes=64, op_latency_cycles=4))
+    # 64 channels in one issue cycle, but each step waits 4 cycles for the previous one
+    result = simulate(one(Stage("seq", "vector", ops=64, steps=100, flops_per_op=1)), acc)
+    assert result.latency_s == pytest.approx(400)
+    assert result.depth_bound_s == pytest.approx(400)
+
+
+def test_independent_stages_overlap_and_dependent_ones_do_not(toy):
+    acc = toy.replace(cores=2)
+    a = Stage("a", "vector", ops=1, flops_per_op=5)
+    b_free = Stage("b", "vector", ops=1, flops_per_op=5)
+    b_dep = Stage("b", "vector", ops=1, flops_per_op=5, deps=(0,))
+    assert simulate(Schedule("par", "fp32", (a, b_free)), acc).latency_s == 5
+    assert simulate(Schedule("dep", "fp32", (a, b_dep)), acc).latency_s == 10
+
+
+def test_energy_adds_flops_bytes_and_static(toy):
+    acc = toy.replace(static_power_w=2.0)
+    result = simulate(one(Stage("s", "vector", ops=1, flops_per_op=4, bytes_read_per_op=2)), acc)
+    # 4 flops × 1 J + 2 bytes × 0.5 J (DRAM) + 0 (SRAM); static 2 W × (2 s load + 4 s compute)
+    assert result.dynamic_energy_j == pytest.approx(4 + 1)
+    assert result.static_energy_j == pytest.approx(2 * 6)
+    assert result.energy_j == pytest.approx(17)
+
+
+def test_bad_schedules_name_stage_and_resource(toy):
+    with pytest.raises(SimulationError, match=r"stage 0 \(mm\): needs a 'matrix' unit"):
+        simulate(one(Stage("mm", "matrix", ops=1)), toy)
+    cyclic = Schedule("cyc", "fp32", (Stage("a", "vector", ops=1, deps=(1,)),
+                                      Stage("b", "vector", ops=1, deps=(0,))))
+    with pytest.raises(SimulationError, match="cyclic"):
+        simulate(cyclic, toy)
+    with pytest.raises(SimulationError, match="no vector rate for dtype 'bf16'"):
+        simulate(one(Stage("s", "vector", ops=1, flops_per_op=1), dtype="bf16"), toy)
+    with pytest.raises(SimulationError, match="moves bytes only"):
+        simulate(one(Stage("t", "transfer", ops=1, flops_per_op=1)), toy)
+    with pytest.raises(SimulationError, match="event_budget"):
+        simulate(one(Stage("s", "vector", ops=1)), toy, event_budget=0)
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return load_accelerator("h100-sxm5-80gb")
+
+
+@pytest.mark.parametrize("algo", ["sequential", "kogge-stone", "brent-kung", "chunked"])
+@pytest.mark.parametrize("name", ["mamba-130m", "diagonal-d64", "iterated-3x3"])
+def test_catalog_latency_respects_bounds_and_converges(h100, name, algo):
+    sched = schedule(get_workload(name).with_params(seq_len=4096), algo)
+    fine = simulate(sched, h100, event_budget=4096)
+    coarse = simulate(sched, h100, event_budget=2048)
+    assert fine.latency_s >= fine.lower_bound_s * (1 - 1e-12)
+    assert abs(coarse.latency_s / fine.latency_s - 1) < 0.02
+    assert fine.tiles <= 4096
+
+
+def test_same_inputs_same_trace(h100):
+    sched = schedule(get_workload("diagonal-d64").with_params(seq_len=2048), "sklansky")
+    a, b = simulate(sched, h100), simulate(sched, h100)
+    assert a.latency_s == b.latency_s
+    assert a.trace.equals(b.trace)
+
+
+def test_simulation_cost_follows_tiles_not_length(h100):
+    short = simulate(schedule(get_workload("mamba-130m").with_params(seq_len=1024), "sequential"), h100)
+    long = simulate(schedule(get_workload("mamba-130m").with_params(seq_len=1 << 20), "sequential"), h100)
+    assert long.events <= 1.1 * short.events
+    assert long.latency_s > 500 * short.latency_s
+
+
+_stage = st.builds(
+    Stage, name=st.just("s"), unit=st.sampled_from(["vector", "transfer"]),
+    ops=st.integers(1, 5000), steps=st.integers(1, 300),
+    flops_per_op=st.floats(0, 50), bytes_read_per_op=st.floats(0, 64),
+    bytes_written_per_op=st.floats(0, 64), latency_ops=st.floats(1, 8),
+)
+
+
+@st.composite
+def schedules(draw):
+    stages = draw(st.lists(_stage, min_size=1, max_size=5))
+    linked = []
+    for i, s in enumerate(stages):
+        deps = tuple(sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=2))))) if i else ()
+        flops = 0.0 if s.unit == "transfer" else s.flops_per_op
+        linked.append(Stage(**{**s.__dict__, "deps": deps, "flops_per_op": flops}))
+    return Schedule("random", "fp32", tuple(linked))
+
+
+@st.composite
+def accelerators(draw):
+    spec = toy_spec(
+        cores=draw(st.integers(1, 16)), clock_hz=draw(st.floats(1e6, 3e9)),
+        kernel_launch_s=draw(st.floats(0, 1e-5)),
+    )
+    spec["vector"]["lanes"] = draw(st.integers(1, 256))
+    spec["vector"]["op_latency_cycles"] = draw(st.floats(1, 8))
+    spec["memory"][0]["capacity_bytes"] = draw(st.floats(1e3, 1e6))
+    spec["memory"][1]["bandwidth_bytes_per_s"] = draw(st.floats(1e8, 1e12))
+    spec["memory"][1]["latency_s"] = draw(st.floats(0, 1e-6))
+    return Accelerator.model_validate(spec)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sched=schedules(), acc=accelerators())
+def test_latency_never_below_lower_bound(sched, acc):
+    result = simulate(sched, acc, event_budget=256)
+    assert result.latency_s >= result.lower_bound_s * (1 - 1e-9)
+    assert math.isfinite(result.energy_j)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sched=schedules(), acc=accelerators(), factor=st.sampled_from([2, 4]))
+def test_more_bandwidth_or_lanes_never_slower(sched, acc, factor):
+    base = simulate(sched, acc, event_budget=256).latency_s
+    faster_mem = acc.replace(memory=[m.model_dump() for m in acc.memory[:-1]] + [
+        dict(acc.dram.model_dump(), bandwidth_bytes_per_s=acc.dram.bandwidth_bytes_per_s * factor)])
+    wider = acc.replace(vector=dict(acc.vector.model_dump(), lanes=acc.vector.lanes * factor))
+    assert simulate(sched, faster_mem, event_budget=256).latency_s <= base * (1 + 1e-9)
+    assert simulate(sched, wider, event_budget=256).latency_s <= base * (1 + 1e-9)
+
+
+def test_bounds_match_schedule_totals(h100):
+    sched = schedule(get_workload("mamba-130m").with_params(seq_len=8192), "kogge-stone")
+    b = bounds(sched, h100)
+    assert b.memory_s == pytest.approx(sched.dram_bytes / 3.35e12)
+    assert b.compute_s == pytest.approx(sched.work_flops / h100.peak_flops_per_s("fp32"))
+    assert b.lower_s <= b.brent_upper_s

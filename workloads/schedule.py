@@ -1,0 +1,196 @@
+"""Schedules: what a workload asks of a machine, as a DAG of stages.
+
+A :class:`Stage` is a batch of identical ops on one unit kind.  ``ops`` independent ops run
+per step; ``steps`` > 1 makes the stage a chain in which step r + 1 needs the results of step
+r (a sequential scan is one stage of ``steps = T − 1``), so a schedule's size stays
+independent of T for sequential algorithms and grows with the circuit depth for parallel
+ones.  Bytes are DRAM bytes under the schedule's own mapping (each stage reads its operands
+from DRAM and writes its results back); the simulator's policies may keep some on chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from numba import njit
+
+from workloads.circuits import Circuit
+
+__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_schedule"]
+
+UNITS = ("vector", "matrix", "sfu", "transfer")
+
+#: bytes per element for each dtype name scansim accepts
+DTYPE_BYTES = {"fp64": 8, "fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A batch of ``ops`` independent identical ops per step, for ``steps`` dependent steps.
+
+    Per-op quantities are per op per step.  ``latency_ops`` is the number of dependent unit
+    operations on one op's critical path (1 for a multiply-add), which with ``steps`` gives
+    the stage's contribution to the schedule depth.  ``deps`` are indices of earlier stages.
+    """
+
+    name: str
+    unit: str
+    ops: int
+    steps: int = 1
+    flops_per_op: float = 0.0
+    sfu_ops_per_op: float = 0.0
+    bytes_read_per_op: float = 0.0
+    bytes_written_per_op: float = 0.0
+    resident_bytes_per_op: float = 0.0
+    latency_ops: float = 1.0
+    deps: tuple[int, ...] = ()
+
+    @property
+    def total_ops(self) -> int:
+        return self.ops * self.steps
+
+    @property
+    def flops(self) -> float:
+        return self.total_ops * self.flops_per_op
+
+    @property
+    def bytes_read(self) -> float:
+        return self.total_ops * self.bytes_read_per_op
+
+    @property
+    def bytes_written(self) -> float:
+        return self.total_ops * self.bytes_written_per_op
+
+    @property
+    def depth_ops(self) -> float:
+        """Dependent unit operations on this stage's critical path."""
+        return self.steps * self.latency_ops
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A DAG of stages (``deps`` point backwards), with its totals."""
+
+    name: str
+    dtype: str
+    stages: tuple[Stage, ...]
+    meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def work_flops(self) -> float:
+        return float(sum(s.flops for s in self.stages))
+
+    @property
+    def dram_bytes(self) -> float:
+        return float(sum(s.bytes_read + s.bytes_written for s in self.stages))
+
+    @cached_property
+    def depth_ops(self) -> float:
+        """Longest chain of dependent unit operations through the DAG."""
+        finish: list[float] = []
+        for i, stage in enumerate(self.stages):
+            start = max((finish[d] for d in stage.deps if d < i), default=0.0)
+            finish.append(start + stage.depth_ops)
+        return max(finish, default=0.0)
+
+
+@dataclass(frozen=True)
+class AffineCost:
+    """Cost of one combine ``(A_s, b_s) ⊕ (A_d, b_d) = (A_d A_s, A_d b_s + b_d)`` of a family.
+
+    ``copies`` independent recurrences run side by side (batch × heads × channels).  A
+    *full* combine also forms ``A_d A_s``; a *b-only* combine skips it because no later
+    combine needs that product (the last combine into every position, for instance).
+    """
+
+    copies: int
+    a_bytes: float  # one A element (a vector for diagonal, a matrix for dense)
+    b_bytes: float
+    full_flops: float
+    b_only_flops: float
+    latency_ops: float = 1.0
+
+
+@njit(cache=True)
+def _live_products(n, ptr, src, dst):
+    """Per combine: is the product A_d A_s it forms read by a later combine?
+
+    Walks the levels backwards tracking, per position, whether its current A is needed:
+    a combine always reads A_d (to form A_d b_s), and reads A_s only if its own product is
+    needed.  Synchronous semantics: needs are gathered over a whole level before applying.
+    """
+    need = np.zeros(n, dtype=np.bool_)
+    live = np.zeros(len(dst), dtype=np.bool_)
+    for j in range(len(ptr) - 2, -1, -1):
+        p0, p1 = ptr[j], ptr[j + 1]
+        for p in range(p0, p1):
+            live[p] = need[dst[p]]
+        for p in range(p0, p1):
+            need[dst[p]] = True
+        for p in range(p0, p1):
+            if live[p]:
+                need[src[p]] = True
+    return live
+
+
+@njit(cache=True)
+def _chained(ptr, src, dst):
+    """Per level j ≥ 1: does level j consume exactly level j−1's results, pair for pair?"""
+    depth = len(ptr) - 1
+    chain = np.zeros(depth, dtype=np.bool_)
+    for j in range(1, depth):
+        a0, a1, b0, b1 = ptr[j - 1], ptr[j], ptr[j], ptr[j + 1]
+        if a1 - a0 != b1 - b0:
+            continue
+        ok = True
+        for q in range(b1 - b0):
+            if src[b0 + q] != dst[a0 + q]:
+                ok = False
+                break
+        chain[j] = ok
+    return chain
+
+
+def affine_schedule(name: str, dtype: str, circuit: Circuit, cost: AffineCost) -> Schedule:
+    """Cost a prefix circuit on affine elements, one stage per level.
+
+    Each level is a kernel that reads its operands from DRAM and writes its results back —
+    except that a run of levels each consuming exactly the previous level's results (the
+    sequential chain, the inner scans of a chunked circuit) is one stage of ``steps`` levels
+    whose carry stays in registers: it reads only the new destination operands.
+    """
+    live = _live_products(circuit.n, circuit.ptr, circuit.src, circuit.dst)
+    full_per_level = np.add.reduceat(live.astype(np.int64), circuit.ptr[:-1]) if circuit.size else np.zeros(0)
+    chained = _chained(circuit.ptr, circuit.src, circuit.dst)
+    sizes = circuit.level_sizes
+    stages: list[Stage] = []
+    j = 0
+    while j < circuit.depth:
+        run = 1
+        while j + run < circuit.depth and chained[j + run]:
+            run += 1
+        m = int(sizes[j])
+        full = float(full_per_level[j : j + run].sum())
+        frac = full / (m * run)  # share of combines that also form A_d A_s
+        carry = run > 1
+        src_bytes = 0.0 if carry else cost.b_bytes + frac * cost.a_bytes
+        stages.append(
+            Stage(
+                name=f"level {j}" if run == 1 else f"levels {j}-{j + run - 1}",
+                unit="vector",
+                ops=m * cost.copies,
+                steps=run,
+                flops_per_op=cost.b_only_flops + frac * (cost.full_flops - cost.b_only_flops),
+                bytes_read_per_op=src_bytes + cost.a_bytes + cost.b_bytes,
+                bytes_written_per_op=cost.b_bytes + frac * cost.a_bytes,
+                resident_bytes_per_op=cost.a_bytes + cost.b_bytes,
+                latency_ops=cost.latency_ops,
+                deps=(len(stages) - 1,) if stages else (),
+            )
+        )
+        j += run
+    meta = {"circuit": circuit.name, "depth": circuit.depth, "size": circuit.size,
+            "copies": cost.copies, "n": circuit.n}
+    return Schedule(name=name, dtype=dtype, stages=tuple(stages), meta=meta)
