@@ -7,6 +7,7 @@ names the file and the key path (``memory[1].bandwidth_bytes_per_s``) in every e
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -68,9 +69,15 @@ def read_yaml(path: str | Path) -> object:
 
 
 def _key_path(loc: tuple) -> str:
+    """``('memory', 2, 'bandwidth_bytes_per_s')`` → ``memory[2].bandwidth_bytes_per_s``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            out += f".{part}" if out else part
+        else:  # a key a user could not read back from the message: quote it
+            out += f"[{part!r}]"
     return out or "(top level)"
 
 
@@ -95,7 +102,8 @@ def parse_accelerator(document: object, source: str) -> Accelerator:
         return Accelerator.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise SpecError(f"{source}: {_key_path(first['loc'])}: {_describe(first)}") from None
+        message = " ".join(f"{_key_path(first['loc'])}: {_describe(first)}".split())
+        raise SpecError(f"{source}: {message}") from None
 
 
 def _preset_dir():
