@@ -12,15 +12,20 @@ steps are affine maps, and affine maps compose associatively:
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from workloads.circuits import Circuit
+from workloads.circuits import Circuit, sequential
+from workloads.kernels._checks import (
+    check_array,
+    check_circuit,
+    check_int,
+    check_same_dtype,
+    check_shape,
+    threads,
+)
 
-__all__ = ["linear_scan", "diagonal_scan_chunked"]
-
-_FLOAT_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+__all__ = ["linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan"]
 
 
 # --------------------------------------------------------------------------- diagonal
@@ -142,34 +147,6 @@ def _dense_circuit(A, b, ptr, src, dst):
 # --------------------------------------------------------------------------- wrappers
 
 
-def _threads() -> int:
-    return numba.get_num_threads()
-
-
-def _check_array(name: str, x, ndim: int, expected: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{name}: expected a numpy array of shape {expected}, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name}: expected shape {expected}, got {x.shape}")
-    if x.dtype.type not in _FLOAT_DTYPES:
-        raise ValueError(
-            f"{name}: expected dtype float32, float64, complex64 or complex128, got {x.dtype}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return x
-
-
-def _check_circuit(circuit, T: int) -> Circuit | None:
-    if circuit is None:
-        return None
-    if not isinstance(circuit, Circuit):
-        raise ValueError(f"circuit: expected a Circuit or None, got {type(circuit).__name__}")
-    if circuit.n != T:
-        raise ValueError(f"circuit: built for n={circuit.n}, but the inputs have T={T} steps")
-    return circuit
-
-
 def linear_scan(a: np.ndarray, b: np.ndarray, circuit: Circuit | None = None) -> np.ndarray:
     """All states of ``h_t = a_t h_{t-1} + b_t`` with ``h_{-1} = 0``.
 
@@ -183,32 +160,31 @@ def linear_scan(a: np.ndarray, b: np.ndarray, circuit: Circuit | None = None) ->
     -------
     h : ndarray, shape (T, d), dtype of ``b``
     """
-    b = _check_array("b", b, 2, "(T, d)")
+    b = check_array("b", b, 2, "(T, d)")
     T, d = b.shape
     if T < 1 or d < 1:
         raise ValueError(f"b: expected T ≥ 1 and d ≥ 1, got shape {b.shape}")
     dense = isinstance(a, np.ndarray) and a.ndim == 3
-    a = _check_array("a", a, 3 if dense else 2, "(T, d, d)" if dense else "(T, d)")
-    if a.shape[:2] != (T, d) or (dense and a.shape[2] != d):
-        want = f"({T}, {d}, {d})" if dense else f"({T}, {d})"
-        raise ValueError(f"a: expected shape {want} to match b {b.shape}, got {a.shape}")
-    if a.dtype != b.dtype:
-        raise ValueError(f"a: expected dtype {b.dtype} (the dtype of b), got {a.dtype}")
-    circuit = _check_circuit(circuit, T)
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
+    if dense:
+        a = check_array("a", a, 3, "(T, d, d)")
+        check_shape("a", a, (T, d, d), "(T, d, d)")
+    else:
+        a = check_array("a", a, 2, "(T, d)")
+        check_shape("a", a, (T, d), "(T, d)")
+    check_same_dtype("a", a, b, "b")
+    circuit = check_circuit(circuit, T)
     if circuit is None:
         h = np.empty_like(b)
         if dense:
             _dense_sequential(a, b, h)
         else:
-            _diag_sequential(a, b, h, min(_threads(), d))
+            _diag_sequential(a, b, h, min(threads(), d))
         return h
     A, h = a.copy(), b.copy()
     if dense:
         _dense_circuit(A, h, circuit.ptr, circuit.src, circuit.dst)
     else:
-        _diag_circuit(A, h, circuit.ptr, circuit.src, circuit.dst, min(_threads(), d))
+        _diag_circuit(A, h, circuit.ptr, circuit.src, circuit.dst, min(threads(), d))
     return h
 
 
@@ -217,12 +193,128 @@ def diagonal_scan_chunked(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np
 
     The parallel form for few channels and long T; same contract as :func:`linear_scan`.
     """
-    b = _check_array("b", b, 2, "(T, d)")
-    a = _check_array("a", a, 2, "(T, d)")
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise ValueError(f"a: expected shape {b.shape} and dtype {b.dtype}, got {a.shape} {a.dtype}")
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk: expected an integer ≥ 1, got {chunk!r}")
+    b = check_array("b", b, 2, "(T, d)")
+    a = check_array("a", a, 2, "(T, d)")
+    check_shape("a", a, b.shape, "(T, d)")
+    check_same_dtype("a", a, b, "b")
+    chunk = check_int("chunk", chunk)
     h = np.empty_like(b)
-    _diag_chunked(np.ascontiguousarray(a), np.ascontiguousarray(b), h, int(chunk))
+    _diag_chunked(a, b, h, chunk)
     return h
+
+
+# --------------------------------------------------------------------------- permutation-diagonal
+
+
+@njit(cache=True)
+def _pd_sequential(perm, diag, b, h):
+    T, d = b.shape
+    for i in range(d):
+        h[0, i] = b[0, i]
+    for t in range(1, T):
+        for i in range(d):
+            h[t, i] = diag[t, i] * h[t - 1, perm[t, i]] + b[t, i]
+
+
+@njit(cache=True)
+def _pd_circuit(perm, diag, b, ptr, src, dst):
+    """Compose permutation-diagonal affine maps along a circuit, in place.
+
+    Step t maps h to ``h'[i] = D_t[i] h[P_t[i]] + b_t[i]``.  Applying s then t gives
+    ``P = P_s[P_t]``, ``D = D_t · D_s[P_t]``, ``b = D_t · b_s[P_t] + b_t``: O(d) per combine,
+    because permutations compose as index maps.
+    """
+    d = b.shape[1]
+    P = np.empty(d, dtype=perm.dtype)
+    D = np.empty(d, dtype=diag.dtype)
+    B = np.empty(d, dtype=b.dtype)
+    for j in range(len(ptr) - 1):
+        for p in range(ptr[j], ptr[j + 1]):
+            s = src[p]
+            t = dst[p]
+            for i in range(d):
+                k = perm[t, i]
+                P[i] = perm[s, k]
+                D[i] = diag[t, i] * diag[s, k]
+                B[i] = diag[t, i] * b[s, k] + b[t, i]
+            for i in range(d):
+                perm[t, i] = P[i]
+                diag[t, i] = D[i]
+                b[t, i] = B[i]
+
+
+def permutation_diagonal_scan(perm: np.ndarray, diag: np.ndarray, b: np.ndarray,
+                              circuit: Circuit | None = None) -> np.ndarray:
+    """All states of ``h_t[i] = diag_t[i] · h_{t-1}[perm_t[i]] + b_t[i]``, ``h_{-1} = 0``.
+
+    Parameters
+    ----------
+    perm : int ndarray (T, d), each row a permutation of 0..d-1
+    diag, b : float or complex ndarray (T, d), same dtype
+    circuit : Circuit with ``n == T``, or None for the sequential kernel
+    """
+    b = check_array("b", b, 2, "(T, d)")
+    T, d = b.shape
+    diag = check_array("diag", diag, 2, "(T, d)")
+    check_shape("diag", diag, b.shape, "(T, d)")
+    check_same_dtype("diag", diag, b, "b")
+    perm = check_array("perm", perm, 2, "(T, d)", dtypes=(np.int32, np.int64))
+    check_shape("perm", perm, b.shape, "(T, d)")
+    if not np.array_equal(np.sort(perm, axis=1), np.broadcast_to(np.arange(d), (T, d))):
+        raise ValueError(f"perm: expected every row to be a permutation of 0..{d - 1}")
+    circuit = check_circuit(circuit, T)
+    if circuit is None:
+        h = np.empty_like(b)
+        _pd_sequential(perm, diag, b, h)
+        return h
+    h = b.copy()
+    _pd_circuit(perm.astype(np.int64), diag.copy(), h, circuit.ptr, circuit.src, circuit.dst)
+    return h
+
+
+# --------------------------------------------------------------------------- exact products mod p
+
+
+@njit(cache=True)
+def _matmul_mod(X, Y, p):
+    n, k = X.shape
+    m = Y.shape[1]
+    out = np.zeros((n, m), dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            acc = 0
+            for r in range(k):
+                acc = (acc + X[i, r] * Y[r, j]) % p
+            out[i, j] = acc
+    return out
+
+
+@njit(cache=True)
+def _product_circuit_mod(M, p, ptr, src, dst):
+    """x[dst] = x[dst] · x[src] mod p (later factors on the left), synchronous, in place."""
+    for j in range(len(ptr) - 1):
+        for q in range(ptr[j], ptr[j + 1]):  # descending dst: sources read before written
+            M[dst[q]] = _matmul_mod(M[dst[q]], M[src[q]], p)
+
+
+def matrix_product_scan(M: np.ndarray, p: int, circuit: Circuit | None = None) -> np.ndarray:
+    """Prefix products ``P_t = M_t ⋯ M_1 M_0 mod p`` of integer matrices, exactly (int64).
+
+    The A-part of the dense LRNN ``h_t = A_t h_{t-1} + b_t`` over the integers mod p: the
+    iterated matrix product that makes DPLR LRNNs PNC¹-complete.  ``p`` must keep
+    ``p² · d`` below 2^63.
+    """
+    M = check_array("M", M, 3, "(T, d, d)", dtypes=(np.int64,))
+    T, d, d2 = M.shape
+    if d != d2 or T < 1 or d < 1:
+        raise ValueError(f"M: expected shape (T, d, d) with T, d ≥ 1, got {M.shape}")
+    p = check_int("p", p, 2)
+    if p * p * d >= 2**63:
+        raise ValueError(f"p: p² · d must stay below 2^63 for exact int64 products, got p={p}")
+    if M.min() < 0 or M.max() >= p:
+        raise ValueError(f"M: expected entries in 0..{p - 1}")
+    circuit = check_circuit(circuit, T) or sequential(T)
+    out = M.copy()
+    _product_circuit_mod(out, p, circuit.ptr, circuit.src, circuit.dst)
+    return out
+

@@ -1,0 +1,55 @@
+"""Argument checks shared by the kernel wrappers: one clear ValueError per bad argument."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from workloads.circuits import Circuit
+
+FLOAT_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+
+
+def threads() -> int:
+    return numba.get_num_threads()
+
+
+def check_array(name: str, x, ndim: int, expected: str, dtypes=FLOAT_DTYPES) -> np.ndarray:
+    """``x`` as a C-contiguous array of ``ndim`` dimensions, one of ``dtypes``, all finite."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array of shape {expected}, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name}: expected shape {expected}, got {x.shape}")
+    if x.dtype.type not in dtypes:
+        names = ", ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"{name}: expected dtype {names}, got {x.dtype}")
+    if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return np.ascontiguousarray(x)
+
+
+def check_shape(name: str, x: np.ndarray, shape: tuple, names: str) -> None:
+    """``x.shape == shape``, else a ValueError that spells the expected shape ``names``."""
+    if x.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {names} = {tuple(shape)}, got {x.shape}")
+
+
+def check_same_dtype(name: str, x: np.ndarray, like: np.ndarray, like_name: str) -> None:
+    if x.dtype != like.dtype:
+        raise ValueError(f"{name}: expected dtype {like.dtype} (the dtype of {like_name}), got {x.dtype}")
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_circuit(circuit, T: int) -> Circuit | None:
+    if circuit is None:
+        return None
+    if not isinstance(circuit, Circuit):
+        raise ValueError(f"circuit: expected a Circuit or None, got {type(circuit).__name__}")
+    if circuit.n != T:
+        raise ValueError(f"circuit: built for n={circuit.n}, but the inputs have T={T} steps")
+    return circuit
