@@ -1,0 +1,258 @@
+"""DPLR linear RNNs with matrix state: DeltaNet, Gated DeltaNet, RWKV-7-style, DeltaProduct.
+
+State ``S`` is K×V (FLA's convention), starts at 0, and every step is an affine map
+``S_t = A_t S_{t-1} + B_t`` with a K×K transition ``A_t`` (diagonal plus low rank) and a K×V
+input ``B_t``; the output is ``o_t = S_tᵀ q_t``.  Three ways to run it:
+
+* ``sequential`` — the recurrence, O(K·V) per step (the oracle);
+* any prefix circuit — dense-element combines ``(A_d A_s, A_d B_s + B_d)``, O(K²(K+V)) each:
+  the products densify, which is why the paper puts DPLR LRNNs in PNC¹;
+* ``chunked`` (delta rule only) — the WY/UT form of Yang et al. (arXiv 2406.06484): within a
+  chunk of C steps, ``(I + tril(diag(β) K Kᵀ ⊙ Γ, −1)) Δ = diag(β)(V − diag(Γ) K S_0)`` gives
+  the state corrections Δ, after which only matmuls remain.  Γ holds the gate's cumulative
+  decays, formed in log space as ``exp(γ_t − γ_i) ≤ 1`` so that nothing underflows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from workloads.circuits import CIRCUITS, prefix_circuit
+from workloads.kernels._checks import check_array, check_int, check_same_dtype, check_shape
+
+__all__ = ["delta_rule", "matrix_state_scan", "dplr_scan", "delta_product"]
+
+REAL = (np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------- generic affine
+
+
+@njit(cache=True, parallel=True)
+def _mat_sequential(A, B, S):
+    """S[n, t] = A[n, t] @ S[n, t-1] + B[n, t]; prange over the independent copies n."""
+    N, T, K, V = B.shape
+    for n in prange(N):
+        S[n, 0] = B[n, 0]
+        for t in range(1, T):
+            S[n, t] = A[n, t] @ S[n, t - 1] + B[n, t]
+
+
+@njit(cache=True, parallel=True)
+def _mat_circuit(A, B, ptr, src, dst):
+    """Dense-element circuit in place: (A_s, B_s) ⊕ (A_d, B_d) = (A_d A_s, A_d B_s + B_d)."""
+    N = B.shape[0]
+    for n in prange(N):
+        for j in range(len(ptr) - 1):
+            for p in range(ptr[j], ptr[j + 1]):  # descending dst: sources read before written
+                s = src[p]
+                t = dst[p]
+                B[n, t] = A[n, t] @ B[n, s] + B[n, t]
+                A[n, t] = A[n, t] @ A[n, s]
+
+
+def matrix_state_scan(A: np.ndarray, B: np.ndarray, circuit=None) -> np.ndarray:
+    """All states of ``S_t = A_t S_{t-1} + B_t``, ``S_{-1} = 0``, for N independent copies.
+
+    A : (N, T, K, K), B : (N, T, K, V), same real dtype; returns (N, T, K, V).
+    """
+    B = check_array("B", B, 4, "(N, T, K, V)", dtypes=REAL)
+    N, T, K, V = B.shape
+    A = check_array("A", A, 4, "(N, T, K, K)", dtypes=REAL)
+    check_shape("A", A, (N, T, K, K), "(N, T, K, K)")
+    check_same_dtype("A", A, B, "B")
+    if circuit is None:
+        S = np.empty_like(B)
+        _mat_sequential(A, B, S)
+        return S
+    if circuit.n != T:
+        raise ValueError(f"circuit: built for n={circuit.n}, but the inputs have T={T} steps")
+    S = B.copy()
+    _mat_circuit(A.copy(), S, circuit.ptr, circuit.src, circuit.dst)
+    return S
+
+
+# --------------------------------------------------------------------------- delta rule
+
+
+@njit(cache=True, parallel=True)
+def _delta_sequential(q, k, v, beta, g, o):
+    """S ← α (S − β k (kᵀ S)) + β k vᵀ, o = Sᵀ q, per (batch, head); α = exp(g)."""
+    Bn, T, H, K = q.shape
+    V = v.shape[3]
+    for bh in prange(Bn * H):
+        b = bh // H
+        h = bh % H
+        S = np.zeros((K, V), dtype=q.dtype)
+        u = np.empty(V, dtype=q.dtype)
+        for t in range(T):
+            alpha = np.exp(g[b, t, h])
+            bt = beta[b, t, h]
+            for j in range(V):
+                acc = 0.0
+                for i in range(K):
+                    acc += k[b, t, h, i] * S[i, j]
+                u[j] = acc
+            for i in range(K):
+                ki = k[b, t, h, i]
+                for j in range(V):
+                    S[i, j] = alpha * (S[i, j] - bt * ki * u[j]) + bt * ki * v[b, t, h, j]
+            for j in range(V):
+                acc = 0.0
+                for i in range(K):
+                    acc += S[i, j] * q[b, t, h, i]
+                o[b, t, h, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def _delta_chunked(q, k, v, beta, g, o, C):
+    """WY/UT chunked delta rule (with optional scalar gate), prange over (batch, head).
+
+    Chunks are computed in float64 whatever the input dtype (accumulate wide, store narrow).
+    """
+    Bn, T, H, K = q.shape
+    V = v.shape[3]
+    for bh in prange(Bn * H):
+        b = bh // H
+        h = bh % H
+        S = np.zeros((K, V))
+        for t0 in range(0, T, C):
+            n = min(C, T - t0)
+            Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
+            Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
+            Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
+            bc = beta[b, t0:t0 + n, h].astype(np.float64)
+            gam = np.cumsum(g[b, t0:t0 + n, h].astype(np.float64))  # log of cumulative decay
+            KK = Kc @ Kc.T
+            QK = Qc @ Kc.T
+            # right-hand side: diag(β)(V − diag(Γ) K S_0)
+            R = Vc - np.exp(gam).reshape(n, 1) * (Kc @ S)
+            # forward substitution: Δ_t = β_t (R_t − Σ_{i<t} e^{γ_t−γ_i} (k_iᵀk_t) Δ_i)
+            D = np.empty((n, V))
+            for t in range(n):
+                row = R[t].copy()
+                for i in range(t):
+                    row -= (np.exp(gam[t] - gam[i]) * KK[t, i]) * D[i]
+                D[t] = bc[t] * row
+            # outputs: o_t = Γ_t S_0ᵀ q_t + Σ_{i≤t} e^{γ_t−γ_i} (k_iᵀ q_t) Δ_i
+            M = np.zeros((n, n))
+            for t in range(n):
+                for i in range(t + 1):
+                    M[t, i] = np.exp(gam[t] - gam[i]) * QK[t, i]
+            Oc = np.exp(gam).reshape(n, 1) * (Qc @ S) + M @ D
+            o[b, t0:t0 + n, h, :] = Oc
+            # next chunk's state: Γ_C S_0 + Σ_i e^{γ_C−γ_i} k_i Δ_iᵀ
+            w = np.exp(gam[n - 1] - gam).reshape(n, 1)
+            S = np.exp(gam[n - 1]) * S + np.ascontiguousarray(Kc.T) @ (w * D)
+
+
+def _check_qkv(q, k, v, beta, g):
+    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
+    Bn, T, H, K = q.shape
+    k = check_array("k", k, 4, "(B, T, H, K)", dtypes=REAL)
+    check_shape("k", k, q.shape, "(B, T, H, K)")
+    v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
+    if v.shape[:3] != (Bn, T, H):
+        raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {(Bn, T, H)}, got {v.shape}")
+    beta = check_array("beta", beta, 3, "(B, T, H)", dtypes=REAL)
+    check_shape("beta", beta, (Bn, T, H), "(B, T, H)")
+    g = np.zeros((Bn, T, H), dtype=q.dtype) if g is None else check_array("g", g, 3, "(B, T, H)", dtypes=REAL)
+    check_shape("g", g, (Bn, T, H), "(B, T, H)")
+    if np.any(g > 0):
+        raise ValueError("g: expected log-decays ≤ 0 (gates α = exp(g) in (0, 1])")
+    for name, x in (("k", k), ("v", v), ("beta", beta), ("g", g)):
+        check_same_dtype(name, x, q, "q")
+    if T < 1:
+        raise ValueError("q: expected T ≥ 1")
+    return q, k, v, beta, g
+
+
+def delta_rule(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
+               algorithm: str = "sequential", chunk: int = 64, g: np.ndarray | None = None) -> np.ndarray:
+    """The (gated) delta rule: ``S_t = α_t (S_{t-1} − β_t k_t (k_tᵀ S_{t-1})) + β_t k_t v_tᵀ``.
+
+    Parameters
+    ----------
+    q, k : (B, T, H, K);  v : (B, T, H, V);  beta : (B, T, H);  float32 or float64
+    algorithm : ``"sequential"``, ``"chunked"`` (WY/UT form, chunks of ``chunk``), or a
+        prefix-circuit name (dense-element circuit over the K×K transitions)
+    g : optional (B, T, H) log-decays ≤ 0 for Gated DeltaNet (α_t = exp(g_t)); None is DeltaNet
+
+    Returns
+    -------
+    o : (B, T, H, V) with ``o_t = S_tᵀ q_t``
+    """
+    q, k, v, beta, g = _check_qkv(q, k, v, beta, g)
+    o = np.empty(v.shape, dtype=q.dtype)
+    if algorithm == "sequential":
+        _delta_sequential(q, k, v, beta, g, o)
+        return o
+    if algorithm == "chunked":
+        _delta_chunked(q, k, v, beta, g, o, check_int("chunk", chunk))
+        return o
+    if algorithm in CIRCUITS:
+        Bn, T, H, K = q.shape
+        eye = np.eye(K, dtype=q.dtype)
+        kk = np.einsum("bthi,bthj->bthij", k, k)
+        A = np.exp(g)[..., None, None] * (eye - beta[..., None, None] * kk)
+        Bm = np.einsum("bth,bthi,bthj->bthij", beta, k, v)
+        return _readout(A, Bm, q, prefix_circuit(algorithm, T))
+    raise ValueError(f"algorithm: expected 'sequential', 'chunked' or one of {', '.join(CIRCUITS)}, "
+                     f"got {algorithm!r}")
+
+
+def _readout(A, Bm, q, circuit):
+    """Scan (B, T, H, K, ·) transitions as (B·H) copies and return o_t = S_tᵀ q_t."""
+    Bn, T, H, K = q.shape
+    V = Bm.shape[-1]
+    A = np.ascontiguousarray(A.transpose(0, 2, 1, 3, 4).reshape(Bn * H, T, K, K))
+    Bm = np.ascontiguousarray(Bm.transpose(0, 2, 1, 3, 4).reshape(Bn * H, T, K, V))
+    S = matrix_state_scan(A, Bm, None if circuit.name == "sequential" else circuit)
+    S = S.reshape(Bn, H, T, K, V).transpose(0, 2, 1, 3, 4)
+    return np.einsum("bthkv,bthk->bthv", S, q)
+
+
+def dplr_scan(q, w, a, b, k, v, algorithm: str = "sequential") -> np.ndarray:
+    """RWKV-7-style diagonal-plus-rank-1 recurrence ``S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ``.
+
+    q, w, a, b, k : (B, T, H, K);  v : (B, T, H, V).  ``algorithm`` is ``"sequential"`` or a
+    prefix-circuit name.  Returns o (B, T, H, V) with ``o_t = S_tᵀ q_t``.
+    """
+    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
+    for name, x in (("w", w), ("a", a), ("b", b), ("k", k)):
+        x = check_array(name, x, 4, "(B, T, H, K)", dtypes=REAL)
+        check_shape(name, x, q.shape, "(B, T, H, K)")
+        check_same_dtype(name, x, q, "q")
+    v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
+    if v.shape[:3] != q.shape[:3]:
+        raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {q.shape[:3]}, got {v.shape}")
+    A = np.einsum("bthi,ij->bthij", w, np.eye(q.shape[3], dtype=q.dtype)) + np.einsum("bthi,bthj->bthij", a, b)
+    Bm = np.einsum("bthi,bthj->bthij", k, v)
+    if algorithm not in CIRCUITS:
+        raise ValueError(f"algorithm: expected one of {', '.join(CIRCUITS)}, got {algorithm!r}")
+    return _readout(A, Bm, q, prefix_circuit(algorithm, q.shape[1]))
+
+
+def delta_product(q, k, v, beta, algorithm: str = "sequential", chunk: int = 64) -> np.ndarray:
+    """DeltaProduct (arXiv 2502.10297): n_h delta-rule (Householder) steps per token.
+
+    q : (B, T, H, K);  k : (B, T, n_h, H, K);  v : (B, T, n_h, H, V);  beta : (B, T, n_h, H).
+    Runs the delta rule over the T·n_h interleaved micro-steps and reads the output after the
+    last micro-step of each token, as the paper's implementation does.  Returns (B, T, H, V).
+    """
+    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
+    Bn, T, H, K = q.shape
+    k = check_array("k", k, 5, "(B, T, n_h, H, K)", dtypes=REAL)
+    nh = k.shape[2]
+    check_shape("k", k, (Bn, T, nh, H, K), "(B, T, n_h, H, K)")
+    v = check_array("v", v, 5, "(B, T, n_h, H, V)", dtypes=REAL)
+    if v.shape[:4] != (Bn, T, nh, H):
+        raise ValueError(f"v: expected shape (B, T, n_h, H, V) with leading {(Bn, T, nh, H)}, got {v.shape}")
+    beta = check_array("beta", beta, 4, "(B, T, n_h, H)", dtypes=REAL)
+    check_shape("beta", beta, (Bn, T, nh, H), "(B, T, n_h, H)")
+    qx = np.zeros((Bn, T, nh, H, K), dtype=q.dtype)
+    qx[:, :, -1] = q
+    o = delta_rule(qx.reshape(Bn, T * nh, H, K), k.reshape(Bn, T * nh, H, K),
+                   v.reshape(Bn, T * nh, H, -1), beta.reshape(Bn, T * nh, H), algorithm, chunk)
+    return o.reshape(Bn, T, nh, H, -1)[:, :, -1]
