@@ -1,11 +1,17 @@
 """Numba kernels for every recurrence family: sequential oracles and their parallel forms.
 
-Public API (called by tools outside the project):
+Public API (tools outside the project call exactly these):
 
 * :func:`linear_scan` — diagonal or dense linear recurrences, sequential or any circuit;
 * :func:`diagonal_scan_chunked` — reduce-then-scan over time chunks;
 * :func:`permutation_diagonal_scan` — permutation-diagonal LRNNs, any circuit;
-* :func:`matrix_product_scan` — exact iterated integer matrix products mod p, any circuit.
+* :func:`matrix_product_scan` — exact iterated integer matrix products mod p, any circuit;
+* :func:`delta_rule` — DeltaNet / Gated DeltaNet: sequential, chunked WY/UT, any circuit;
+* :func:`dplr_scan`, :func:`delta_product`, :func:`matrix_state_scan` — RWKV-7-style DPLR,
+  DeltaProduct, and the generic matrix-state affine scan beneath them;
+* :func:`ssd` — Mamba-2 / RetNet scalar-decay scan: sequential and chunked (SSD);
+* :func:`rnn` — Elman, GRU, LSTM: sequential, DEER, quasi-DEER, with the iteration count;
+* :func:`attention` — causal softmax attention: naive and blocked online softmax.
 """
 
 from workloads.kernels.affine import (
@@ -14,5 +20,13 @@ from workloads.kernels.affine import (
     matrix_product_scan,
     permutation_diagonal_scan,
 )
+from workloads.kernels.attention import attention
+from workloads.kernels.delta import delta_product, delta_rule, dplr_scan, matrix_state_scan
+from workloads.kernels.rnn import CELLS, init_params, rnn
+from workloads.kernels.ssd import ssd
 
-__all__ = ["linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan"]
+__all__ = [
+    "linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan",
+    "delta_rule", "dplr_scan", "delta_product", "matrix_state_scan", "ssd", "rnn", "CELLS",
+    "init_params", "attention",
+]

@@ -1,0 +1,213 @@
+"""Every matrix-state, nonlinear and attention kernel against its oracle.
+
+Errors are reported as max-abs and RMSE ratio ‖x − y‖ / ‖y‖; the bounds below are what
+float64 / float32 arithmetic allows, with room for the reassociation of parallel forms.
+"""
+
+import numpy as np
+import pytest
+
+from workloads.circuits import prefix_circuit
+from workloads.kernels import (attention, delta_product, delta_rule, dplr_scan, init_params,
+                               matrix_state_scan, rnn, ssd)
+
+RMSE = {np.float32: 2e-5, np.float64: 1e-11}
+
+
+def rmse(x, ref):
+    return float(np.linalg.norm(np.asarray(x, float) - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def qkv(T, dtype, B=1, H=2, K=6, V=5, seed=0, gated=False):
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(B, T, H, K))
+    k = rng.normal(size=(B, T, H, K))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)  # L2-normalised keys
+    v = rng.normal(size=(B, T, H, V))
+    beta = rng.uniform(0.0, 2.0, (B, T, H))  # (0, 2): negative eigenvalues allowed
+    g = np.log(rng.uniform(0.7, 1.0, (B, T, H))) if gated else None
+    cast = (lambda x: None if x is None else x.astype(dtype))
+    return cast(q), cast(k), cast(v), cast(beta), cast(g)
+
+
+def delta_python(q, k, v, beta, g=None):
+    """Plain-numpy twin of the delta-rule recurrence."""
+    B, T, H, K = q.shape
+    o = np.zeros(v.shape)
+    for b in range(B):
+        for h in range(H):
+            S = np.zeros((K, v.shape[3]))
+            for t in range(T):
+                kt = k[b, t, h].astype(float)
+                alpha = 1.0 if g is None else np.exp(float(g[b, t, h]))
+                S = alpha * (S - beta[b, t, h] * np.outer(kt, kt @ S)) + beta[b, t, h] * np.outer(kt, v[b, t, h])
+                o[b, t, h] = S.T @ q[b, t, h]
+    return o
+
+
+@pytest.mark.parametrize("gated", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1, 97])
+def test_delta_rule_forms_match_the_recurrence(T, dtype, gated):
+    q, k, v, beta, g = qkv(T, dtype, gated=gated)
+    ref = delta_python(q, k, v, beta, g)
+    assert rmse(delta_rule(q, k, v, beta, g=g), ref) < RMSE[dtype]
+    for algorithm, chunk in (("chunked", 16), ("chunked", 1), ("chunked", 200), ("kogge-stone", 0),
+                             ("brent-kung", 0)):
+        got = delta_rule(q, k, v, beta, algorithm, chunk=chunk or 64, g=g)
+        assert got.dtype == dtype
+        assert rmse(got, ref) < 5 * RMSE[dtype], (algorithm, chunk)
+
+
+def test_delta_rule_long_sequence_stays_bounded_and_chunked_matches():
+    T = 100_003
+    q, k, v, beta, _ = qkv(T, np.float64, H=1, K=8, V=4, seed=1)
+    ref = delta_rule(q, k, v, beta)
+    assert np.all(np.isfinite(ref)) and np.abs(ref).max() < 100
+    assert rmse(delta_rule(q, k, v, beta, "chunked", chunk=64), ref) < 1e-5
+    q32, k32, v32, b32, _ = (x.astype(np.float32) for x in (q, k, v, beta, beta))
+    assert rmse(delta_rule(q32, k32, v32, b32, "chunked"), ref) < 1e-4
+
+
+def test_dplr_rwkv7_style_circuits_match_sequential():
+    rng = np.random.default_rng(2)
+    B, T, H, K, V = 1, 61, 2, 4, 3
+    for dtype in (np.float32, np.float64):
+        w = rng.uniform(0.5, 1.0, (B, T, H, K)).astype(dtype)
+        kappa = rng.normal(size=(B, T, H, K))
+        kappa /= np.linalg.norm(kappa, axis=-1, keepdims=True)
+        a = (-kappa * 0.5).astype(dtype)  # diag(w) − ½ κ κᵀ, RWKV-7's removal term
+        bb = kappa.astype(dtype)
+        q, k = rng.normal(size=(2, B, T, H, K)).astype(dtype)
+        v = rng.normal(size=(B, T, H, V)).astype(dtype)
+        ref = dplr_scan(q, w, a, bb, k, v)
+        for name in ("kogge-stone", "sklansky", "chunked"):
+            assert rmse(dplr_scan(q, w, a, bb, k, v, name), ref) < 5 * RMSE[dtype]
+
+
+def test_delta_product_with_one_householder_is_the_delta_rule_and_forms_agree():
+    q, k, v, beta, _ = qkv(40, np.float64, seed=3)
+    one = delta_product(q, k[:, :, None], v[:, :, None], beta[:, :, None])
+    assert rmse(one, delta_rule(q, k, v, beta)) < 1e-14
+    rng = np.random.default_rng(4)
+    k3 = rng.normal(size=(1, 40, 3, 2, 6))
+    k3 /= np.linalg.norm(k3, axis=-1, keepdims=True)
+    v3, b3 = rng.normal(size=(1, 40, 3, 2, 5)), rng.uniform(0, 2, (1, 40, 3, 2))
+    ref = delta_product(q, k3, v3, b3)
+    assert rmse(delta_product(q, k3, v3, b3, "chunked", chunk=8), ref) < 1e-12
+    # by hand for one token: two Householder steps then a read-out
+    S = np.zeros((6, 5))
+    for j in range(3):
+        kj = k3[0, 0, j, 0]
+        S = S - b3[0, 0, j, 0] * np.outer(kj, kj @ S) + b3[0, 0, j, 0] * np.outer(kj, v3[0, 0, j, 0])
+    np.testing.assert_allclose(ref[0, 0, 0], S.T @ q[0, 0, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_matrix_state_scan_bad_input():
+    with pytest.raises(ValueError, match=r"A: expected shape \(N, T, K, K\)"):
+        matrix_state_scan(np.zeros((1, 3, 2, 3)), np.zeros((1, 3, 2, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1, 97, 100_003])
+def test_ssd_chunked_matches_sequential(T, dtype):
+    rng = np.random.default_rng(T)
+    H, K, V = (1, 4, 4) if T > 1000 else (3, 8, 5)
+    q, k = rng.normal(size=(2, 1, T, H, K))
+    v = rng.normal(size=(1, T, H, V))
+    g = np.log(rng.uniform(0.3, 1.0, (1, T, H)))
+    g[0, ::7] = -80.0  # near-total forgetting: exp(γ_t − γ_i) underflows, must not NaN
+    args = [x.astype(dtype) for x in (q, k, v, g)]
+    ref = ssd(*args)
+    got = ssd(*args, algorithm="chunked", chunk=64)
+    assert np.all(np.isfinite(got))
+    assert rmse(got, ref) < 5 * RMSE[dtype]
+
+
+def rnn_python(cell, p, x):
+    """Plain-numpy twin of the three cells."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    d = p["W"].shape[1]
+    h, c = np.zeros(d), np.zeros(d)
+    out = []
+    for xt in x:
+        if cell == "elman":
+            h = np.tanh(p["W"] @ h + p["U"] @ xt + p["b"])
+        elif cell == "gru":
+            gi, gh = p["U"] @ xt + p["b"], p["W"] @ h
+            z, r = sig(gi[:d] + gh[:d]), sig(gi[d:2 * d] + gh[d:2 * d])
+            n = np.tanh(gi[2 * d:] + r * (gh[2 * d:] + p["c"]))
+            h = (1 - z) * n + z * h
+        else:
+            a = p["W"] @ h + p["U"] @ xt + p["b"]
+            i, f, g, o = sig(a[:d]), sig(a[d:2 * d]), np.tanh(a[2 * d:3 * d]), sig(a[3 * d:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+        out.append(h)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("T", [1, 97, 2048])
+def test_rnn_newton_forms_converge_to_the_sequential_oracle(cell, T):
+    rng = np.random.default_rng(9)
+    p = init_params(cell, 6, 3, seed=1)
+    x = rng.normal(size=(T, 3))
+    ref, one = rnn(cell, p, x)
+    assert one == 1
+    if T <= 97:
+        assert np.abs(ref - rnn_python(cell, p, x)).max() < 1e-13
+    for algorithm in ("deer", "quasi-deer"):
+        h, iterations = rnn(cell, p, x, algorithm)
+        assert np.abs(h - ref).max() < 1e-9
+        assert 1 <= iterations <= T + 1
+    h, iterations = rnn(cell, p, x.astype(np.float32), "deer",
+                        circuit=prefix_circuit("kogge-stone", T))
+    assert np.abs(h - rnn(cell, p, x.astype(np.float32))[0]).max() < 1e-9
+    if T == 2048:
+        assert iterations <= 10  # Newton: a handful of iterations, not T
+
+
+def test_rnn_bad_input():
+    p = init_params("gru", 4, 2)
+    with pytest.raises(ValueError, match="cell: expected one of elman, gru, lstm"):
+        rnn("transformer", p, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"params\['U'\]: expected shape \(gates·d, n_in\) = \(12, 3\)"):
+        rnn("gru", p, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="x: contains NaN"):
+        rnn("gru", p, np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match="no convergence"):
+        rnn("gru", p, np.ones((50, 2)), "quasi-deer", max_iterations=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1, 97, 300])
+def test_blocked_attention_matches_naive_and_numpy(T, dtype):
+    rng = np.random.default_rng(T)
+    q, k, v = (rng.normal(size=(2, T, 2, 8)) * s for s in (3.0, 1.0, 1.0))
+    s = np.einsum("bthd,bshd->bhts", q, k) / np.sqrt(8)
+    s = np.where(np.tril(np.ones((T, T), bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    ref = np.einsum("bhts,bshe->bthe", p / p.sum(-1, keepdims=True), v)
+    args = [x.astype(dtype) for x in (q, k, v)]
+    assert rmse(attention(*args), ref) < RMSE[dtype]
+    for block in (1, 16, 64):
+        assert rmse(attention(*args, algorithm="blocked", block=block), ref) < RMSE[dtype]
+
+
+def test_family_bad_inputs_name_the_argument():
+    q, k, v, beta, _ = qkv(5, np.float64)
+    with pytest.raises(ValueError, match=r"beta: expected shape \(B, T, H\)"):
+        delta_rule(q, k, v, beta[:, :4])
+    with pytest.raises(ValueError, match="g: expected log-decays ≤ 0"):
+        delta_rule(q, k, v, beta, g=np.ones_like(beta))
+    with pytest.raises(ValueError, match="chunk: expected an integer ≥ 1"):
+        delta_rule(q, k, v, beta, "chunked", chunk=0)
+    with pytest.raises(ValueError, match="algorithm: expected"):
+        delta_rule(q, k, v, beta, "magic")
+    with pytest.raises(ValueError, match="k: expected dtype float64"):
+        delta_rule(q, k.astype(np.float32), v, beta)
+    with pytest.raises(ValueError, match="v: contains NaN"):
+        ssd(q, k, np.full_like(v, np.nan), np.zeros_like(beta))
+    with pytest.raises(ValueError, match=r"v: expected shape \(B, T, H, E\)"):
+        attention(q, k, v[:, :3])

@@ -1,0 +1,101 @@
+"""Scalar-decay linear RNNs with matrix state: Mamba-2 SSD, RetNet, (GLA with scalar gates).
+
+``S_t = α_t S_{t-1} + k_t v_tᵀ`` (K×V per head, α_t = exp(g_t) ≤ 1), ``o_t = S_tᵀ q_t``.  The
+chunked form is the SSD algorithm (Dao & Gu, arXiv 2405.21060; state-spaces/mamba
+``ssd_minimal.py``): within a chunk the outputs are a masked matmul
+``(L ⊙ Q Kᵀ) V`` with ``L_ti = exp(γ_t − γ_i)`` for i ≤ t (γ the cumulative log-decay); the
+chunk's state is carried to the next chunk by one decayed K×V update.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from workloads.kernels._checks import check_array, check_int, check_same_dtype, check_shape
+
+__all__ = ["ssd"]
+
+REAL = (np.float32, np.float64)
+
+
+@njit(cache=True, parallel=True)
+def _ssd_sequential(q, k, v, g, o):
+    Bn, T, H, K = q.shape
+    V = v.shape[3]
+    for bh in prange(Bn * H):
+        b = bh // H
+        h = bh % H
+        S = np.zeros((K, V), dtype=q.dtype)
+        for t in range(T):
+            alpha = np.exp(g[b, t, h])
+            for i in range(K):
+                ki = k[b, t, h, i]
+                for j in range(V):
+                    S[i, j] = alpha * S[i, j] + ki * v[b, t, h, j]
+            for j in range(V):
+                acc = 0.0
+                for i in range(K):
+                    acc += S[i, j] * q[b, t, h, i]
+                o[b, t, h, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def _ssd_chunked(q, k, v, g, o, C):
+    """SSD: masked intra-chunk matmul plus inter-chunk state passing, in float64."""
+    Bn, T, H, K = q.shape
+    V = v.shape[3]
+    for bh in prange(Bn * H):
+        b = bh // H
+        h = bh % H
+        S = np.zeros((K, V))
+        for t0 in range(0, T, C):
+            n = min(C, T - t0)
+            Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
+            Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
+            Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
+            gam = np.cumsum(g[b, t0:t0 + n, h].astype(np.float64))
+            L = Qc @ np.ascontiguousarray(Kc.T)
+            for t in range(n):
+                for i in range(n):
+                    L[t, i] = L[t, i] * np.exp(gam[t] - gam[i]) if i <= t else 0.0
+            o[b, t0:t0 + n, h, :] = np.exp(gam).reshape(n, 1) * (Qc @ S) + L @ Vc
+            w = np.exp(gam[n - 1] - gam).reshape(n, 1)
+            S = np.exp(gam[n - 1]) * S + np.ascontiguousarray(Kc.T) @ (w * Vc)
+
+
+def ssd(q: np.ndarray, k: np.ndarray, v: np.ndarray, g: np.ndarray,
+        algorithm: str = "sequential", chunk: int = 64) -> np.ndarray:
+    """Scalar-decay matrix-state scan (Mamba-2 SSD / RetNet).
+
+    Parameters
+    ----------
+    q, k : (B, T, H, K) — Mamba-2's C and B;  v : (B, T, H, V) — its x (times Δ);
+    g : (B, T, H) log-decays ≤ 0 (Mamba-2: Δ_t · A_h);  float32 or float64
+    algorithm : ``"sequential"`` or ``"chunked"`` (the SSD form, chunks of ``chunk``)
+
+    Returns
+    -------
+    o : (B, T, H, V)
+    """
+    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
+    Bn, T, H, K = q.shape
+    k = check_array("k", k, 4, "(B, T, H, K)", dtypes=REAL)
+    check_shape("k", k, q.shape, "(B, T, H, K)")
+    v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
+    if v.shape[:3] != (Bn, T, H):
+        raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {(Bn, T, H)}, got {v.shape}")
+    g = check_array("g", g, 3, "(B, T, H)", dtypes=REAL)
+    check_shape("g", g, (Bn, T, H), "(B, T, H)")
+    if np.any(g > 0):
+        raise ValueError("g: expected log-decays ≤ 0 (decays α = exp(g) in (0, 1])")
+    for name, x in (("k", k), ("v", v), ("g", g)):
+        check_same_dtype(name, x, q, "q")
+    o = np.empty(v.shape, dtype=q.dtype)
+    if algorithm == "sequential":
+        _ssd_sequential(q, k, v, g, o)
+    elif algorithm == "chunked":
+        _ssd_chunked(q, k, v, g, o, check_int("chunk", chunk))
+    else:
+        raise ValueError(f"algorithm: expected 'sequential' or 'chunked', got {algorithm!r}")
+    return o
