@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Accelerator", "VectorUnit", "MemoryLevel", "DTYPES"]
+__all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunctionUnit", "MemoryLevel", "DTYPES"]
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
@@ -47,6 +47,38 @@ class VectorUnit(_Spec):
         return self
 
 
+class MatrixUnit(_Spec):
+    """A matrix (systolic / tensor-core) unit of one core.
+
+    ``macs_per_cycle[dtype]`` multiply-accumulates per cycle at the unit's own ``clock_hz``
+    (vendors often quote tensor peaks at a clock below the vector boost clock).  ``rows`` ×
+    ``cols`` and ``dataflow`` describe the array for cycle-level GEMM models.
+    """
+
+    rows: Count
+    cols: Count
+    dataflow: Literal["os", "ws", "is"]
+    clock_hz: Positive
+    macs_per_cycle: dict[Dtype, Positive]
+    energy_per_mac_j: dict[Dtype, NonNegative]
+
+    @model_validator(mode="after")
+    def _energy_for_every_rate(self):
+        missing = set(self.macs_per_cycle) - set(self.energy_per_mac_j)
+        if missing:
+            raise ValueError(f"energy_per_mac_j lacks {', '.join(sorted(missing))}, "
+                             "which macs_per_cycle lists")
+        return self
+
+
+class SpecialFunctionUnit(_Spec):
+    """Transcendentals (exp, tanh, sigmoid, reciprocal) of one core."""
+
+    ops_per_cycle: Positive
+    latency_cycles: Positive
+    energy_per_op_j: NonNegative
+
+
 class MemoryLevel(_Spec):
     """One level of the hierarchy.  ``scope: core`` levels are per core (capacity and
     bandwidth of one core's copy); ``scope: chip`` levels are shared by the chip."""
@@ -68,6 +100,8 @@ class Accelerator(_Spec):
     cores: Count
     clock_hz: Positive
     vector: VectorUnit
+    matrix: MatrixUnit | None = None
+    sfu: SpecialFunctionUnit | None = None
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     kernel_launch_s: NonNegative
     static_power_w: NonNegative
@@ -90,6 +124,12 @@ class Accelerator(_Spec):
     def peak_flops_per_s(self, dtype: str) -> float:
         """Vector-unit peak of all cores of one chip at ``dtype``, flop/s."""
         return self.cores * self.vector.lanes * self.flops_per_lane_per_cycle(dtype) * self.clock_hz
+
+    def matrix_peak_flops_per_s(self, dtype: str) -> float | None:
+        """Matrix-unit peak of all cores at ``dtype`` (2 flops per MAC); None if it has none."""
+        if self.matrix is None or dtype not in self.matrix.macs_per_cycle:
+            return None
+        return self.cores * 2 * self.matrix.macs_per_cycle[dtype] * self.matrix.clock_hz
 
     def flops_per_lane_per_cycle(self, dtype: str) -> float:
         try:

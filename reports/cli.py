@@ -15,8 +15,8 @@ import yaml
 
 from hwmodels.loader import SpecError, load_accelerator, preset_names
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
-from workloads.catalog import CATALOG, WorkloadError, get_workload, schedule
-from workloads.circuits import CIRCUITS, CircuitError
+from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
+from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
 USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError)
@@ -53,8 +53,8 @@ def _cmd_hw_validate(args) -> int:
 
 def _cmd_workloads_list(args) -> int:
     for w in CATALOG.values():
-        print(f"{w.name:16s} {w.family:10s} T={w.seq_len:<7d} heads={w.heads:<6d} "
-              f"state={w.state:<4d} batch={w.batch:<3d} {w.description}")
+        print(f"{w.name:22s} {w.family:22s} {w.description}")
+        print(f"{'':22s} algorithms: {', '.join(algorithms(w))}")
     return 0
 
 
@@ -79,9 +79,10 @@ def _cmd_simulate(args) -> int:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     workload = workload.with_params(**params)
-    sched = schedule(workload, args.algo, args.dtype)
+    algorithm = args.algo or algorithms(workload)[0]
+    sched = schedule(workload, algorithm, args.dtype)
     result = simulate(sched, acc, event_budget=args.event_budget)
-    record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": args.algo,
+    record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
               **result.to_record()}
     if args.json:
         print(json.dumps(record))
@@ -123,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seq-len", dest="seq_len", type=int, help="sequence length T")
     sim.add_argument("--batch", type=int, help="batch size B")
     sim.add_argument("-p", dest="param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a workload dimension (seq_len, state, heads, batch)")
-    sim.add_argument("--algo", default="sequential", choices=list(CIRCUITS),
-                     help="scan algorithm (a prefix circuit)")
+                     help=f"override a workload dimension ({', '.join(PARAMS)})")
+    sim.add_argument("--algo", default=None,
+                     help="algorithm (default: the family's first; see: scansim workloads list)")
     sim.add_argument("--dtype", default="fp32", choices=list(DTYPE_BYTES))
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")

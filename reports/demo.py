@@ -45,7 +45,7 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets: list[str] | None = N
     )
     shown = results[["accelerator", "workload", "algorithm", "seq_len", "latency_s",
                      "lower_bound_s", "memory_bound_s", "depth_bound_s", "energy_j",
-                     "dram_bytes", "circuit_depth", "circuit_max_rel_error"]]
+                     "dram_bytes", "depth_ops", "circuit_max_rel_error"]]
     return write_report(
         out,
         title="scansim demo: sequential scan vs Kogge–Stone",

@@ -17,7 +17,7 @@ import pandas as pd
 from hwmodels.spec import Accelerator
 from simulator import DEFAULT_EVENT_BUDGET, simulate
 from workloads.catalog import Workload, schedule
-from workloads.circuits import prefix_circuit
+from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels import linear_scan
 
 __all__ = ["Point", "run_point", "run_grid", "circuit_error"]
@@ -52,15 +52,15 @@ def run_point(point: Point, *, event_budget: int = DEFAULT_EVENT_BUDGET) -> dict
     """Schedule, check, simulate and record one design point."""
     w = point.workload
     sched = schedule(w, point.algorithm, point.dtype)
-    check = circuit_error(point.algorithm, w.seq_len) if w.seq_len <= CHECK_MAX_T else np.nan
+    checkable = w.family == "diagonal" and point.algorithm in CIRCUITS and w.seq_len <= CHECK_MAX_T
+    check = circuit_error(point.algorithm, w.seq_len) if checkable else np.nan
     result = simulate(sched, point.accelerator, event_budget=event_budget)
     return {
         "workload": w.name,
         "family": w.family,
         "seq_len": w.seq_len,
         "algorithm": point.algorithm,
-        "circuit_depth": sched.meta["depth"],
-        "circuit_size": sched.meta["size"],
+        "depth_ops": sched.depth_ops,
         "circuit_max_rel_error": check,
         **result.to_record(),
     }

@@ -1,10 +1,10 @@
 """Closed-form bounds on a schedule's latency on an accelerator.
 
-No execution of the schedule can beat any of: its flops at the chip's peak, its DRAM bytes at
-the DRAM bandwidth, or its longest dependent chain at one op latency per link plus one
-kernel launch per stage on that chain.  A simulated latency below their maximum is a bug.
-Brent's bound, ``work / p + depth`` (here: compute + memory + depth time), is what a greedy
-schedule with perfectly divisible work would stay under.
+No execution of the schedule can beat any of: the work each unit kind must issue, spread over
+all cores at peak; its DRAM bytes at the DRAM bandwidth; or its longest dependent chain at one
+op latency per link plus one kernel launch per stage on that chain.  A simulated latency below
+their maximum is a bug.  Brent's bound, ``work / p + depth`` (here: compute + memory + depth
+time), is what a greedy schedule with perfectly divisible work would stay under.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
-from workloads.schedule import Schedule, Stage
+from simulator.units import Placement, chain_seconds, place, stage_work_seconds
+from workloads.schedule import UNITS, Schedule
 
 
 class SimulationError(ValueError):
@@ -34,21 +35,14 @@ class Bounds:
         return self.compute_s + self.memory_s + self.depth_s
 
 
-def stage_latency_s(stage: Stage, acc: Accelerator) -> float:
-    """One op latency per dependent unit op along the stage, plus its launch."""
-    if stage.unit == "transfer":
-        return acc.kernel_launch_s
-    return acc.kernel_launch_s + stage.depth_ops * acc.vector.op_latency_cycles / acc.clock_hz
-
-
-def check_schedule(schedule: Schedule, acc: Accelerator) -> None:
-    """Raise :class:`SimulationError` for a schedule that cannot run on ``acc``."""
+def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
+    """Check ``schedule`` against ``acc`` and place every stage; :class:`SimulationError` if
+    a stage cannot run there."""
+    out = []
     for i, stage in enumerate(schedule.stages):
         where = f"schedule {schedule.name!r} stage {i} ({stage.name})"
-        if stage.unit not in ("vector", "transfer"):
-            raise SimulationError(
-                f"{where}: needs a {stage.unit!r} unit, which accelerator {acc.name!r} lacks "
-                "(it has: vector)")
+        if stage.unit not in UNITS:
+            raise SimulationError(f"{where}: unknown unit {stage.unit!r}, expected one of {', '.join(UNITS)}")
         if stage.ops < 1 or stage.steps < 1:
             raise SimulationError(f"{where}: ops and steps must be ≥ 1, got {stage.ops} and {stage.steps}")
         if stage.unit == "transfer" and (stage.flops_per_op or stage.sfu_ops_per_op):
@@ -58,22 +52,30 @@ def check_schedule(schedule: Schedule, acc: Accelerator) -> None:
                 raise SimulationError(
                     f"{where}: depends on stage {d}; a stage may depend only on earlier stages, "
                     "so this schedule is cyclic or malformed")
-        if stage.unit == "vector" and stage.flops_per_op > 0:
+        if stage.sfu_ops_per_op and acc.sfu is None:
+            raise SimulationError(f"{where}: needs the 'sfu' resource (special functions), "
+                                  f"which accelerator {acc.name!r} does not specify")
+        placement = place(stage, acc, schedule.dtype)
+        if placement.unit == "vector" and stage.flops_per_op > 0:
             try:
                 acc.flops_per_lane_per_cycle(schedule.dtype)
             except KeyError as exc:
                 raise SimulationError(f"{where}: {exc.args[0]}") from None
+        out.append(placement)
+    return out
 
 
-def bounds(schedule: Schedule, acc: Accelerator) -> Bounds:
+def bounds(schedule: Schedule, acc: Accelerator, placed: list[Placement] | None = None) -> Bounds:
     """The three closed-form lower-bound terms of ``schedule`` on ``acc``."""
-    check_schedule(schedule, acc)
-    compute = 0.0
-    if schedule.work_flops > 0:
-        compute = schedule.work_flops / acc.peak_flops_per_s(schedule.dtype)
+    placed = placed if placed is not None else placements(schedule, acc)
+    work: dict[str, float] = {}
+    for stage, placement in zip(schedule.stages, placed):
+        work[placement.unit] = work.get(placement.unit, 0.0) + stage_work_seconds(
+            stage, placement, acc, schedule.dtype)
+    compute = max(work.values(), default=0.0) / acc.cores
     memory = schedule.dram_bytes / acc.dram.bandwidth_bytes_per_s
     finish: list[float] = []
-    for stage in schedule.stages:
+    for stage, placement in zip(schedule.stages, placed):
         start = max((finish[d] for d in stage.deps), default=0.0)
-        finish.append(start + stage_latency_s(stage, acc))
+        finish.append(start + acc.kernel_launch_s + chain_seconds(stage, placement, acc))
     return Bounds(compute_s=compute, memory_s=memory, depth_s=max(finish, default=0.0))

@@ -32,8 +32,9 @@ import pandas as pd
 import simpy
 
 from hwmodels.spec import Accelerator
-from simulator.bounds import SimulationError, bounds, check_schedule
+from simulator.bounds import SimulationError, bounds, placements
 from simulator.result import SimResult
+from simulator.units import Placement, dynamic_energy_j, step_seconds
 from workloads.schedule import Schedule, Stage
 
 __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET"]
@@ -68,65 +69,65 @@ class _Machine:
     def __init__(self, env: simpy.Environment, acc: Accelerator, buffers: int):
         self.env = env
         self.acc = acc
-        self.units = [simpy.Resource(env, capacity=1) for _ in range(acc.cores)]
+        kinds = ("vector", "matrix") if acc.matrix is not None else ("vector",)
+        self.units = {kind: [simpy.Resource(env, capacity=1) for _ in range(acc.cores)] for kind in kinds}
         # whole bytes: a float level would drift and a final put could block forever
         capacity = int(acc.sram.capacity_bytes)
         self.sram = [simpy.Container(env, capacity=capacity, init=capacity) for _ in range(acc.cores)]
         self.share = max(1, capacity // buffers)
-        self.dram = simpy.Resource(env, capacity=1)
+        # Transfers are served oldest tile first (stage, then tile order), not first come:
+        # a store of an early tile never waits behind prefetches of later ones, so a faster
+        # unit cannot reorder DRAM traffic against itself.
+        self.dram = simpy.PriorityResource(env, capacity=1)
         self.next_core = 0  # round-robin over all stages, so concurrent stages spread out
         self.dram_busy_s = 0.0
-        self.unit_busy_s = 0.0
+        self.unit_busy_s = {"vector": 0.0, "matrix": 0.0}
         self.rows: list[tuple] = []
 
-    def transfer(self, nbytes: float):
+    def transfer(self, nbytes: float, order: int):
         if nbytes <= 0:
             return
-        with self.dram.request() as req:
+        with self.dram.request(priority=order) as req:
             yield req
             duration = nbytes / self.acc.dram.bandwidth_bytes_per_s
             self.dram_busy_s += duration
             yield self.env.timeout(duration)
         yield self.env.timeout(self.acc.dram.latency_s)
 
-    def tile(self, index: int, stage: Stage, tile: int, core: int, ops: int, steps: int,
-             after: simpy.Event | None, computed: simpy.Event, cycles_per_op: float):
+    def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
+             steps: int, after: simpy.Event | None, computed: simpy.Event, dtype: str):
         env = self.env
         read = ops * steps * stage.bytes_read_per_op
         written = ops * steps * stage.bytes_written_per_op
         held = min(self.share, max(1, math.ceil(read + written)))
         yield self.sram[core].get(held)
         start = env.now
-        yield from self.transfer(read)
+        order = (index << 32) + tile
+        yield from self.transfer(read, order)
         if after is not None:
             yield after
         compute_start = env.now
-        if stage.unit != "transfer":
-            issue = math.ceil(ops / self.acc.vector.lanes) * cycles_per_op
-            chain = stage.latency_ops * self.acc.vector.op_latency_cycles
-            duration = steps * max(issue, chain) / self.acc.clock_hz
-            with self.units[core].request() as unit:
+        if placement.unit != "transfer":
+            duration = steps * step_seconds(stage, placement, self.acc, dtype, ops)
+            with self.units[placement.unit][core].request() as unit:
                 yield unit
                 compute_start = env.now
-                self.unit_busy_s += duration
+                self.unit_busy_s[placement.unit] += duration
                 yield env.timeout(duration)
         compute_end = env.now
         computed.succeed()
-        yield from self.transfer(written)
+        yield from self.transfer(written, order)
         yield self.sram[core].put(held)
-        self.rows.append((index, stage.name, tile, stage.unit, core, start, compute_start,
+        self.rows.append((index, stage.name, tile, placement.unit, core, start, compute_start,
                           compute_end, env.now, read, written))
 
 
-def _run_stage(machine: _Machine, index: int, stage: Stage, deps: list[simpy.Event],
-               budget: int, dtype: str):
+def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement,
+               deps: list[simpy.Event], budget: int, dtype: str):
     env, acc = machine.env, machine.acc
     if deps:
         yield simpy.AllOf(env, deps)
     yield env.timeout(acc.kernel_launch_s)
-    cycles_per_op = 0.0
-    if stage.unit != "transfer" and stage.flops_per_op > 0:
-        cycles_per_op = stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype)
     tiling = _tiling(stage, acc.cores, budget)
     first_core = machine.next_core
     machine.next_core = (first_core + tiling.groups) % acc.cores
@@ -138,8 +139,8 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, deps: list[simpy.Eve
         for g in range(tiling.groups):
             computed = env.event()
             procs.append(env.process(machine.tile(
-                index, stage, tile, (first_core + g) % acc.cores, tiling.ops(g, stage), steps, carry[g],
-                computed, cycles_per_op)))
+                index, stage, placement, tile, (first_core + g) % acc.cores, tiling.ops(g, stage),
+                steps, carry[g], computed, dtype)))
             carry[g] = computed
             tile += 1
     yield simpy.AllOf(env, procs)
@@ -158,15 +159,15 @@ def simulate(schedule: Schedule, accelerator: Accelerator, *,
         raise SimulationError(f"event_budget: expected an integer ≥ 1, got {event_budget!r}")
     if isinstance(buffers, bool) or not isinstance(buffers, int) or buffers < 1:
         raise SimulationError(f"buffers: expected an integer ≥ 1, got {buffers!r}")
-    check_schedule(schedule, accelerator)
+    placed = placements(schedule, accelerator)
     env = simpy.Environment()
     machine = _Machine(env, accelerator, buffers)
     per_stage = max(1, event_budget // max(1, len(schedule.stages)))
     stage_procs: list[simpy.Process] = []
-    for i, stage in enumerate(schedule.stages):
+    for i, (stage, placement) in enumerate(zip(schedule.stages, placed)):
         deps = [stage_procs[d] for d in stage.deps]
         stage_procs.append(env.process(
-            _run_stage(machine, i, stage, deps, per_stage, schedule.dtype)))
+            _run_stage(machine, i, stage, placement, deps, per_stage, schedule.dtype)))
     events = 0
     while True:
         try:
@@ -181,6 +182,9 @@ def simulate(schedule: Schedule, accelerator: Accelerator, *,
     trace = pd.DataFrame(machine.rows, columns=[
         "stage", "stage_name", "tile", "unit", "core", "start_s", "compute_start_s",
         "compute_end_s", "end_s", "bytes_read", "bytes_written"])
-    return SimResult.build(schedule, accelerator, latency_s=latency,
-                           bounds=bounds(schedule, accelerator), trace=trace, events=events,
-                           vector_busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s)
+    arithmetic_j = sum(dynamic_energy_j(s, p, accelerator, schedule.dtype)
+                       for s, p in zip(schedule.stages, placed))
+    return SimResult.build(
+        schedule, accelerator, latency_s=latency, bounds=bounds(schedule, accelerator, placed),
+        trace=trace, events=events, busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s,
+        arithmetic_energy_j=arithmetic_j, notes=tuple(p.note for p in placed if p.note))

@@ -55,7 +55,7 @@ def test_listing_commands(capsys):
     (["simulate", "--hw", "h100-sxm5-80gb", "--workload", "mamba-130m", "-p", "heads"],
      "expected KEY=VALUE"),
     (["simulate", "--hw", "h100-sxm5-80gb", "--workload", "mamba-130m", "--algo", "fft"],
-     "invalid choice: 'fft'"),
+     "family 'diagonal' runs sequential, kogge-stone"),
     (["simulate", "--hw", "jetson-orin-nano-8gb", "--workload", "mamba-130m", "--dtype", "bf16"],
      "no vector rate for dtype 'bf16'"),
     (["hw", "validate", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: no such file"),

@@ -70,9 +70,29 @@ def test_energy_adds_flops_bytes_and_static(toy):
     assert result.energy_j == pytest.approx(17)
 
 
+def test_matrix_and_special_function_timing_by_hand(toy):
+    acc = toy.replace(
+        matrix={"rows": 2, "cols": 2, "dataflow": "os", "clock_hz": 2.0,
+                "macs_per_cycle": {"fp32": 4}, "energy_per_mac_j": {"fp32": 0.25}},
+        sfu={"ops_per_cycle": 1, "latency_cycles": 3, "energy_per_op_j": 2.0})
+    # 16 flops = 8 MACs at 4 MACs per cycle and 2 Hz: 1 s
+    mm = simulate(one(Stage("mm", "matrix", ops=1, flops_per_op=16)), acc)
+    assert mm.latency_s == pytest.approx(1.0) and mm.notes == ()
+    assert mm.dynamic_energy_j == pytest.approx(8 * 0.25)
+    # on the toy (no matrix unit) the same stage runs on the 1-lane vector unit: 16 s
+    fallback = simulate(one(Stage("mm", "matrix", ops=1, flops_per_op=16)), toy)
+    assert fallback.latency_s == 16 and "no matrix unit" in fallback.notes[0]
+    # 2 flops then 3 exp on a 1-op/cycle SFU: issue 2 + 3 = 5 cycles ≥ chain 1 + 3
+    ex = simulate(one(Stage("exp", "vector", ops=1, flops_per_op=2, sfu_ops_per_op=3)), acc)
+    assert ex.latency_s == pytest.approx(5.0)
+    # one flop then one exp: the chain (1 + 3 cycles) binds, not the issue (2 cycles)
+    short = simulate(one(Stage("exp", "vector", ops=1, flops_per_op=1, sfu_ops_per_op=1)), acc)
+    assert short.latency_s == pytest.approx(4.0) == short.depth_bound_s
+
+
 def test_bad_schedules_name_stage_and_resource(toy):
-    with pytest.raises(SimulationError, match=r"stage 0 \(mm\): needs a 'matrix' unit"):
-        simulate(one(Stage("mm", "matrix", ops=1)), toy)
+    with pytest.raises(SimulationError, match=r"stage 0 \(exp\): needs the 'sfu' resource"):
+        simulate(one(Stage("exp", "vector", ops=1, sfu_ops_per_op=1)), toy)
     cyclic = Schedule("cyc", "fp32", (Stage("a", "vector", ops=1, deps=(1,)),
                                       Stage("b", "vector", ops=1, deps=(0,))))
     with pytest.raises(SimulationError, match="cyclic"):
@@ -159,16 +179,16 @@ def test_latency_never_below_lower_bound(sched, acc):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sched=schedules(), acc=accelerators(), factor=st.sampled_from([2, 4]))
 def test_more_bandwidth_or_lanes_never_slower(sched, acc, factor):
-    """More DRAM bandwidth is never slower.  Wider lanes may be up to a few per cent slower:
-    tiles that finish computing earlier reach the FIFO DRAM queue in another order — the
-    list-scheduling anomaly of Graham (1969), which real memory controllers share.  1500
-    explored examples gave at most 2.2 %."""
+    """More DRAM bandwidth is never slower.  Wider lanes can be a hair slower: tiles that finish
+    computing earlier reach the DRAM queue in another order — the list-scheduling anomaly of
+    Graham (1969).  Serving DRAM in program order keeps it small: 1500 explored examples gave
+    at most 0.16 % (first-come service gave 8.8 %)."""
     base = simulate(sched, acc, event_budget=256).latency_s
     faster_mem = acc.replace(memory=[m.model_dump() for m in acc.memory[:-1]] + [
         dict(acc.dram.model_dump(), bandwidth_bytes_per_s=acc.dram.bandwidth_bytes_per_s * factor)])
     wider = acc.replace(vector=dict(acc.vector.model_dump(), lanes=acc.vector.lanes * factor))
     assert simulate(sched, faster_mem, event_budget=256).latency_s <= base * (1 + 1e-9)
-    assert simulate(sched, wider, event_budget=256).latency_s <= base * 1.03
+    assert simulate(sched, wider, event_budget=256).latency_s <= base * 1.005
 
 
 def test_bounds_match_schedule_totals(h100):

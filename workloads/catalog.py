@@ -1,8 +1,8 @@
 """Named workloads with published model dimensions, and the schedule of each algorithm.
 
-A :class:`Workload` is a recurrence family plus its dimensions.  :func:`schedule` turns a
-workload, an algorithm (a prefix-circuit name) and a dtype into the :class:`Schedule` the
-simulator costs, building the very :class:`Circuit` that the kernels execute.
+A :class:`Workload` is a recurrence family plus its dimensions: one layer's forward pass over
+``batch`` sequences of ``seq_len`` steps.  :func:`schedule` turns a workload, an algorithm and
+a dtype into the :class:`Schedule` the simulator costs.
 """
 
 from __future__ import annotations
@@ -11,148 +11,157 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
-from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
-from workloads.schedule import DTYPE_BYTES, AffineCost, Schedule, affine_schedule
+from workloads.errors import WorkloadError
+from workloads.families import FAMILIES, measured_iterations
+from workloads.schedule import DTYPE_BYTES, Schedule
 
-__all__ = ["Workload", "WorkloadError", "CATALOG", "FAMILIES", "get_workload", "schedule"]
+__all__ = ["Workload", "WorkloadError", "CATALOG", "PARAMS", "get_workload", "schedule", "algorithms"]
 
 
-class WorkloadError(ValueError):
-    """A workload name, dimension, algorithm or dtype that scansim cannot use."""
+#: integer dimensions a user may override with ``-p KEY=VALUE``
+PARAMS = ("seq_len", "batch", "heads", "state", "value", "householders", "inputs",
+          "m", "n", "k", "elements", "flops_per_element")
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One recurrence layer: ``batch`` sequences of ``seq_len`` steps.
+    """One layer of a model (or one primitive operation).
 
-    ``state`` is the per-copy state size: a diagonal recurrence runs ``heads × state``
-    independent scalar channels per sequence; a dense one runs ``heads`` recurrences on
-    ``state``-vectors with ``state × state`` transition matrices.
+    ``state`` is the per-head state or key size (K, d, or the channels of a diagonal head),
+    ``value`` the value size V of matrix-state families; ``householders`` is DeltaProduct's
+    n_h; ``inputs`` a nonlinear cell's input width (0: equal to ``state``) or an elementwise
+    op's operand count; ``m, n, k`` a GEMM's shape; ``elements`` an elementwise op's or a
+    reduction's length.
     """
 
     name: str
     family: str
-    seq_len: int
-    state: int
-    heads: int = 1
+    seq_len: int = 1
     batch: int = 1
+    heads: int = 1
+    state: int = 1
+    value: int = 1
+    householders: int = 1
+    inputs: int = 0
+    m: int = 1
+    n: int = 1
+    k: int = 1
+    elements: int = 1
+    flops_per_element: int = 1
     description: str = ""
     source: str = ""
 
     def with_params(self, **params: int) -> Workload:
-        """A copy with integer dimensions overridden (``seq_len``, ``state``, ``heads``, ``batch``)."""
-        allowed = ("seq_len", "state", "heads", "batch")
+        """A copy with integer dimensions overridden (names in :data:`PARAMS`)."""
         for key, value in params.items():
-            if key not in allowed:
+            if key not in PARAMS:
                 raise WorkloadError(
-                    f"workload {self.name!r}: unknown parameter {key!r}, expected one of {', '.join(allowed)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    f"workload {self.name!r}: unknown parameter {key!r}, expected one of {', '.join(PARAMS)}")
+            low = 0 if key == "inputs" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise WorkloadError(
-                    f"workload {self.name!r}: {key} must be an integer ≥ 1, got {value!r}"
-                )
+                    f"workload {self.name!r}: {key} must be an integer ≥ {low}, got {value!r}")
         return dataclasses.replace(self, **params)
 
 
-def _diagonal_cost(w: Workload, elem: int) -> AffineCost:
-    # per channel: b_d ← a_d·b_s + b_d is one multiply-add (2 flops); a_d·a_s one multiply
-    return AffineCost(copies=w.batch * w.heads * w.state, a_bytes=elem, b_bytes=elem,
-                      full_flops=3, b_only_flops=2, latency_ops=1)
+_MAMBA = "Gu & Dao, arXiv 2312.00752, and state-spaces/mamba pretrained configs: "
 
-
-def _dense_cost(w: Workload, elem: int) -> AffineCost:
-    d = w.state
-    # A_d b_s + b_d: 2d² flops; A_d A_s: 2d³ flops; a dot product of length d is a chain of d
-    return AffineCost(copies=w.batch * w.heads, a_bytes=d * d * elem, b_bytes=d * elem,
-                      full_flops=2 * d**3 + 2 * d**2, b_only_flops=2 * d**2, latency_ops=d)
-
-
-#: family name -> cost of one affine combine for a workload and element size in bytes
-FAMILIES = {"diagonal": _diagonal_cost, "dense": _dense_cost}
-
-CATALOG: dict[str, Workload] = {
-    w.name: w
-    for w in (
-        Workload(
-            name="mamba-130m",
-            family="diagonal",
-            seq_len=2048,
-            state=16,
-            heads=1536,
-            description="Mamba-1 130M layer: d_inner = 2·768 channels × N = 16 states, "
-            "a and b read from DRAM",
-            source="Gu & Dao, arXiv 2312.00752: d_model 768, expand 2, d_state 16 (Table 12, §3.4)",
-        ),
-        Workload(
-            name="mamba-2.8b",
-            family="diagonal",
-            seq_len=2048,
-            state=16,
-            heads=5120,
-            description="Mamba-1 2.8B layer: d_inner = 2·2560 channels × N = 16 states",
-            source="Gu & Dao, arXiv 2312.00752: d_model 2560, expand 2, d_state 16 (Table 12)",
-        ),
-        Workload(
-            name="diagonal-d64",
-            family="diagonal",
-            seq_len=4096,
-            state=64,
-            heads=1,
-            description="one narrow diagonal LRNN head (64 channels, batch 1): the regime "
-            "where the step chain, not bandwidth, binds a sequential scan",
-            source="synthetic shape",
-        ),
-        Workload(
-            name="iterated-3x3",
-            family="dense",
-            seq_len=4096,
-            state=3,
-            heads=1,
-            batch=1,
-            description="iterated product of 3×3 matrices: the PNC¹-complete core of DPLR LRNNs",
-            source="Merrill et al., arXiv 2603.03612 (DPLR LRNNs are PNC¹-complete)",
-        ),
-    )
-}
+CATALOG: dict[str, Workload] = {w.name: w for w in (
+    Workload("mamba-130m", "diagonal", seq_len=2048, heads=1536, state=16,
+             description="Mamba-1 130M layer: d_inner 2·768 channels × N = 16, a and b from DRAM",
+             source=_MAMBA + "d_model 768, 24 layers, expand 2, d_state 16"),
+    Workload("mamba-1.4b", "diagonal", seq_len=2048, heads=4096, state=16,
+             description="Mamba-1 1.4B layer: d_inner 2·2048 × N = 16",
+             source=_MAMBA + "d_model 2048, 48 layers, expand 2, d_state 16"),
+    Workload("mamba-2.8b", "diagonal", seq_len=2048, heads=5120, state=16,
+             description="Mamba-1 2.8B layer: d_inner 2·2560 × N = 16",
+             source=_MAMBA + "d_model 2560, 64 layers, expand 2, d_state 16"),
+    Workload("mamba2-2.7b", "ssd", seq_len=2048, heads=80, state=128, value=64,
+             description="Mamba-2 2.7B layer: 80 heads of P = 64, d_state N = 128",
+             source="Dao & Gu, arXiv 2405.21060; state-spaces/mamba mamba2-2.7b config: "
+                    "d_model 2560, 64 layers, expand 2, headdim 64, d_state 128"),
+    Workload("deltanet-1.3b", "deltanet", seq_len=2048, heads=16, state=128, value=128,
+             description="DeltaNet 1.3B layer: 16 heads, K = V = 128",
+             source="Yang et al., arXiv 2406.06484 (1.3B: d_model 2048, 24 layers, 16 heads)"),
+    Workload("gated-deltanet-1.3b", "gated-deltanet", seq_len=2048, heads=6, state=256, value=512,
+             description="Gated DeltaNet 1.3B layer: 6 heads, K = 256, V = 512",
+             source="Yang, Kautz & Hatamizadeh, arXiv 2412.06464; fla-org/flash-linear-attention "
+                    "GatedDeltaNet layer defaults (head_dim 256, num_heads 6, expand_v 2) at d_model 2048"),
+    Workload("deltaproduct-1.3b", "deltaproduct", seq_len=2048, heads=16, state=128, value=128,
+             householders=2,
+             description="DeltaProduct with n_h = 2 Householders per token at DeltaNet-1.3B's head sizes",
+             source="Siems et al., arXiv 2502.10297 (n_h ∈ {1, 2, 3}); head sizes of DeltaNet 1.3B"),
+    Workload("rwkv7-1.5b", "rwkv7", seq_len=2048, heads=32, state=64, value=64,
+             description="RWKV-7 1.5B layer: 32 heads of size 64",
+             source="Peng et al., arXiv 2503.14456 (RWKV-7 1.5B: 24 layers, d_model 2048, head size 64)"),
+    Workload("s5-pd", "permutation-diagonal", seq_len=4096, heads=1024, state=5,
+             description="permutation-diagonal LRNN on 5 states: the S5 word problem, 1024 copies",
+             source="Merrill et al., arXiv 2603.03612 (PD LRNNs are NC¹-complete)"),
+    Workload("iterated-3x3", "dense", seq_len=4096, heads=1024, state=3,
+             description="iterated products of 3×3 matrices, 1024 copies: the PNC¹-complete core of DPLR LRNNs",
+             source="Merrill et al., arXiv 2603.03612"),
+    Workload("diagonal-d64", "diagonal", seq_len=4096, state=64,
+             description="one narrow diagonal head (64 channels, batch 1): the step chain, "
+                         "not bandwidth, binds a sequential scan",
+             source="synthetic shape"),
+    Workload("lstm-2048", "lstm", seq_len=2048, state=2048, inputs=2048,
+             description="LSTM layer of width 2048, comparable to the 1.3B linear RNNs' d_model",
+             source="synthetic shape; cell of Hochreiter & Schmidhuber (1997)"),
+    Workload("gru-2048", "gru", seq_len=2048, state=2048, inputs=2048,
+             description="GRU layer of width 2048", source="synthetic shape; cell of Cho et al. (2014)"),
+    Workload("elman-2048", "elman", seq_len=2048, state=2048, inputs=2048,
+             description="Elman (tanh) RNN layer of width 2048", source="synthetic shape"),
+    Workload("llama2-7b-attention", "attention", seq_len=4096, heads=32, state=128, value=128,
+             description="Llama-2-7B attention layer: 32 heads of 128",
+             source="Touvron et al., arXiv 2307.09288 (d_model 4096, 32 heads, context 4096)"),
+    Workload("gemm-4096", "gemm", m=4096, n=4096, k=4096, description="square GEMM 4096³",
+             source="primitive"),
+    Workload("elementwise-256m", "elementwise", elements=1 << 28, inputs=2, flops_per_element=2,
+             description="a·x + y over 2^28 elements (stream triad)", source="primitive"),
+    Workload("reduction-256m", "reduction", elements=1 << 28, description="sum of 2^28 elements",
+             source="primitive"),
+)}
 
 
 def get_workload(name: str) -> Workload:
     try:
         return CATALOG[name]
     except KeyError:
-        raise WorkloadError(
-            f"unknown workload {name!r}: expected one of {', '.join(CATALOG)}"
-        ) from None
+        raise WorkloadError(f"unknown workload {name!r}: expected one of {', '.join(CATALOG)}") from None
+
+
+def algorithms(workload: Workload) -> tuple[str, ...]:
+    """The algorithms the workload's family can run."""
+    return FAMILIES[workload.family].algorithms
 
 
 def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp32",
              **options) -> Schedule:
-    """The schedule of ``workload`` under ``algorithm`` (a name in ``CIRCUITS``) at ``dtype``.
+    """The schedule of ``workload`` under ``algorithm`` at ``dtype``.
 
-    ``options`` go to the circuit generator (``chunk``, ``inner``, ``outer`` for chunked).
+    ``options``: ``chunk``, ``inner``, ``outer`` for the chunked circuit; ``chunk`` for the
+    chunked matmul forms; ``block`` for blocked attention; ``tile`` for GEMM; ``circuit`` and
+    ``iterations`` for DEER / quasi-DEER (iterations default to the count measured by running
+    the kernel, see :func:`workloads.families.measured_iterations`).
     """
+    if workload.family not in FAMILIES:
+        raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
+                            f"expected one of {', '.join(FAMILIES)}")
+    family = FAMILIES[workload.family]
+    if algorithm not in family.algorithms:
+        raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
+                            f"got {algorithm!r}")
+    if dtype not in DTYPE_BYTES:
+        raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    if algorithm in ("deer", "quasi-deer") and "iterations" not in options:
+        options["iterations"] = measured_iterations(workload, algorithm)
     return _schedule(workload, algorithm, dtype, tuple(sorted(options.items())))
 
 
 @lru_cache(maxsize=256)
 def _schedule(workload: Workload, algorithm: str, dtype: str, options: tuple) -> Schedule:
     # Cached: schedules are immutable and small, while the circuit behind one can be large.
-    if dtype not in DTYPE_BYTES:
-        raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
-    if algorithm not in CIRCUITS:
-        raise WorkloadError(
-            f"algorithm: expected one of {', '.join(CIRCUITS)}, got {algorithm!r}"
-        )
-    try:
-        cost = FAMILIES[workload.family](workload, DTYPE_BYTES[dtype])
-    except KeyError:
-        raise WorkloadError(
-            f"workload {workload.name!r}: unknown family {workload.family!r}, "
-            f"expected one of {', '.join(FAMILIES)}"
-        ) from None
-    try:
-        circuit = prefix_circuit(algorithm, workload.seq_len, **dict(options))
-    except CircuitError as exc:
-        raise WorkloadError(str(exc)) from None
-    label = f"{workload.name} T={workload.seq_len} {circuit.name} {dtype}"
-    return affine_schedule(label, dtype, circuit, cost)
+    stages = FAMILIES[workload.family].build(workload, algorithm, dtype, dict(options))
+    label = f"{workload.name} T={workload.seq_len} {algorithm} {dtype}"
+    meta = {"family": workload.family, "algorithm": algorithm, **dict(options)}
+    return Schedule(name=label, dtype=dtype, stages=stages, meta=meta)

@@ -10,6 +10,7 @@ from DRAM and writes its results back); the simulator's policies may keep some o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,7 +19,7 @@ from numba import njit
 
 from workloads.circuits import Circuit
 
-__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_schedule"]
+__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence"]
 
 UNITS = ("vector", "matrix", "sfu", "transfer")
 
@@ -111,6 +112,7 @@ class AffineCost:
     full_flops: float
     b_only_flops: float
     latency_ops: float = 1.0
+    width: int = 1  # lanes one combine can keep busy (d² for a d×d product)
 
 
 @njit(cache=True)
@@ -153,13 +155,14 @@ def _chained(ptr, src, dst):
     return chain
 
 
-def affine_schedule(name: str, dtype: str, circuit: Circuit, cost: AffineCost) -> Schedule:
-    """Cost a prefix circuit on affine elements, one stage per level.
+def affine_stages(circuit: Circuit, cost: AffineCost) -> list[Stage]:
+    """Cost a prefix circuit on affine elements, one stage per level (deps local, in order).
 
     Each level is a kernel that reads its operands from DRAM and writes its results back —
     except that a run of levels each consuming exactly the previous level's results (the
     sequential chain, the inner scans of a chunked circuit) is one stage of ``steps`` levels
-    whose carry stays in registers: it reads only the new destination operands.
+    whose carry stays in registers: it reads only the new destination operands.  Ops are
+    lane-sized: a combine is ``cost.width`` ops of ``1/width`` of its flops and bytes.
     """
     live = _live_products(circuit.n, circuit.ptr, circuit.src, circuit.dst)
     full_per_level = np.add.reduceat(live.astype(np.int64), circuit.ptr[:-1]) if circuit.size else np.zeros(0)
@@ -176,21 +179,32 @@ def affine_schedule(name: str, dtype: str, circuit: Circuit, cost: AffineCost) -
         frac = full / (m * run)  # share of combines that also form A_d A_s
         carry = run > 1
         src_bytes = 0.0 if carry else cost.b_bytes + frac * cost.a_bytes
+        w = cost.width
         stages.append(
             Stage(
                 name=f"level {j}" if run == 1 else f"levels {j}-{j + run - 1}",
                 unit="vector",
-                ops=m * cost.copies,
+                ops=m * cost.copies * w,
                 steps=run,
-                flops_per_op=cost.b_only_flops + frac * (cost.full_flops - cost.b_only_flops),
-                bytes_read_per_op=src_bytes + cost.a_bytes + cost.b_bytes,
-                bytes_written_per_op=cost.b_bytes + frac * cost.a_bytes,
-                resident_bytes_per_op=cost.a_bytes + cost.b_bytes,
+                flops_per_op=(cost.b_only_flops + frac * (cost.full_flops - cost.b_only_flops)) / w,
+                bytes_read_per_op=(src_bytes + cost.a_bytes + cost.b_bytes) / w,
+                bytes_written_per_op=(cost.b_bytes + frac * cost.a_bytes) / w,
+                resident_bytes_per_op=(cost.a_bytes + cost.b_bytes) / w,
                 latency_ops=cost.latency_ops,
                 deps=(len(stages) - 1,) if stages else (),
             )
         )
         j += run
-    meta = {"circuit": circuit.name, "depth": circuit.depth, "size": circuit.size,
-            "copies": cost.copies, "n": circuit.n}
-    return Schedule(name=name, dtype=dtype, stages=tuple(stages), meta=meta)
+    return stages
+
+
+def in_sequence(*groups: list[Stage]) -> tuple[Stage, ...]:
+    """Concatenate stage groups whose deps are local to each group; the first stage of each
+    group (and any stage of it without deps) then waits for the last stage of the previous."""
+    out: list[Stage] = []
+    for group in groups:
+        base = len(out)
+        for stage in group:
+            deps = tuple(base + d for d in stage.deps) or ((base - 1,) if base else ())
+            out.append(dataclasses.replace(stage, deps=deps))
+    return tuple(out)

@@ -1,0 +1,99 @@
+"""How long a slice of a stage computes on one core, and on which unit.
+
+One place for the arithmetic the simulator and the closed-form bounds share:
+
+* a ``vector`` op issues ``flops / flops_per_lane_per_cycle`` cycles on one of ``lanes``
+  lanes; a ``matrix`` op streams its flops through the core's matrix unit at
+  ``2 · macs_per_cycle`` flops per matrix cycle; special-function ops issue at the SFU's
+  rate, after the arithmetic (no overlap is assumed);
+* a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op
+  latencies, plus one SFU latency when the step uses the SFU;
+* a ``matrix`` stage on a chip without a matrix unit (or without a rate for the dtype) runs
+  on the vector unit, and the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwmodels.spec import Accelerator
+from workloads.schedule import Stage
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a stage runs: ``unit`` is ``vector``, ``matrix`` or ``transfer``."""
+
+    unit: str
+    note: str = ""
+
+
+def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
+    if stage.unit == "matrix":
+        if acc.matrix is None:
+            return Placement("vector", f"{stage.name}: no matrix unit, ran on the vector unit")
+        if dtype not in acc.matrix.macs_per_cycle:
+            return Placement("vector", f"{stage.name}: matrix unit has no {dtype} rate, ran on the vector unit")
+        return Placement("matrix")
+    if stage.unit == "sfu":
+        return Placement("vector")  # SFUs sit beside the vector lanes and share their issue
+    return Placement(stage.unit)
+
+
+def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str, ops: int) -> float:
+    """Time of one step of ``ops`` ops of ``stage`` on one core."""
+    if placement.unit == "transfer":
+        return 0.0
+    if placement.unit == "matrix":
+        issue_s = ops * stage.flops_per_op / (2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz)
+    else:
+        cycles_per_op = stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype) if stage.flops_per_op else 0.0
+        issue_s = math.ceil(ops / acc.vector.lanes) * cycles_per_op / acc.clock_hz
+    chain_cycles = stage.latency_ops * acc.vector.op_latency_cycles
+    if stage.sfu_ops_per_op:
+        issue_s += ops * stage.sfu_ops_per_op / (acc.sfu.ops_per_cycle * acc.clock_hz)
+        chain_cycles += acc.sfu.latency_cycles
+    return max(issue_s, chain_cycles / acc.clock_hz)
+
+
+def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
+    """The stage's total issue time summed over all its ops, at one core's peak (no ceilings,
+    no latency): divided by the core count, a lower bound on the stage's compute time."""
+    if placement.unit == "transfer":
+        return 0.0
+    total = stage.total_ops
+    if placement.unit == "matrix":
+        seconds = total * stage.flops_per_op / (2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz)
+    elif stage.flops_per_op:
+        seconds = total * stage.flops_per_op / (
+            acc.vector.lanes * acc.flops_per_lane_per_cycle(dtype) * acc.clock_hz)
+    else:
+        seconds = 0.0
+    if stage.sfu_ops_per_op:
+        seconds += total * stage.sfu_ops_per_op / (acc.sfu.ops_per_cycle * acc.clock_hz)
+    return seconds
+
+
+def chain_seconds(stage: Stage, placement: Placement, acc: Accelerator) -> float:
+    """The stage's critical path: ``steps`` dependent steps of one op latency chain each."""
+    if placement.unit == "transfer":
+        return 0.0
+    cycles = stage.latency_ops * acc.vector.op_latency_cycles
+    if stage.sfu_ops_per_op:
+        cycles += acc.sfu.latency_cycles
+    return stage.steps * cycles / acc.clock_hz
+
+
+def dynamic_energy_j(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
+    """Arithmetic energy of the whole stage (memory energy is counted per byte elsewhere)."""
+    total = stage.total_ops
+    if placement.unit == "matrix":
+        energy = total * stage.flops_per_op / 2 * acc.matrix.energy_per_mac_j[dtype]
+    elif placement.unit == "transfer":
+        energy = 0.0
+    else:
+        energy = total * stage.flops_per_op * acc.vector.energy_per_flop_j.get(dtype, 0.0)
+    if stage.sfu_ops_per_op and acc.sfu is not None:
+        energy += total * stage.sfu_ops_per_op * acc.sfu.energy_per_op_j
+    return energy

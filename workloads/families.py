@@ -1,0 +1,334 @@
+"""What each recurrence family asks of a machine, per algorithm: its schedule.
+
+Every builder takes ``(workload, algorithm, dtype, options)`` and returns the stages of one
+layer's forward pass.  Ops are lane-sized (one scalar channel's step, one output element's
+dot product …) so that the simulator can spread them over lanes; each stage states its flops,
+special-function ops (exp, tanh, sigmoid) and DRAM bytes per op, and the dependent unit
+operations on one op's critical path.  Circuit algorithms are costed from the very
+:class:`~workloads.circuits.Circuit` the kernels execute.
+
+Notation: N = batch × heads independent copies, e = bytes per element of the dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
+from workloads.errors import WorkloadError
+from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, in_sequence
+
+__all__ = ["Family", "FAMILIES"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    algorithms: tuple[str, ...]
+    build: Callable  # (workload, algorithm, dtype, options) -> tuple[Stage, ...]
+    description: str
+
+
+def _log2(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(2, n))))
+
+
+def _circuit(algorithm: str, T: int, options: dict):
+    try:
+        return prefix_circuit(algorithm, T, **options)
+    except CircuitError as exc:
+        raise WorkloadError(str(exc)) from None
+
+
+def _copies(w) -> int:
+    return w.batch * w.heads
+
+
+# --------------------------------------------------------------------------- affine families
+
+
+def _affine(cost_of: Callable) -> Callable:
+    def build(w, algorithm, dtype, options):
+        circuit = _circuit(algorithm, w.seq_len, options)
+        return in_sequence(affine_stages(circuit, cost_of(w, DTYPE_BYTES[dtype])))
+    return build
+
+
+def _diagonal_cost(w, e):
+    # per channel: b_d ← a_d·b_s + b_d is one multiply-add (2 flops); a_d·a_s one multiply
+    return AffineCost(copies=_copies(w) * w.state, a_bytes=e, b_bytes=e,
+                      full_flops=3, b_only_flops=2, latency_ops=1)
+
+
+def _dense_cost(w, e):
+    d = w.state
+    # A_d b_s + b_d: 2d² flops; A_d A_s: 2d³; one output entry is a length-d dot-product chain
+    return AffineCost(copies=_copies(w), a_bytes=d * d * e, b_bytes=d * e,
+                      full_flops=2 * d**3 + 2 * d**2, b_only_flops=2 * d**2, latency_ops=d,
+                      width=d * d)
+
+
+def _pd_cost(w, e):
+    d = w.state
+    # permutations compose as index maps (int32 gathers, no flops); D_d·D_s[P]: d multiplies;
+    # D_d·b_s[P] + b_d: d multiply-adds
+    return AffineCost(copies=_copies(w), a_bytes=d * (4 + e), b_bytes=d * e,
+                      full_flops=3 * d, b_only_flops=2 * d, latency_ops=1, width=d)
+
+
+# --------------------------------------------------------------------------- matrix-state families
+
+
+def _readout(w, e, steps_name="readout") -> Stage:
+    """o_t = S_tᵀ q_t from materialised states: per (copy, t, j) a length-K dot product."""
+    K, V = w.state, w.value
+    return Stage(steps_name, "vector", ops=_copies(w) * w.seq_len * V, flops_per_op=2 * K,
+                 bytes_read_per_op=(K * V + K) * e / V, bytes_written_per_op=e,
+                 latency_ops=_log2(K))
+
+
+def _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix: bool, prep_flops: float):
+    """Dense-element (or scalar-decay) circuit over K×V states, with prep and readout."""
+    e = DTYPE_BYTES[dtype]
+    K, V, N, T = w.state, w.value, _copies(w), w.seq_len
+    circuit = _circuit(algorithm, T, options)
+    if a_is_matrix:
+        cost = AffineCost(copies=N, a_bytes=K * K * e, b_bytes=K * V * e,
+                          full_flops=2 * K**3 + 2 * K * K * V, b_only_flops=2 * K * K * V,
+                          latency_ops=K, width=K * V)
+    else:  # scalar decay: A is one number per step
+        cost = AffineCost(copies=N, a_bytes=e, b_bytes=K * V * e, full_flops=1 + 2 * K * V,
+                          b_only_flops=2 * K * V, latency_ops=1, width=K * V)
+    a_elems = K * K if a_is_matrix else 1
+    prep = Stage("form transitions", "vector", ops=N * T * K * V, flops_per_op=prep_flops / (K * V),
+                 sfu_ops_per_op=1 / (K * V), bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
+                 bytes_written_per_op=(a_elems + K * V) * e / (K * V))
+    return in_sequence([prep], affine_stages(circuit, cost), [_readout(w, e)])
+
+
+def _ssd(w, algorithm, dtype, options):
+    e = DTYPE_BYTES[dtype]
+    K, V, N, T = w.state, w.value, _copies(w), w.seq_len
+    if algorithm == "sequential":
+        # every state entry S_ij is a scalar channel: S_ij ← α S_ij + k_i v_j (1 mul + 1 FMA)
+        # and adds q_i S_ij into o_j (1 FMA); per step a head reads q, k, v, α, writes o
+        return (Stage("recurrence", "vector", ops=N * K * V, steps=T, flops_per_op=5,
+                      sfu_ops_per_op=1 / (K * V),
+                      bytes_read_per_op=(2 * K + V + 1) * e / (K * V),
+                      bytes_written_per_op=V * e / (K * V), latency_ops=1 + _log2(K)),)
+    if algorithm == "chunked":
+        C = int(options.get("chunk", 64))
+        n = math.ceil(T / C)
+        # per chunk: QKᵀ (2C²K), decay-masked ·V (2C²V), chunk state Kᵀ(wV) (2CKV), with C²
+        # exp(γ_t − γ_i) special-function ops; ops are the C² score entries of a chunk
+        intra = Stage("chunk: masked QKᵀ·V and chunk state", "matrix", ops=N * n * C * C,
+                      flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V) / (C * C), sfu_ops_per_op=1,
+                      bytes_read_per_op=C * (2 * K + V + 1) * e / (C * C),
+                      bytes_written_per_op=(C * V + K * V) * e / (C * C),
+                      latency_ops=_log2(K) + _log2(C))
+        passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
+                        flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
+        out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
+                    bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
+                    bytes_written_per_op=e, latency_ops=_log2(K))
+        return in_sequence([intra], [passing], [out])
+    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=False, prep_flops=2 * K * V)
+
+
+def _delta_kind(w) -> tuple[float, float]:
+    """(flops per state entry per step, special-function ops per head-step) of the recurrence."""
+    if w.family == "rwkv7":  # S_ij ← w_i S_ij + a_i u_j + k_i v_j, u = bᵀS; o: q·S
+        return 2 + 6 + 2, 0
+    if w.family == "gated-deltanet":  # u = kᵀS; S_ij ← α(S_ij − β k_i u_j) + β k_i v_j; o
+        return 2 + 6 + 2, 1
+    return 2 + 4 + 2, 0  # deltanet, deltaproduct
+
+
+def _dplr(w, algorithm, dtype, options):
+    e = DTYPE_BYTES[dtype]
+    K, V, N = w.state, w.value, _copies(w)
+    steps = w.seq_len * w.householders  # DeltaProduct: n_h micro-steps per token
+    flops, sfu = _delta_kind(w)
+    if algorithm == "sequential":
+        # the state stays on chip; u = kᵀS is a length-K reduction before the update
+        return (Stage("recurrence", "vector", ops=N * K * V, steps=steps, flops_per_op=flops,
+                      sfu_ops_per_op=sfu / (K * V),
+                      bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
+                      bytes_written_per_op=V * e / (K * V), latency_ops=2 + _log2(K)),)
+    if algorithm == "chunked":
+        if w.family == "rwkv7":
+            raise WorkloadError("rwkv7: the chunked WY/UT form is implemented for the delta rule "
+                                "family only; use sequential or a circuit")
+        C = int(options.get("chunk", 64))
+        n = math.ceil(steps / C)
+        # per chunk: KKᵀ, QKᵀ (2C²K each), triangular solve for Δ's transform (≈ C²(K+V)),
+        # W = TK, U = TV (2C²K, 2C²V); gates' exp(γ_t − γ_i): C² special-function ops
+        wy_flops = 4 * C * C * K + C * C * (K + V) + 2 * C * C * (K + V)
+        wy = Stage("chunk: WY/UT transform", "matrix", ops=N * n * C * C,
+                   flops_per_op=wy_flops / (C * C), sfu_ops_per_op=1.0 if sfu else 0.0,
+                   bytes_read_per_op=C * (2 * K + V + 2) * e / (C * C),
+                   bytes_written_per_op=C * (K + V) * e / (C * C), latency_ops=_log2(C) + C)
+        # per chunk, in order: Δ = U − W S (2CKV), S ← Γ S + Kᵀ Δ (2CKV); S stays on chip
+        passing = Stage("inter-chunk state update", "matrix", ops=N * K * V, steps=n,
+                        flops_per_op=4 * C, bytes_read_per_op=C * (2 * K + V) * e / (K * V),
+                        bytes_written_per_op=(C * V + K * V) * e / (K * V), latency_ops=2 * _log2(C))
+        # O = Γ Q S_0 + (QKᵀ ⊙ M) Δ: 2CKV + 2C²V per chunk
+        out = Stage("chunk output", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 2 * C,
+                    bytes_read_per_op=(C * K + C * V + K * V) * e / (C * V),
+                    bytes_written_per_op=e, latency_ops=_log2(K + C))
+        return in_sequence([wy], [passing], [out])
+    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=True,
+                                 prep_flops=2 * K * K + 2 * K * V)
+
+
+# --------------------------------------------------------------------------- nonlinear RNNs
+
+_GATES = {"elman": 1, "gru": 3, "lstm": 4}
+
+
+def _nonlinear(w, algorithm, dtype, options):
+    """Elman / GRU / LSTM.  The input projection U x is one parallel GEMM over all T; the
+    recurrence then does, per step, g·d dot products of length d (W h) and g·d activations."""
+    e = DTYPE_BYTES[dtype]
+    g, d, N, T = _GATES[w.family], w.state, _copies(w), w.seq_len
+    n_in = w.inputs or d
+    n = 2 * d if w.family == "lstm" else d  # state size
+    project = Stage("input projection U·x", "matrix", ops=N * T * g * d, flops_per_op=2 * n_in,
+                    bytes_read_per_op=n_in * e / (g * d) + e, bytes_written_per_op=e,
+                    latency_ops=_log2(n_in))
+    if algorithm == "sequential":
+        chain = Stage("recurrence", "vector", ops=N * g * d, steps=T, flops_per_op=2 * d + 4,
+                      sfu_ops_per_op=1, bytes_read_per_op=e, bytes_written_per_op=e / g,
+                      latency_ops=_log2(d) + 3)
+        return in_sequence([project], [chain])
+    if algorithm not in ("deer", "quasi-deer"):
+        raise AssertionError(algorithm)
+    iterations = int(options["iterations"])
+    inner = options.get("circuit", "kogge-stone")
+    circuit = _circuit(inner, T, {})
+    # linearise: f(ŝ_{t-1}) and its Jacobian at every t in parallel (dense: n×n entries)
+    jac_entries = n * n if algorithm == "deer" else n
+    linearise = Stage("linearise f and Jacobians", "vector", ops=N * T * g * d,
+                      flops_per_op=2 * d + 4 + 3 * jac_entries / (g * d), sfu_ops_per_op=1,
+                      bytes_read_per_op=(n + g) * e / (g * d),
+                      bytes_written_per_op=(n + jac_entries) * e / (g * d),
+                      latency_ops=_log2(d) + 3)
+    if algorithm == "deer":
+        cost = AffineCost(copies=N, a_bytes=n * n * e, b_bytes=n * e, full_flops=2 * n**3 + 2 * n * n,
+                          b_only_flops=2 * n * n, latency_ops=n, width=n * n)
+    else:
+        cost = AffineCost(copies=N * n, a_bytes=e, b_bytes=e, full_flops=3, b_only_flops=2)
+    check = Stage("convergence check", "vector", ops=N * T * n, flops_per_op=2,
+                  bytes_read_per_op=2 * e, latency_ops=_log2(T * n))
+    groups = [[project]]
+    for _ in range(iterations):
+        groups += [[linearise], affine_stages(circuit, cost), [check]]
+    return in_sequence(*groups)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def _attention(w, algorithm, dtype, options):
+    e = DTYPE_BYTES[dtype]
+    D, E, N, T = w.state, w.value, _copies(w), w.seq_len
+    pairs = T * (T + 1) / 2  # causal (query, key) pairs
+    if algorithm == "blocked":
+        Bq = int(options.get("block", 128))
+        nq = math.ceil(T / Bq)
+        # FlashAttention: per query block, key blocks in order with a running max/sum; Q and O
+        # cross DRAM once, K and V once per query block that needs them (≈ nq/2 times)
+        kv_reads = N * (nq + 1) / 2 * T * (D + E) * e
+        ops = N * T * E
+        return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
+                      flops_per_op=N * pairs * (2 * D + 2 * E) / ops, sfu_ops_per_op=N * pairs / ops,
+                      bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
+                      bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2)),)
+    if algorithm == "naive":
+        # materialised T×T scores: written, read and rewritten by softmax, read by ·V
+        scores = Stage("scores QKᵀ", "matrix", ops=int(N * pairs), flops_per_op=2 * D,
+                       bytes_read_per_op=2 * T * D * e / pairs, bytes_written_per_op=e,
+                       latency_ops=_log2(D))
+        soft = Stage("softmax", "vector", ops=int(N * pairs), flops_per_op=3, sfu_ops_per_op=1,
+                     bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=_log2(T))
+        mix = Stage("weights·V", "matrix", ops=N * T * E, flops_per_op=2 * pairs / T,
+                    bytes_read_per_op=(pairs + T * E) * e / (T * E), bytes_written_per_op=e,
+                    latency_ops=_log2(T))
+        return in_sequence([scores], [soft], [mix])
+    raise AssertionError(algorithm)
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def _gemm(w, algorithm, dtype, options):
+    """C = A·B, (m×k)(k×n), output-stationary tiles of ``tile``×``tile``: each output tile reads
+    its A and B panels once from DRAM and writes itself once."""
+    e = DTYPE_BYTES[dtype]
+    tile = int(options.get("tile", 128))
+    tiles = math.ceil(w.m / tile) * math.ceil(w.n / tile)
+    ops = w.m * w.n
+    return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
+                  bytes_read_per_op=tiles * 2 * min(tile, max(w.m, w.n)) * w.k * e / ops,
+                  bytes_written_per_op=e, latency_ops=_log2(w.k)),)
+
+
+def _elementwise(w, algorithm, dtype, options):
+    e = DTYPE_BYTES[dtype]
+    return (Stage("map", "vector", ops=w.elements, flops_per_op=w.flops_per_element,
+                  bytes_read_per_op=w.inputs * e, bytes_written_per_op=e),)
+
+
+def _reduction(w, algorithm, dtype, options):
+    e = DTYPE_BYTES[dtype]
+    partials = min(w.elements, 65536)  # one running sum per lane of a large chip
+    return in_sequence(
+        [Stage("partial sums", "vector", ops=partials, steps=math.ceil(w.elements / partials),
+               flops_per_op=1, bytes_read_per_op=e)],
+        [Stage("tree", "vector", ops=partials // 2 or 1, steps=_log2(partials), flops_per_op=1,
+               bytes_written_per_op=e / max(1, partials // 2))])
+
+
+_CIRCUIT_NAMES = tuple(CIRCUITS)
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("diagonal", _CIRCUIT_NAMES, _affine(_diagonal_cost),
+           "h_t = a_t ⊙ h_{t-1} + b_t (Mamba-1 S6, S4D, LRU, GLA, minGRU)"),
+    Family("dense", _CIRCUIT_NAMES, _affine(_dense_cost), "h_t = A_t h_{t-1} + b_t, d×d transitions"),
+    Family("permutation-diagonal", _CIRCUIT_NAMES, _affine(_pd_cost),
+           "h_t = P_t D_t h_{t-1} + b_t (PD-SSM; the S5 word problem)"),
+    Family("ssd", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+           _ssd, "S_t = α_t S_{t-1} + k_t v_tᵀ (Mamba-2 SSD, RetNet)"),
+    Family("deltanet", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+           _dplr, "S_t = S_{t-1} − β k (kᵀ S_{t-1}) + β k vᵀ"),
+    Family("gated-deltanet", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+           _dplr, "the delta rule with a scalar decay α_t"),
+    Family("deltaproduct", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+           _dplr, "n_h Householder (delta-rule) steps per token"),
+    Family("rwkv7", ("sequential",) + tuple(c for c in CIRCUITS if c != "sequential"),
+           _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ"),
+    Family("elman", ("sequential", "deer", "quasi-deer"), _nonlinear, "h_t = tanh(W h_{t-1} + U x_t + b)"),
+    Family("gru", ("sequential", "deer", "quasi-deer"), _nonlinear, "gated recurrent unit"),
+    Family("lstm", ("sequential", "deer", "quasi-deer"), _nonlinear, "long short-term memory"),
+    Family("attention", ("blocked", "naive"), _attention, "causal softmax attention"),
+    Family("gemm", ("tiled",), _gemm, "C = A·B"),
+    Family("elementwise", ("map",), _elementwise, "y = f(x₁, …) elementwise"),
+    Family("reduction", ("tree",), _reduction, "sum of n elements"),
+)}
+
+
+def measured_iterations(w, algorithm: str, max_len: int = 4096, seed: int = 0) -> int:
+    """Newton iterations DEER / quasi-DEER take on this cell, measured by running the kernel
+    on random inputs of min(T, max_len) steps with PyTorch-style random weights."""
+    from workloads.kernels.rnn import init_params, rnn
+
+    T = min(w.seq_len, max_len)
+    d = min(w.state, 64)  # iteration counts depend on the contraction, not the width; cap cost
+    rng = np.random.default_rng(seed)
+    _, iterations = rnn(w.family, init_params(w.family, d, d, seed=seed), rng.normal(size=(T, d)),
+                        algorithm)
+    return iterations
