@@ -130,3 +130,22 @@ def test_bad_inputs_name_the_argument():
         diagonal_scan_chunked(a, b, chunk=0)
     with pytest.raises(ValueError, match=r"b: expected shape \(T, d\)"):
         linear_scan(a, b[0])
+
+
+def test_out_buffer_and_overflow():
+    a, b = diag_inputs(50, 3, np.float32)
+    out = np.empty_like(b)
+    assert linear_scan(a, b, out=out) is out
+    np.testing.assert_array_equal(out, linear_scan(a, b))
+    assert linear_scan(a, b, prefix_circuit("sklansky", 50), out=out) is out
+    with pytest.raises(ValueError, match="out: expected a writeable C-contiguous array"):
+        linear_scan(a, b, out=np.empty((50, 3)))
+    with pytest.raises(ValueError, match="out: must not overlap the inputs"):
+        linear_scan(a, b, out=b)
+    growth = np.full((200, 1), 10.0, np.float32)
+    with pytest.raises(ValueError, match="h: the recurrence overflowed .* inputs were finite"):
+        linear_scan(growth, np.ones((200, 1), np.float32))
+    b_bad = b.copy()
+    b_bad[17, 1] = np.inf
+    with pytest.raises(ValueError, match="b: contains NaN or Inf"):
+        linear_scan(a, b_bad)

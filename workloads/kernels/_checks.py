@@ -14,8 +14,10 @@ def threads() -> int:
     return numba.get_num_threads()
 
 
-def check_array(name: str, x, ndim: int, expected: str, dtypes=FLOAT_DTYPES) -> np.ndarray:
-    """``x`` as a C-contiguous array of ``ndim`` dimensions, one of ``dtypes``, all finite."""
+def check_array(name: str, x, ndim: int, expected: str, dtypes=FLOAT_DTYPES,
+                finite: bool = True) -> np.ndarray:
+    """``x`` as a C-contiguous array of ``ndim`` dimensions, one of ``dtypes``, all finite
+    (unless ``finite=False``: the caller's kernel then checks as it goes)."""
     if not isinstance(x, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape {expected}, got {type(x).__name__}")
     if x.ndim != ndim:
@@ -23,9 +25,16 @@ def check_array(name: str, x, ndim: int, expected: str, dtypes=FLOAT_DTYPES) -> 
     if x.dtype.type not in dtypes:
         names = ", ".join(np.dtype(d).name for d in dtypes)
         raise ValueError(f"{name}: expected dtype {names}, got {x.dtype}")
-    if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
-        raise ValueError(f"{name}: contains NaN or Inf")
+    if finite:
+        check_finite(**{name: x})
     return np.ascontiguousarray(x)
+
+
+def check_finite(**arrays: np.ndarray) -> None:
+    """ValueError naming the first array that holds a NaN or an Inf."""
+    for name, x in arrays.items():
+        if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
+            raise ValueError(f"{name}: contains NaN or Inf")
 
 
 def check_shape(name: str, x: np.ndarray, shape: tuple, names: str) -> None:
