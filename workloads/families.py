@@ -159,10 +159,7 @@ def _dplr(w, algorithm, dtype, options):
                       sfu_ops_per_op=sfu / (K * V),
                       bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
                       bytes_written_per_op=V * e / (K * V), latency_ops=2 + _log2(K)),)
-    if algorithm == "chunked":
-        if w.family == "rwkv7":
-            raise WorkloadError("rwkv7: the chunked WY/UT form is implemented for the delta rule "
-                                "family only; use sequential or a circuit")
+    if algorithm == "chunked" and w.family != "rwkv7":  # rwkv7's "chunked" is the circuit
         C = int(options.get("chunk", 64))
         n = math.ceil(steps / C)
         # per chunk: KKᵀ, QKᵀ (2C²K each), triangular solve for Δ's transform (≈ C²(K+V)),
@@ -310,7 +307,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("deltaproduct", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
            _dplr, "n_h Householder (delta-rule) steps per token"),
     Family("rwkv7", ("sequential",) + tuple(c for c in CIRCUITS if c != "sequential"),
-           _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ"),
+           _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ; 'chunked' is the chunked "
+           "circuit of dense elements (the WY form is for the delta-rule family)"),
     Family("elman", ("sequential", "deer", "quasi-deer"), _nonlinear, "h_t = tanh(W h_{t-1} + U x_t + b)"),
     Family("gru", ("sequential", "deer", "quasi-deer"), _nonlinear, "gated recurrent unit"),
     Family("lstm", ("sequential", "deer", "quasi-deer"), _nonlinear, "long short-term memory"),
