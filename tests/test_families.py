@@ -211,3 +211,35 @@ def test_family_bad_inputs_name_the_argument():
         ssd(q, k, np.full_like(v, np.nan), np.zeros_like(beta))
     with pytest.raises(ValueError, match=r"v: expected shape \(B, T, H, E\)"):
         attention(q, k, v[:, :3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_sequences_for_every_circuit_family(dtype):
+    """T ≥ 10^5 for the dense, permutation-diagonal and matrix-state circuit forms."""
+    from workloads.kernels import linear_scan, permutation_diagonal_scan
+
+    T = 100_003
+    rng = np.random.default_rng(11)
+    c = prefix_circuit("brent-kung", T)
+    A = (rng.normal(size=(T, 2, 2)) / 3).astype(dtype)
+    b = rng.normal(size=(T, 2)).astype(dtype)
+    assert rmse(linear_scan(A, b, c), linear_scan(A, b).astype(float)) < 10 * RMSE[dtype]
+    perm = np.array([rng.permutation(3) for _ in range(T)])
+    diag = rng.uniform(-1, 1, (T, 3)).astype(dtype)
+    b3 = rng.normal(size=(T, 3)).astype(dtype)
+    ref = permutation_diagonal_scan(perm, diag, b3).astype(float)
+    assert rmse(permutation_diagonal_scan(perm, diag, b3, c), ref) < 10 * RMSE[dtype]
+    q, k, v, beta, _ = qkv(T, dtype, H=1, K=2, V=2, seed=12)
+    ref = delta_rule(q, k, v, beta).astype(float)
+    assert rmse(delta_rule(q, k, v, beta, "brent-kung"), ref) < 10 * RMSE[dtype]
+
+
+def test_long_sequence_newton():
+    T = 100_003
+    rng = np.random.default_rng(13)
+    p = init_params("gru", 4, 2, seed=2)
+    x = rng.normal(size=(T, 2))
+    ref, _ = rnn("gru", p, x)
+    for algorithm in ("deer", "quasi-deer"):
+        h, iterations = rnn("gru", p, x, algorithm)
+        assert np.abs(h - ref).max() < 1e-9 and iterations < 50
