@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunctionUnit", "MemoryLevel", "DTYPES"]
+__all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "SpecialFunctionUnit", "MemoryLevel",
+           "Link", "Area", "Cost", "DTYPES"]
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
@@ -71,12 +72,60 @@ class MatrixUnit(_Spec):
         return self
 
 
-class SpecialFunctionUnit(_Spec):
-    """Transcendentals (exp, tanh, sigmoid, reciprocal) of one core."""
-
+class SpecialFunction(_Spec):
     ops_per_cycle: Positive
     latency_cycles: Positive
+
+
+class SpecialFunctionUnit(_Spec):
+    """Transcendentals of one core: throughput and latency per function."""
+
+    exp: SpecialFunction
+    tanh: SpecialFunction
+    sigmoid: SpecialFunction
     energy_per_op_j: NonNegative
+
+    def function(self, name: str) -> SpecialFunction:
+        return getattr(self, name)
+
+
+class Link(_Spec):
+    """Chip-to-chip interconnect: ``links_per_chip`` links of ``bandwidth_bytes_per_s`` each
+    way, in a ``topology``."""
+
+    topology: Literal["ring", "fully-connected", "torus-2d"]
+    links_per_chip: Count
+    bandwidth_bytes_per_s: Positive
+    latency_s: NonNegative
+    energy_per_byte_j: NonNegative
+
+
+class Area(_Spec):
+    """Silicon: ``dies`` dies of ``die_area_mm2`` each in ``process_nm``, and a breakdown of
+    one die by component (mm², need not cover the die: I/O, uncore … are the rest)."""
+
+    process_nm: Positive
+    die_area_mm2: Positive
+    dies: Count = 1
+    components_mm2: dict[str, NonNegative] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _parts_fit(self):
+        if sum(self.components_mm2.values()) > self.die_area_mm2 * (1 + 1e-9):
+            raise ValueError(f"components_mm2 add up to {sum(self.components_mm2.values()):g} mm², "
+                             f"more than the die's {self.die_area_mm2:g} mm²")
+        return self
+
+
+class Cost(_Spec):
+    """Dollar cost model: wafer → dies per wafer → yield → cost per good die, plus memory."""
+
+    wafer_cost_usd: Positive
+    wafer_diameter_mm: Positive = 300.0
+    defect_density_per_cm2: NonNegative
+    yield_model: Literal["murphy", "poisson"] = "murphy"
+    memory_cost_usd_per_gb: NonNegative
+    packaging_cost_usd: NonNegative = 0.0
 
 
 class MemoryLevel(_Spec):
@@ -103,14 +152,30 @@ class Accelerator(_Spec):
     matrix: MatrixUnit | None = None
     sfu: SpecialFunctionUnit | None = None
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
+    link: Link | None = None
     kernel_launch_s: NonNegative
+    barrier_s: NonNegative = 0.0
     static_power_w: NonNegative
+    area: Area | None = None
+    cost: Cost | None = None
 
     @model_validator(mode="after")
     def _dram_last(self):
         if self.memory[-1].scope != "chip":
-            raise ValueError("memory: the last (outermost) level must be the chip's DRAM, scope: chip")
+            raise ValueError("memory: the last (outermost) level must be the chip's main memory, scope: chip")
+        names = [m.name for m in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory: level names must be unique, got {names}")
         return self
+
+    def warnings(self) -> list[str]:
+        """Legal but suspicious choices, one line each."""
+        out = []
+        for i, m in enumerate(self.memory[:-1]):
+            if m.capacity_bytes > self.dram.capacity_bytes and m.bandwidth_bytes_per_s < self.dram.bandwidth_bytes_per_s:
+                out.append(f"memory[{i}] ({m.name}) is larger than the outermost level and slower: "
+                           "an inner level is expected to be smaller and faster")
+        return out
 
     @property
     def dram(self) -> MemoryLevel:
@@ -139,6 +204,29 @@ class Accelerator(_Spec):
                 f"accelerator {self.name!r} has no vector rate for dtype {dtype!r} "
                 f"(it lists {', '.join(self.vector.flops_per_lane_per_cycle)})"
             ) from None
+
+    def peak_bandwidth_bytes_per_s(self, level: int | str) -> float:
+        """Aggregate bandwidth of a memory level (per-core levels times the cores)."""
+        m = self.memory_level(level)
+        return m.bandwidth_bytes_per_s * (self.cores if m.scope == "core" else 1)
+
+    def memory_level(self, level: int | str) -> MemoryLevel:
+        if isinstance(level, int):
+            return self.memory[level]
+        for m in self.memory:
+            if m.name == level:
+                return m
+        raise KeyError(f"accelerator {self.name!r} has no memory level {level!r}")
+
+    def full_load_power_w(self, dtype: str = "fp32") -> float:
+        """TDP-style estimate: static power plus every unit and the DRAM at peak at once."""
+        power = self.static_power_w
+        power += self.peak_flops_per_s(dtype) * self.vector.energy_per_flop_j.get(dtype, 0.0)
+        matrix = self.matrix_peak_flops_per_s(dtype)
+        if matrix:
+            power += matrix / 2 * self.matrix.energy_per_mac_j[dtype]
+        power += self.dram.bandwidth_bytes_per_s * self.dram.energy_per_byte_j
+        return power
 
     @property
     def machine_balance_flops_per_byte(self) -> float:

@@ -52,6 +52,9 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
                 raise SimulationError(
                     f"{where}: depends on stage {d}; a stage may depend only on earlier stages, "
                     "so this schedule is cyclic or malformed")
+        if stage.sfu_ops_per_op and stage.sfu_function not in ("exp", "tanh", "sigmoid"):
+            raise SimulationError(f"{where}: unknown special function {stage.sfu_function!r}, "
+                                  "expected exp, tanh or sigmoid")
         if stage.sfu_ops_per_op and acc.sfu is None:
             raise SimulationError(f"{where}: needs the 'sfu' resource (special functions), "
                                   f"which accelerator {acc.name!r} does not specify")

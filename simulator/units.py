@@ -52,8 +52,9 @@ def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: st
         issue_s = math.ceil(ops / acc.vector.lanes) * cycles_per_op / acc.clock_hz
     chain_cycles = stage.latency_ops * acc.vector.op_latency_cycles
     if stage.sfu_ops_per_op:
-        issue_s += ops * stage.sfu_ops_per_op / (acc.sfu.ops_per_cycle * acc.clock_hz)
-        chain_cycles += acc.sfu.latency_cycles
+        fn = acc.sfu.function(stage.sfu_function)
+        issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
+        chain_cycles += fn.latency_cycles
     return max(issue_s, chain_cycles / acc.clock_hz)
 
 
@@ -71,7 +72,8 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
     else:
         seconds = 0.0
     if stage.sfu_ops_per_op:
-        seconds += total * stage.sfu_ops_per_op / (acc.sfu.ops_per_cycle * acc.clock_hz)
+        fn = acc.sfu.function(stage.sfu_function)
+        seconds += total * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
     return seconds
 
 
@@ -81,7 +83,7 @@ def chain_seconds(stage: Stage, placement: Placement, acc: Accelerator) -> float
         return 0.0
     cycles = stage.latency_ops * acc.vector.op_latency_cycles
     if stage.sfu_ops_per_op:
-        cycles += acc.sfu.latency_cycles
+        cycles += acc.sfu.function(stage.sfu_function).latency_cycles
     return stage.steps * cycles / acc.clock_hz
 
 

@@ -74,7 +74,8 @@ def test_matrix_and_special_function_timing_by_hand(toy):
     acc = toy.replace(
         matrix={"rows": 2, "cols": 2, "dataflow": "os", "clock_hz": 2.0,
                 "macs_per_cycle": {"fp32": 4}, "energy_per_mac_j": {"fp32": 0.25}},
-        sfu={"ops_per_cycle": 1, "latency_cycles": 3, "energy_per_op_j": 2.0})
+        sfu={f: {"ops_per_cycle": 1, "latency_cycles": 3} for f in ("exp", "tanh", "sigmoid")}
+        | {"energy_per_op_j": 2.0})
     # 16 flops = 8 MACs at 4 MACs per cycle and 2 Hz: 1 s
     mm = simulate(one(Stage("mm", "matrix", ops=1, flops_per_op=16)), acc)
     assert mm.latency_s == pytest.approx(1.0) and mm.notes == ()

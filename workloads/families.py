@@ -185,6 +185,7 @@ def _dplr(w, algorithm, dtype, options):
 # --------------------------------------------------------------------------- nonlinear RNNs
 
 _GATES = {"elman": 1, "gru": 3, "lstm": 4}
+_ACTIVATION = {"elman": "tanh", "gru": "sigmoid", "lstm": "sigmoid"}  # the dominant one
 
 
 def _nonlinear(w, algorithm, dtype, options):
@@ -199,7 +200,7 @@ def _nonlinear(w, algorithm, dtype, options):
                     latency_ops=_log2(n_in))
     if algorithm == "sequential":
         chain = Stage("recurrence", "vector", ops=N * g * d, steps=T, flops_per_op=2 * d + 4,
-                      sfu_ops_per_op=1, bytes_read_per_op=e, bytes_written_per_op=e / g,
+                      sfu_ops_per_op=1, sfu_function=_ACTIVATION[w.family], bytes_read_per_op=e, bytes_written_per_op=e / g,
                       latency_ops=_log2(d) + 3)
         return in_sequence([project], [chain])
     if algorithm not in ("deer", "quasi-deer"):
@@ -211,6 +212,7 @@ def _nonlinear(w, algorithm, dtype, options):
     jac_entries = n * n if algorithm == "deer" else n
     linearise = Stage("linearise f and Jacobians", "vector", ops=N * T * g * d,
                       flops_per_op=2 * d + 4 + 3 * jac_entries / (g * d), sfu_ops_per_op=1,
+                      sfu_function=_ACTIVATION[w.family],
                       bytes_read_per_op=(n + g) * e / (g * d),
                       bytes_written_per_op=(n + jac_entries) * e / (g * d),
                       latency_ops=_log2(d) + 3)

@@ -42,6 +42,7 @@ class Stage:
     steps: int = 1
     flops_per_op: float = 0.0
     sfu_ops_per_op: float = 0.0
+    sfu_function: str = "exp"  # which transcendental the SFU ops are: exp, tanh or sigmoid
     bytes_read_per_op: float = 0.0
     bytes_written_per_op: float = 0.0
     resident_bytes_per_op: float = 0.0
