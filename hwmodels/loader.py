@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from hwmodels.spec import Accelerator
 
-__all__ = ["SpecError", "load_accelerator", "parse_accelerator", "preset_names", "read_yaml"]
+__all__ = ["SpecError", "load_accelerator", "parse_accelerator", "preset_names", "read_yaml",
+           "dump_accelerator", "spec_schema"]
 
 
 class SpecError(ValueError):
@@ -115,16 +116,54 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
 
 
+def _merge(base: dict, override: dict) -> dict:
+    """Deep merge: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _resolve(document: object, source: str, chain: tuple[str, ...] = ()) -> object:
+    """Apply ``base: PRESET`` inheritance (recursively), detecting unknown bases and cycles."""
+    if not isinstance(document, dict) or "base" not in document:
+        return document
+    base = document["base"]
+    if not isinstance(base, str) or base not in preset_names():
+        raise SpecError(f"{source}: base: expected a preset name ({', '.join(preset_names())}), got {base!r}")
+    if base in chain:
+        raise SpecError(f"{source}: base: inheritance cycle {' → '.join(chain + (base,))}")
+    with resources.as_file(_preset_dir() / f"{base}.yaml") as path:
+        parent = _resolve(read_yaml(path), f"preset {base}", chain + (base,))
+    override = {k: v for k, v in document.items() if k != "base"}
+    return _merge(parent, override) if isinstance(parent, dict) else parent
+
+
 def load_accelerator(name_or_path: str | Path) -> Accelerator:
-    """A shipped preset by name, or a spec file by path."""
+    """A shipped preset by name, or a spec file by path (``base:`` inheritance applied)."""
     text = str(name_or_path)
     if text in preset_names():
         with resources.as_file(_preset_dir() / f"{text}.yaml") as path:
-            return parse_accelerator(read_yaml(path), f"preset {text}")
+            return parse_accelerator(_resolve(read_yaml(path), f"preset {text}", (text,)), f"preset {text}")
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return parse_accelerator(read_yaml(path), str(path))
+        return parse_accelerator(_resolve(read_yaml(path), str(path)), str(path))
     raise SpecError(
         f"unknown accelerator {text!r}: expected a preset name ({', '.join(preset_names())}) "
         "or the path of a YAML spec file"
     )
+
+
+def dump_accelerator(acc: Accelerator) -> str:
+    """YAML for ``acc``; :func:`load_accelerator` of it gives ``acc`` back exactly."""
+    return yaml.safe_dump(acc.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def spec_schema() -> dict:
+    """JSON Schema of a spec file (the Accelerator fields plus ``base``), for editors."""
+    schema = Accelerator.model_json_schema()
+    schema["properties"]["base"] = {"type": "string", "enum": preset_names(),
+                                    "description": "preset to inherit from; fields given here override it"}
+    schema["required"] = [r for r in schema.get("required", [])]
+    schema["title"] = "scansim accelerator spec"
+    return schema

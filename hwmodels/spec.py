@@ -93,7 +93,7 @@ class Link(_Spec):
     """Chip-to-chip interconnect: ``links_per_chip`` links of ``bandwidth_bytes_per_s`` each
     way, in a ``topology``."""
 
-    topology: Literal["ring", "fully-connected", "torus-2d"]
+    topology: Literal["ring", "fully-connected", "torus-2d", "torus-3d"]
     links_per_chip: Count
     bandwidth_bytes_per_s: Positive
     latency_s: NonNegative

@@ -11,9 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
-from hwmodels.loader import SpecError, load_accelerator, preset_names
+from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CircuitError
@@ -40,14 +38,20 @@ def _cmd_hw_list(args) -> int:
 
 
 def _cmd_hw_show(args) -> int:
-    acc = load_accelerator(args.name)
-    print(yaml.safe_dump(acc.model_dump(mode="json"), sort_keys=False), end="")
+    print(dump_accelerator(load_accelerator(args.name)), end="")
     return 0
 
 
 def _cmd_hw_validate(args) -> int:
     acc = load_accelerator(Path(args.file))
+    for warning in acc.warnings():
+        print(f"scansim: warning: {args.file}: {warning}", file=sys.stderr)
     print(f"{args.file}: ok ({acc.name})")
+    return 0
+
+
+def _cmd_hw_schema(args) -> int:
+    print(json.dumps(spec_schema(), indent=2))
     return 0
 
 
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = hw.add_parser("validate", help="check a spec file")
     validate.add_argument("file")
     validate.set_defaults(run=_cmd_hw_validate)
+    hw.add_parser("schema", help="print the spec's JSON Schema").set_defaults(run=_cmd_hw_schema)
 
     wl = sub.add_parser("workloads", help="workload catalog").add_subparsers(
         dest="wl_command", required=True, parser_class=_Parser)

@@ -1,6 +1,7 @@
 """The default study, end to end on embedded defaults: ``scansim demo``.
 
-Sequential scan vs Kogge–Stone prefix circuit, T = 2^8 … 2^20, on every shipped preset, for a
+Sequential scan vs Kogge–Stone prefix circuit, T = 2^8 … 2^20, on a datacenter GPU, an edge GPU
+and an SRAM-only dataflow chip, for a
 wide diagonal LRNN layer (Mamba-130M's state size; bandwidth binds) and a narrow one (64
 channels; the step chain binds a sequential scan, so the log-depth circuit can win).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwmodels.loader import load_accelerator, preset_names
+from hwmodels.loader import load_accelerator
 from reports.html import Figure, Table, write_report
 from reports.plots import growth_exponent, plot_latency_vs_t
 from reports.study import run_grid
@@ -20,6 +21,7 @@ __all__ = ["DEMO_WORKLOADS", "DEMO_ALGORITHMS", "DEMO_SEQ_LENS", "run_demo"]
 DEMO_WORKLOADS = ("mamba-130m", "diagonal-d64")
 DEMO_ALGORITHMS = ("sequential", "kogge-stone")
 DEMO_SEQ_LENS = tuple(2**k for k in range(8, 21))
+DEMO_PRESETS = ("h100-sxm5-80gb", "jetson-orin-nano-8gb", "groq-lpu-style")
 
 
 def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets: list[str] | None = None) -> Path:
@@ -27,7 +29,7 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets: list[str] | None = N
     ``out/results.csv``.  Returns the path of ``index.html``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    accelerators = [load_accelerator(n) for n in (presets or preset_names())]
+    accelerators = [load_accelerator(n) for n in (presets or DEMO_PRESETS)]
     workloads = [get_workload(n) for n in DEMO_WORKLOADS]
     results = run_grid(workloads, accelerators, list(DEMO_ALGORITHMS), list(seq_lens))
     results.to_csv(out / "results.csv", index=False)

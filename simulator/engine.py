@@ -41,6 +41,29 @@ __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET"]
 
 DEFAULT_EVENT_BUDGET = 4096  # tiles in the whole schedule
 _TILES_PER_CORE = 4  # enough tiles per core for load/compute overlap to show
+MAX_SIMULATED_CORES = 1024  # beyond this, cores are simulated in equal groups
+
+
+def coarsen(acc: Accelerator, max_cores: int = MAX_SIMULATED_CORES) -> Accelerator:
+    """The same chip as ``max_cores`` core groups, each with the lanes, matrix MACs, SFU
+    throughput and per-core memory of ``cores / max_cores`` cores (lanes rounded down, so the
+    grouped chip is never faster).  A wafer of 850,000 cores then costs what 1,024 do."""
+    if acc.cores <= max_cores:
+        return acc
+    factor = acc.cores / max_cores
+    spec = acc.model_dump()
+    spec["cores"] = max_cores
+    spec["vector"]["lanes"] = max(1, int(acc.vector.lanes * factor))
+    if acc.matrix is not None:
+        spec["matrix"]["macs_per_cycle"] = {k: v * factor for k, v in acc.matrix.macs_per_cycle.items()}
+    if acc.sfu is not None:
+        for name in ("exp", "tanh", "sigmoid"):
+            spec["sfu"][name]["ops_per_cycle"] *= factor
+    for level in spec["memory"]:
+        if level["scope"] == "core":
+            level["capacity_bytes"] *= factor
+            level["bandwidth_bytes_per_s"] *= factor
+    return Accelerator.model_validate(spec)
 
 
 @dataclass(frozen=True)
@@ -161,7 +184,7 @@ def simulate(schedule: Schedule, accelerator: Accelerator, *,
         raise SimulationError(f"buffers: expected an integer ≥ 1, got {buffers!r}")
     placed = placements(schedule, accelerator)
     env = simpy.Environment()
-    machine = _Machine(env, accelerator, buffers)
+    machine = _Machine(env, coarsen(accelerator), buffers)
     per_stage = max(1, event_budget // max(1, len(schedule.stages)))
     stage_procs: list[simpy.Process] = []
     for i, (stage, placement) in enumerate(zip(schedule.stages, placed)):

@@ -100,7 +100,7 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
         png = index.parent / src
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (index.parent / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2 * 3 * 2  # header + workloads × algorithms × T × presets
+    assert len(rows) == 1 + 2 * 2 * 3 * 3  # header + workloads × algorithms × T × presets
     assert "kogge-stone" in index.read_text()
 
 
