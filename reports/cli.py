@@ -96,6 +96,24 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from hwmodels.calibrate import CalibrationError, calibrate
+
+    try:
+        acc = calibrate(clock=args.clock_hz)
+    except CalibrationError as exc:
+        raise SpecError(f"calibrate: {exc}") from None
+    header = ("# Written by `scansim calibrate`: this machine's measured clock, vector and special-\n"
+              "# function throughput and latency, cache and DRAM bandwidth and latency, and parallel-\n"
+              "# region launch time.  Energy, static power and area are not measurable from user space\n"
+              "# and are zero here.\n")
+    Path(args.output).write_text(header + dump_accelerator(acc))
+    print(f"wrote {args.output}: {acc.cores} cores at {acc.clock_hz / 1e9:.2f} GHz, "
+          f"{acc.peak_flops_per_s('fp32') / 1e9:.0f} GFLOP/s fp32, "
+          f"{acc.dram.bandwidth_bytes_per_s / 1e9:.1f} GB/s DRAM")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from reports.demo import run_demo  # matplotlib import only when needed
 
@@ -137,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="maximum number of simulated tiles")
     sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
     sim.set_defaults(run=_cmd_simulate)
+
+    cal = sub.add_parser("calibrate", help="measure this machine and write its spec")
+    cal.add_argument("-o", "--output", default="host.yaml", help="spec file to write")
+    cal.add_argument("--clock-hz", dest="clock_hz", type=float, default=None,
+                     help="CPU clock, when the OS does not report it")
+    cal.set_defaults(run=_cmd_calibrate)
 
     demo = sub.add_parser("demo", help="run the default study and write an HTML report")
     demo.add_argument("-o", "--output", default="out/demo", help="report folder")

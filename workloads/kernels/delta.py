@@ -89,20 +89,22 @@ def _delta_sequential(q, k, v, beta, g, o):
         for t in range(T):
             alpha = np.exp(g[b, t, h])
             bt = beta[b, t, h]
-            for j in range(V):
-                acc = 0.0
-                for i in range(K):
-                    acc += k[b, t, h, i] * S[i, j]
-                u[j] = acc
+            # loops run over j (a row of S) innermost: contiguous and free of reductions, so
+            # they vectorise without reassociating any sum
+            u[:] = 0.0
             for i in range(K):
                 ki = k[b, t, h, i]
                 for j in range(V):
-                    S[i, j] = alpha * (S[i, j] - bt * ki * u[j]) + bt * ki * v[b, t, h, j]
-            for j in range(V):
-                acc = 0.0
-                for i in range(K):
-                    acc += S[i, j] * q[b, t, h, i]
-                o[b, t, h, j] = acc
+                    u[j] += ki * S[i, j]
+            for i in range(K):
+                ki = bt * k[b, t, h, i]
+                for j in range(V):
+                    S[i, j] = alpha * (S[i, j] - ki * u[j]) + ki * v[b, t, h, j]
+            o[b, t, h, :] = 0.0
+            for i in range(K):
+                qi = q[b, t, h, i]
+                for j in range(V):
+                    o[b, t, h, j] += S[i, j] * qi
 
 
 @njit(cache=True, parallel=True)

@@ -43,35 +43,36 @@ def _sigmoid(x):
 def _step(cell, W, U, b, c, s, x, out, jac, want_jac):
     """out = f(s, x); if ``want_jac``, jac = ∂f/∂s (full matrix, state-sized)."""
     d = W.shape[1]
-    a = W @ s[:d] + U @ x + b
+    gi = U @ x + b  # input part of every gate
+    gh = W @ s[:d]  # recurrent part
     if cell == ELMAN:
         for i in range(d):
-            out[i] = np.tanh(a[i])
+            out[i] = np.tanh(gi[i] + gh[i])
         if want_jac:
             for i in range(d):
                 for j in range(d):
                     jac[i, j] = (1.0 - out[i] ** 2) * W[i, j]
     elif cell == GRU:
-        m = W[2 * d:] @ s + c  # W_n s + c, the part r gates
         for i in range(d):
-            z = _sigmoid(a[i])
-            r = _sigmoid(a[d + i])
-            n = np.tanh(a[2 * d + i] - W[2 * d + i] @ s + r * m[i])
+            z = _sigmoid(gi[i] + gh[i])
+            r = _sigmoid(gi[d + i] + gh[d + i])
+            m = gh[2 * d + i] + c[i]  # W_n s + c, the part r gates
+            n = np.tanh(gi[2 * d + i] + r * m)
             out[i] = (1.0 - z) * n + z * s[i]
             if want_jac:
                 dz = z * (1.0 - z)
                 dr = r * (1.0 - r)
                 dn = 1.0 - n * n
                 for j in range(d):
-                    dn_ds = dn * (m[i] * dr * W[d + i, j] + r * W[2 * d + i, j])
+                    dn_ds = dn * (m * dr * W[d + i, j] + r * W[2 * d + i, j])
                     jac[i, j] = (s[i] - n) * dz * W[i, j] + (1.0 - z) * dn_ds
                 jac[i, i] += z
     else:  # LSTM, s = [h, c]
         for i in range(d):
-            ig = _sigmoid(a[i])
-            fg = _sigmoid(a[d + i])
-            gg = np.tanh(a[2 * d + i])
-            og = _sigmoid(a[3 * d + i])
+            ig = _sigmoid(gi[i] + gh[i])
+            fg = _sigmoid(gi[d + i] + gh[d + i])
+            gg = np.tanh(gi[2 * d + i] + gh[2 * d + i])
+            og = _sigmoid(gi[3 * d + i] + gh[3 * d + i])
             cn = fg * s[d + i] + ig * gg
             th = np.tanh(cn)
             out[i] = og * th

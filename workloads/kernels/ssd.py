@@ -29,15 +29,13 @@ def _ssd_sequential(q, k, v, g, o):
         S = np.zeros((K, V), dtype=q.dtype)
         for t in range(T):
             alpha = np.exp(g[b, t, h])
-            for i in range(K):
+            o[b, t, h, :] = 0.0
+            for i in range(K):  # j innermost: contiguous, no reductions, vectorises
                 ki = k[b, t, h, i]
+                qi = q[b, t, h, i]
                 for j in range(V):
                     S[i, j] = alpha * S[i, j] + ki * v[b, t, h, j]
-            for j in range(V):
-                acc = 0.0
-                for i in range(K):
-                    acc += S[i, j] * q[b, t, h, i]
-                o[b, t, h, j] = acc
+                    o[b, t, h, j] += S[i, j] * qi
 
 
 @njit(cache=True, parallel=True)
