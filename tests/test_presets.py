@@ -148,3 +148,15 @@ def test_cost_model_by_hand():
     assert usd == pytest.approx(capex + 1000 / 3.6e6 * 0.1)
     with pytest.raises(ValueError, match="has no area block"):
         chip_cost_usd(load_accelerator("tpu-v4"))
+
+
+def test_calibrate_writes_a_valid_spec_of_this_machine(tmp_path, capsys):
+    path = tmp_path / "host.yaml"
+    assert main(["calibrate", "-o", str(path)]) == 0
+    assert "GFLOP/s fp32" in capsys.readouterr().out
+    host = load_accelerator(path)
+    assert path.read_text().startswith("# Written by `scansim calibrate`")
+    assert host.cores >= 1 and host.clock_hz > 1e8
+    assert host.vector.lanes >= 1 and 1 <= host.vector.op_latency_cycles < 100
+    assert host.dram.bandwidth_bytes_per_s > 1e8 and host.dram.capacity_bytes > 1e8
+    assert host.memory[0].bandwidth_bytes_per_s > 0 and host.kernel_launch_s < 1e-2
