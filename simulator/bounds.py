@@ -35,6 +35,11 @@ class Bounds:
         return self.compute_s + self.memory_s + self.depth_s
 
 
+def start_overhead_s(stage, acc: Accelerator) -> float:
+    """A kernel launch, or a barrier for a stage that continues a fused kernel."""
+    return acc.kernel_launch_s if stage.launch else acc.barrier_s
+
+
 def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
     """Check ``schedule`` against ``acc`` and place every stage; :class:`SimulationError` if
     a stage cannot run there."""
@@ -52,6 +57,11 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
                 raise SimulationError(
                     f"{where}: depends on stage {d}; a stage may depend only on earlier stages, "
                     "so this schedule is cyclic or malformed")
+        if stage.working_set_bytes_per_copy > acc.dram.capacity_bytes:
+            raise SimulationError(
+                f"{where}: one copy's working set of {stage.working_set_bytes_per_copy:.3g} bytes "
+                f"exceeds the {acc.dram.capacity_bytes:.3g}-byte '{acc.dram.name}' memory, "
+                f"the largest accelerator {acc.name!r} has")
         if stage.sfu_ops_per_op and stage.sfu_function not in ("exp", "tanh", "sigmoid"):
             raise SimulationError(f"{where}: unknown special function {stage.sfu_function!r}, "
                                   "expected exp, tanh or sigmoid")
@@ -80,5 +90,5 @@ def bounds(schedule: Schedule, acc: Accelerator, placed: list[Placement] | None 
     finish: list[float] = []
     for stage, placement in zip(schedule.stages, placed):
         start = max((finish[d] for d in stage.deps), default=0.0)
-        finish.append(start + acc.kernel_launch_s + chain_seconds(stage, placement, acc))
+        finish.append(start + start_overhead_s(stage, acc) + chain_seconds(stage, placement, acc))
     return Bounds(compute_s=compute, memory_s=memory, depth_s=max(finish, default=0.0))

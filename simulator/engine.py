@@ -32,12 +32,13 @@ import pandas as pd
 import simpy
 
 from hwmodels.spec import Accelerator
-from simulator.bounds import SimulationError, bounds, placements
+from simulator.bounds import SimulationError, bounds, placements, start_overhead_s
+from simulator.policy import POLICIES, fuse, onchip_level
 from simulator.result import SimResult
-from simulator.units import Placement, dynamic_energy_j, step_seconds
+from simulator.units import Placement, dynamic_energy_j, step_parts
 from workloads.schedule import Schedule, Stage
 
-__all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET"]
+__all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET", "coarsen"]
 
 DEFAULT_EVENT_BUDGET = 4096  # tiles in the whole schedule
 _TILES_PER_CORE = 4  # enough tiles per core for load/compute overlap to show
@@ -78,9 +79,13 @@ class _Tiling:
         return (b + 1) * stage.steps // self.blocks - b * stage.steps // self.blocks
 
 
-def _tiling(stage: Stage, cores: int, budget: int) -> _Tiling:
+def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
     if stage.steps == 1:
-        return _Tiling(groups=max(1, min(stage.ops, cores * _TILES_PER_CORE, budget)), blocks=1)
+        # up to _TILES_PER_CORE tiles per core for overlap, but never a tile smaller than one
+        # pass over the lanes: splitting a single pass would only add issue slots
+        batches = math.ceil(stage.ops / (cores * lanes))
+        per_core = max(1, min(_TILES_PER_CORE, batches))
+        return _Tiling(groups=max(1, min(stage.ops, cores * per_core, budget)), blocks=1)
     groups = max(1, min(stage.ops, cores, budget))
     blocks = max(1, min(stage.steps, budget // groups))
     return _Tiling(groups=groups, blocks=blocks)
@@ -98,6 +103,8 @@ class _Machine:
         capacity = int(acc.sram.capacity_bytes)
         self.sram = [simpy.Container(env, capacity=capacity, init=capacity) for _ in range(acc.cores)]
         self.share = max(1, capacity // buffers)
+        level = onchip_level(acc)
+        self.onchip_bw_per_core = level[2] / acc.cores if level else acc.dram.bandwidth_bytes_per_s
         # Transfers are served oldest tile first (stage, then tile order), not first come:
         # a store of an early tile never waits behind prefetches of later ones, so a faster
         # unit cannot reorder DRAM traffic against itself.
@@ -131,12 +138,19 @@ class _Machine:
             yield after
         compute_start = env.now
         if placement.unit != "transfer":
-            duration = steps * step_seconds(stage, placement, self.acc, dtype, ops)
+            # The unit is held while it issues; the last step's latency beyond its issue time
+            # drains after release, so independent tiles on one core overlap their latencies.
+            issue, chain = step_parts(stage, placement, self.acc, dtype, ops)
+            step = max(issue, chain)
+            busy = issue + (steps - 1) * step
+            busy += ops * steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
             with self.units[placement.unit][core].request() as unit:
                 yield unit
                 compute_start = env.now
-                self.unit_busy_s[placement.unit] += duration
-                yield env.timeout(duration)
+                self.unit_busy_s[placement.unit] += busy
+                yield env.timeout(busy)
+            if step > issue:
+                yield env.timeout(step - issue)
         compute_end = env.now
         computed.succeed()
         yield from self.transfer(written, order)
@@ -150,8 +164,8 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     env, acc = machine.env, machine.acc
     if deps:
         yield simpy.AllOf(env, deps)
-    yield env.timeout(acc.kernel_launch_s)
-    tiling = _tiling(stage, acc.cores, budget)
+    yield env.timeout(start_overhead_s(stage, acc))
+    tiling = _tiling(stage, acc.cores, acc.vector.lanes, budget)
     first_core = machine.next_core
     machine.next_core = (first_core + tiling.groups) % acc.cores
     procs = []
@@ -169,19 +183,45 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     yield simpy.AllOf(env, procs)
 
 
-def simulate(schedule: Schedule, accelerator: Accelerator, *,
-             event_budget: int = DEFAULT_EVENT_BUDGET, buffers: int = 2) -> SimResult:
+def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto", *,
+             event_budget: int = DEFAULT_EVENT_BUDGET, buffers: int = 2,
+             fidelity: str = "des") -> SimResult:
     """Simulate ``schedule`` on ``accelerator``; return latency, energy, bounds and trace.
 
     Parameters
     ----------
+    policy : ``unfused``, ``fused`` or ``auto`` (the faster of the two; see
+        :mod:`simulator.policy`)
     event_budget : maximum number of tiles over the whole schedule (≥ 1)
-    buffers : tile slots per core; 2 overlaps a tile's load with the previous tile's compute
+    buffers : SRAM share per tile is 1/buffers; 2 overlaps a tile's load with the previous
+        tile's compute
+    fidelity : ``des`` (this discrete-event simulation) or ``analytic`` (closed form, see
+        :mod:`simulator.analytic`)
     """
+    if policy not in POLICIES:
+        raise SimulationError(f"policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
+    if fidelity not in ("des", "analytic"):
+        raise SimulationError(f"fidelity: expected 'des' or 'analytic', got {fidelity!r}")
     if isinstance(event_budget, bool) or not isinstance(event_budget, int) or event_budget < 1:
         raise SimulationError(f"event_budget: expected an integer ≥ 1, got {event_budget!r}")
     if isinstance(buffers, bool) or not isinstance(buffers, int) or buffers < 1:
         raise SimulationError(f"buffers: expected an integer ≥ 1, got {buffers!r}")
+    run = _simulate_des if fidelity == "des" else _simulate_analytic
+    candidates = [schedule] if policy == "unfused" else [fuse(schedule, accelerator)]
+    if policy == "auto" and candidates[0] is not schedule:
+        candidates.append(schedule)
+    results = [run(s, accelerator, event_budget=event_budget, buffers=buffers) for s in candidates]
+    return min(results, key=lambda r: r.latency_s)
+
+
+def _simulate_analytic(schedule, accelerator, **_):
+    from simulator.analytic import analytic
+
+    return analytic(schedule, accelerator)
+
+
+def _simulate_des(schedule: Schedule, accelerator: Accelerator, *, event_budget: int,
+                  buffers: int) -> SimResult:
     placed = placements(schedule, accelerator)
     env = simpy.Environment()
     machine = _Machine(env, coarsen(accelerator), buffers)
@@ -201,13 +241,11 @@ def simulate(schedule: Schedule, accelerator: Accelerator, *,
     stuck = [i for i, proc in enumerate(stage_procs) if not proc.triggered]
     if stuck:  # a bug, not a user error: the model must never wedge
         raise RuntimeError(f"simulation of {schedule.name!r} deadlocked in stage {stuck[0]}")
-    latency = env.now
     trace = pd.DataFrame(machine.rows, columns=[
         "stage", "stage_name", "tile", "unit", "core", "start_s", "compute_start_s",
         "compute_end_s", "end_s", "bytes_read", "bytes_written"])
-    arithmetic_j = sum(dynamic_energy_j(s, p, accelerator, schedule.dtype)
-                       for s, p in zip(schedule.stages, placed))
+    ends = trace.groupby("stage")["end_s"].max().reindex(range(len(schedule.stages)), fill_value=0.0)
     return SimResult.build(
-        schedule, accelerator, latency_s=latency, bounds=bounds(schedule, accelerator, placed),
-        trace=trace, events=events, busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s,
-        arithmetic_energy_j=arithmetic_j, notes=tuple(p.note for p in placed if p.note))
+        schedule, accelerator, latency_s=env.now, bounds=bounds(schedule, accelerator, placed),
+        placed=placed, stage_end_s=ends.to_numpy(), trace=trace, events=events,
+        busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s, fidelity="des")

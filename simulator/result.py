@@ -4,24 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import Bounds
+from simulator.policy import onchip_level
+from simulator.units import Placement, dynamic_energy_j
 from workloads.schedule import Schedule
+
+
+def critical_path(schedule: Schedule, stage_end_s: np.ndarray) -> tuple[int, ...]:
+    """Stage indices from the first to the last-finishing stage, following at every step the
+    dependency that finished last (the one the stage actually waited for)."""
+    if not len(schedule.stages):
+        return ()
+    i = int(np.argmax(stage_end_s))
+    path = [i]
+    while schedule.stages[i].deps:
+        i = max(schedule.stages[i].deps, key=lambda d: stage_end_s[d])
+        path.append(i)
+    return tuple(reversed(path))
 
 
 @dataclass(frozen=True)
 class SimResult:
     """Latency, energy, bytes, utilisation and bounds of a schedule on an accelerator.
 
-    ``trace`` has one row per tile: stage, tile, unit, core, start_s, compute_start_s,
-    compute_end_s, end_s, bytes_read, bytes_written.
+    ``trace`` (DES only) has one row per tile: stage, stage_name, tile, unit, core, start_s,
+    compute_start_s, compute_end_s, end_s, bytes_read, bytes_written.
     """
 
     schedule: str
     accelerator: str
     dtype: str
+    policy: str
+    fidelity: str
     latency_s: float
     lower_bound_s: float
     compute_bound_s: float
@@ -30,41 +48,59 @@ class SimResult:
     brent_upper_bound_s: float
     flops: float
     dram_bytes: float
+    onchip_bytes: float
     energy_j: float
     dynamic_energy_j: float
     static_energy_j: float
+    energy_vector_j: float
+    energy_matrix_j: float
+    energy_dram_j: float
+    energy_onchip_j: float
     vector_utilisation: float
     matrix_utilisation: float
     dram_utilisation: float
     stages: int
     tiles: int
     events: int
+    critical_path: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
-    trace: pd.DataFrame = field(default=None, repr=False, compare=False)
+    trace: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, schedule: Schedule, acc: Accelerator, *, latency_s: float, bounds: Bounds,
-              trace: pd.DataFrame, events: int, busy_s: dict[str, float], dram_busy_s: float,
-              arithmetic_energy_j: float, notes: tuple[str, ...] = ()) -> SimResult:
-        dram_bytes = schedule.dram_bytes
-        # every DRAM byte also passes through the core's SRAM once
-        dynamic = arithmetic_energy_j + dram_bytes * (acc.dram.energy_per_byte_j + acc.sram.energy_per_byte_j)
+              placed: list[Placement], stage_end_s: np.ndarray, trace: pd.DataFrame | None,
+              events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
+        by_unit = {"vector": 0.0, "matrix": 0.0}
+        for stage, placement in zip(schedule.stages, placed):
+            if placement.unit in by_unit:
+                by_unit[placement.unit] += dynamic_energy_j(stage, placement, acc, schedule.dtype)
+        level = onchip_level(acc)
+        onchip_j = schedule.onchip_bytes * (level[0].energy_per_byte_j if level else 0.0)
+        # every DRAM byte also passes through the core's innermost memory once
+        dram_j = schedule.dram_bytes * (acc.dram.energy_per_byte_j + acc.sram.energy_per_byte_j)
+        dynamic = by_unit["vector"] + by_unit["matrix"] + onchip_j + dram_j
         static = acc.static_power_w * latency_s
         span = acc.cores * (latency_s if latency_s > 0 else 1.0)
         return cls(
             schedule=schedule.name, accelerator=acc.name, dtype=schedule.dtype,
+            policy=schedule.meta.get("policy", "unfused"), fidelity=fidelity,
             latency_s=latency_s, lower_bound_s=bounds.lower_s, compute_bound_s=bounds.compute_s,
             memory_bound_s=bounds.memory_s, depth_bound_s=bounds.depth_s,
             brent_upper_bound_s=bounds.brent_upper_s, flops=schedule.work_flops,
-            dram_bytes=dram_bytes, energy_j=dynamic + static, dynamic_energy_j=dynamic,
-            static_energy_j=static, vector_utilisation=busy_s["vector"] / span,
-            matrix_utilisation=busy_s["matrix"] / span,
+            dram_bytes=schedule.dram_bytes, onchip_bytes=schedule.onchip_bytes,
+            energy_j=dynamic + static, dynamic_energy_j=dynamic, static_energy_j=static,
+            energy_vector_j=by_unit["vector"], energy_matrix_j=by_unit["matrix"],
+            energy_dram_j=dram_j, energy_onchip_j=onchip_j,
+            vector_utilisation=busy_s["vector"] / span, matrix_utilisation=busy_s["matrix"] / span,
             dram_utilisation=dram_busy_s / (span / acc.cores), stages=len(schedule.stages),
-            tiles=len(trace), events=events, notes=notes, trace=trace,
+            tiles=0 if trace is None else len(trace), events=events,
+            critical_path=critical_path(schedule, stage_end_s),
+            notes=tuple(p.note for p in placed if p.note), trace=trace,
         )
 
     def to_record(self) -> dict:
         """One flat row (no trace): what a sweep stores and ``--json`` prints."""
         record = {k: v for k, v in self.__dict__.items() if k != "trace"}
         record["notes"] = "; ".join(self.notes)
+        record["critical_path"] = " ".join(map(str, self.critical_path))
         return record

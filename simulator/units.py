@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
+from hwmodels.systolic import gemm_cycles
 from workloads.schedule import Stage
 
 
@@ -41,12 +42,29 @@ def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
     return Placement(stage.unit)
 
 
-def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str, ops: int) -> float:
-    """Time of one step of ``ops`` ops of ``stage`` on one core."""
+def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
+    """Useful share of the matrix unit's MAC slots for the stage's GEMM shape: fill, drain and
+    partly filled folds of ``hwmodels.systolic.gemm_cycles``.  1 when the stage gives no shape."""
+    if stage.gemm_shape is None or acc.matrix is None:
+        return 1.0
+    m, n, k = (max(1, int(x)) for x in stage.gemm_shape)
+    rows, cols = acc.matrix.rows, acc.matrix.cols
+    return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k) * rows * cols)
+
+
+def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
+    """Flops per second one core's matrix unit achieves on the stage's GEMMs."""
+    return 2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz * systolic_efficiency(stage, acc)
+
+
+def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
+               ops: int) -> tuple[float, float]:
+    """``(issue_s, chain_s)`` of one step of ``ops`` ops of ``stage`` on one core: the time the
+    unit is busy issuing them, and the latency until the step's last result is ready."""
     if placement.unit == "transfer":
-        return 0.0
+        return 0.0, 0.0
     if placement.unit == "matrix":
-        issue_s = ops * stage.flops_per_op / (2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz)
+        issue_s = ops * stage.flops_per_op / _matrix_rate(stage, acc, dtype)
     else:
         cycles_per_op = stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype) if stage.flops_per_op else 0.0
         issue_s = math.ceil(ops / acc.vector.lanes) * cycles_per_op / acc.clock_hz
@@ -55,7 +73,12 @@ def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: st
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
         chain_cycles += fn.latency_cycles
-    return max(issue_s, chain_cycles / acc.clock_hz)
+    return issue_s, chain_cycles / acc.clock_hz
+
+
+def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str, ops: int) -> float:
+    """Time of one step of ``ops`` ops of ``stage`` on one core, alone: issue or chain."""
+    return max(step_parts(stage, placement, acc, dtype, ops))
 
 
 def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
@@ -65,7 +88,7 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
         return 0.0
     total = stage.total_ops
     if placement.unit == "matrix":
-        seconds = total * stage.flops_per_op / (2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz)
+        seconds = total * stage.flops_per_op / _matrix_rate(stage, acc, dtype)
     elif stage.flops_per_op:
         seconds = total * stage.flops_per_op / (
             acc.vector.lanes * acc.flops_per_lane_per_cycle(dtype) * acc.clock_hz)

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
-from simulator import simulate
+from simulator import SimulationError, simulate
 from workloads.catalog import CATALOG, algorithms, get_workload, schedule
 
 CASES = [(name, algo) for name, w in CATALOG.items() for algo in algorithms(w)]
@@ -26,10 +26,17 @@ def small(w):
 def test_every_schedule_simulates_within_bounds(presets, name, algo):
     sched = schedule(small(CATALOG[name]), algo)
     assert sched.work_flops > 0 and sched.dram_bytes > 0
+    ran = 0
     for acc in presets:
-        result = simulate(sched, acc, event_budget=1024)
+        try:
+            result = simulate(sched, acc, event_budget=1024)
+        except SimulationError as exc:  # a working set no memory of that chip can hold
+            assert "exceeds the" in str(exc)
+            continue
+        ran += 1
         assert result.latency_s >= result.lower_bound_s * (1 - 1e-9)
         assert result.energy_j > 0
+    assert ran >= len(presets) // 2
 
 
 def test_closed_form_totals():

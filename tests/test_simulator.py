@@ -39,9 +39,29 @@ def test_launch_overhead_is_paid_per_stage():
     acc = Accelerator.model_validate(toy_spec(kernel_launch_s=10.0))
     stages = tuple(Stage(f"level {i}", "vector", ops=1, flops_per_op=1, deps=(i - 1,) if i else ())
                    for i in range(4))
-    result = simulate(Schedule("chain", "fp32", stages), acc)
+    result = simulate(Schedule("chain", "fp32", stages), acc, "unfused")
     assert result.latency_s == 4 * (10 + 1)
     assert result.depth_bound_s == 4 * (10 + 1)
+    # fused into one kernel: one launch, then barriers (free on this machine)
+    fused = simulate(Schedule("chain", "fp32", stages), acc, "fused")
+    assert fused.latency_s == 10 + 4 * 1 and fused.policy == "fused"
+    assert simulate(Schedule("chain", "fp32", stages), acc, "auto").latency_s == 14
+
+
+def test_fused_block_crosses_dram_once_unfused_twice(toy):
+    # two dependent levels over 4 positions of 1 copy, 2 bytes live per position: unfused, each
+    # level reads 4·2 and writes 4·2 bytes; fused, the 8-byte working set is read once by the
+    # first level and written once by the last, the rest moves on chip
+    level = dict(unit="vector", ops=4, flops_per_op=1, bytes_read_per_op=2, bytes_written_per_op=2,
+                 resident_bytes_per_op=2)
+    sched = Schedule("two", "fp32", (Stage("l0", **level), Stage("l1", deps=(0,), **level)))
+    unfused = simulate(sched, toy, "unfused")
+    fused = simulate(sched, toy, "fused")
+    assert unfused.dram_bytes == 2 * (8 + 8) and unfused.onchip_bytes == 0
+    assert fused.dram_bytes == 8 + 8 and fused.onchip_bytes == 2 * 16
+    assert fused.latency_s < unfused.latency_s
+    big = toy.replace(memory=[dict(toy.memory[0].model_dump(), capacity_bytes=4.0), toy.memory[1].model_dump()])
+    assert simulate(sched, big, "fused").dram_bytes == 32  # working set does not fit: unchanged
 
 
 def test_chain_stage_pays_op_latency_per_step(toy):
@@ -115,8 +135,8 @@ def h100():
 @pytest.mark.parametrize("name", ["mamba-130m", "diagonal-d64", "iterated-3x3"])
 def test_catalog_latency_respects_bounds_and_converges(h100, name, algo):
     sched = schedule(get_workload(name).with_params(seq_len=4096), algo)
-    fine = simulate(sched, h100, event_budget=4096)
-    coarse = simulate(sched, h100, event_budget=2048)
+    fine = simulate(sched, h100, "unfused", event_budget=4096)
+    coarse = simulate(sched, h100, "unfused", event_budget=2048)
     assert fine.latency_s >= fine.lower_bound_s * (1 - 1e-12)
     assert abs(coarse.latency_s / fine.latency_s - 1) < 0.02
     assert fine.tiles <= 4096

@@ -129,12 +129,12 @@ def _ssd(w, algorithm, dtype, options):
                       flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V) / (C * C), sfu_ops_per_op=1,
                       bytes_read_per_op=C * (2 * K + V + 1) * e / (C * C),
                       bytes_written_per_op=(C * V + K * V) * e / (C * C),
-                      latency_ops=_log2(K) + _log2(C))
+                      latency_ops=_log2(K) + _log2(C), gemm_shape=(C, C, K))
         passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
                         flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
         out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
                     bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
-                    bytes_written_per_op=e, latency_ops=_log2(K))
+                    bytes_written_per_op=e, latency_ops=_log2(K), gemm_shape=(C, V, K))
         return in_sequence([intra], [passing], [out])
     return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=False, prep_flops=2 * K * V)
 
@@ -168,15 +168,17 @@ def _dplr(w, algorithm, dtype, options):
         wy = Stage("chunk: WY/UT transform", "matrix", ops=N * n * C * C,
                    flops_per_op=wy_flops / (C * C), sfu_ops_per_op=1.0 if sfu else 0.0,
                    bytes_read_per_op=C * (2 * K + V + 2) * e / (C * C),
-                   bytes_written_per_op=C * (K + V) * e / (C * C), latency_ops=_log2(C) + C)
+                   bytes_written_per_op=C * (K + V) * e / (C * C), latency_ops=_log2(C) + C,
+                   gemm_shape=(C, C, K))
         # per chunk, in order: Δ = U − W S (2CKV), S ← Γ S + Kᵀ Δ (2CKV); S stays on chip
         passing = Stage("inter-chunk state update", "matrix", ops=N * K * V, steps=n,
                         flops_per_op=4 * C, bytes_read_per_op=C * (2 * K + V) * e / (K * V),
-                        bytes_written_per_op=(C * V + K * V) * e / (K * V), latency_ops=2 * _log2(C))
+                        bytes_written_per_op=(C * V + K * V) * e / (K * V), latency_ops=2 * _log2(C),
+                        gemm_shape=(K, V, C))
         # O = Γ Q S_0 + (QKᵀ ⊙ M) Δ: 2CKV + 2C²V per chunk
         out = Stage("chunk output", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 2 * C,
                     bytes_read_per_op=(C * K + C * V + K * V) * e / (C * V),
-                    bytes_written_per_op=e, latency_ops=_log2(K + C))
+                    bytes_written_per_op=e, latency_ops=_log2(K + C), gemm_shape=(C, V, K + C))
         return in_sequence([wy], [passing], [out])
     return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=True,
                                  prep_flops=2 * K * K + 2 * K * V)
@@ -197,7 +199,7 @@ def _nonlinear(w, algorithm, dtype, options):
     n = 2 * d if w.family == "lstm" else d  # state size
     project = Stage("input projection U·x", "matrix", ops=N * T * g * d, flops_per_op=2 * n_in,
                     bytes_read_per_op=n_in * e / (g * d) + e, bytes_written_per_op=e,
-                    latency_ops=_log2(n_in))
+                    latency_ops=_log2(n_in), gemm_shape=(T, g * d, n_in))
     if algorithm == "sequential":
         chain = Stage("recurrence", "vector", ops=N * g * d, steps=T, flops_per_op=2 * d + 4,
                       sfu_ops_per_op=1, sfu_function=_ACTIVATION[w.family], bytes_read_per_op=e, bytes_written_per_op=e / g,
@@ -246,7 +248,8 @@ def _attention(w, algorithm, dtype, options):
         return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
                       flops_per_op=N * pairs * (2 * D + 2 * E) / ops, sfu_ops_per_op=N * pairs / ops,
                       bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
-                      bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2)),)
+                      bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2),
+                      gemm_shape=(Bq, Bq, D)),)
     if algorithm == "naive":
         # materialised T×T scores: written, read and rewritten by softmax, read by ·V
         scores = Stage("scores QKᵀ", "matrix", ops=int(N * pairs), flops_per_op=2 * D,
@@ -273,7 +276,7 @@ def _gemm(w, algorithm, dtype, options):
     ops = w.m * w.n
     return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
                   bytes_read_per_op=tiles * 2 * min(tile, max(w.m, w.n)) * w.k * e / ops,
-                  bytes_written_per_op=e, latency_ops=_log2(w.k)),)
+                  bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k)),)
 
 
 def _elementwise(w, algorithm, dtype, options):

@@ -48,6 +48,10 @@ class Stage:
     resident_bytes_per_op: float = 0.0
     latency_ops: float = 1.0
     deps: tuple[int, ...] = ()
+    copies: int = 1  # independent copies the ops split into (a fused kernel may tile over them)
+    gemm_shape: tuple[int, int, int] | None = None  # (m, n, k) of the GEMMs a matrix stage runs
+    onchip_bytes_per_op: float = 0.0  # bytes that stay on chip (set by a fusing policy)
+    launch: bool = True  # starts a kernel (False: continues a fused one after a barrier)
 
     @property
     def total_ops(self) -> int:
@@ -70,6 +74,15 @@ class Stage:
         """Dependent unit operations on this stage's critical path."""
         return self.steps * self.latency_ops
 
+    @property
+    def onchip_bytes(self) -> float:
+        return self.total_ops * self.onchip_bytes_per_op
+
+    @property
+    def working_set_bytes_per_copy(self) -> float:
+        """Bytes one independent copy of the stage keeps live: what must fit on chip to fuse."""
+        return self.ops * self.resident_bytes_per_op / self.copies
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -87,6 +100,10 @@ class Schedule:
     @property
     def dram_bytes(self) -> float:
         return float(sum(s.bytes_read + s.bytes_written for s in self.stages))
+
+    @property
+    def onchip_bytes(self) -> float:
+        return float(sum(s.onchip_bytes for s in self.stages))
 
     @cached_property
     def depth_ops(self) -> float:
@@ -193,6 +210,7 @@ def affine_stages(circuit: Circuit, cost: AffineCost) -> list[Stage]:
                 resident_bytes_per_op=(cost.a_bytes + cost.b_bytes) / w,
                 latency_ops=cost.latency_ops,
                 deps=(len(stages) - 1,) if stages else (),
+                copies=cost.copies,
             )
         )
         j += run

@@ -1,0 +1,75 @@
+"""Mapping policies: which stages' operands stay on chip.
+
+* ``unfused`` — the schedule as built: every stage is a kernel that reads its operands from
+  DRAM and writes its results back (a naive per-level launch).
+* ``fused`` — runs of dependent stages (each depending only on the one before) whose working
+  set fits on chip become one kernel: the first stage loads the working set from DRAM, the
+  stages in between exchange data through the on-chip level, the last stores the working set;
+  stages after the first wait at a barrier instead of paying a launch.  Independent copies
+  (channels, heads) are processed in waves, so what must fit is one copy's working set.
+* ``auto`` — whichever of the two the simulation finds faster (see :func:`simulate`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hwmodels.spec import Accelerator, MemoryLevel
+from workloads.schedule import Schedule, Stage
+
+__all__ = ["POLICIES", "onchip_level", "fuse"]
+
+POLICIES = ("unfused", "fused", "auto")
+
+
+def onchip_level(acc: Accelerator) -> tuple[MemoryLevel, float, float] | None:
+    """The on-chip level a fused kernel keeps data in — the one with the largest aggregate
+    capacity — as ``(level, aggregate capacity, aggregate bandwidth)``; None if the chip has
+    no level inside its outermost memory."""
+    best = None
+    for level in acc.memory[:-1]:
+        scale = acc.cores if level.scope == "core" else 1
+        capacity, bandwidth = level.capacity_bytes * scale, level.bandwidth_bytes_per_s * scale
+        if best is None or capacity > best[1]:
+            best = (level, capacity, bandwidth)
+    return best
+
+
+def _linear(stages: tuple[Stage, ...], i: int) -> bool:
+    """Stage i depends on exactly stage i − 1."""
+    return i > 0 and stages[i].deps == (i - 1,)
+
+
+def fuse(schedule: Schedule, acc: Accelerator) -> Schedule:
+    """The schedule under the ``fused`` policy (unchanged where nothing can be fused)."""
+    level = onchip_level(acc)
+    if level is None:
+        return schedule
+    _, capacity, _ = level
+    stages = schedule.stages
+    out: list[Stage] = []
+    i = 0
+    while i < len(stages):
+        j = i
+        working = stages[i].working_set_bytes_per_copy
+        while j + 1 < len(stages) and _linear(stages, j + 1):
+            nxt = max(working, stages[j + 1].working_set_bytes_per_copy)
+            if nxt > capacity:
+                break
+            working, j = nxt, j + 1
+        if j == i or working > capacity:
+            out.append(stages[i])
+            i += 1
+            continue
+        block = stages[i : j + 1]
+        copies = max(s.copies for s in block)
+        total_ws = working * copies  # the whole working set crosses DRAM once each way
+        for k, stage in enumerate(block):
+            moved = stage.bytes_read_per_op + stage.bytes_written_per_op
+            read = total_ws / stage.total_ops if k == 0 else 0.0
+            written = total_ws / stage.total_ops if k == len(block) - 1 else 0.0
+            out.append(dataclasses.replace(
+                stage, name=f"{stage.name} (fused)", bytes_read_per_op=read,
+                bytes_written_per_op=written, onchip_bytes_per_op=moved, launch=(k == 0)))
+        i = j + 1
+    return dataclasses.replace(schedule, stages=tuple(out), meta={**schedule.meta, "policy": "fused"})
