@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
+from simulator.policy import POLICIES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
@@ -85,7 +86,7 @@ def _cmd_simulate(args) -> int:
     workload = workload.with_params(**params)
     algorithm = args.algo or algorithms(workload)[0]
     sched = schedule(workload, algorithm, args.dtype)
-    result = simulate(sched, acc, event_budget=args.event_budget)
+    result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
     record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
               **result.to_record()}
     if args.json:
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--algo", default=None,
                      help="algorithm (default: the family's first; see: scansim workloads list)")
     sim.add_argument("--dtype", default="fp32", choices=list(DTYPE_BYTES))
+    sim.add_argument("--policy", default="auto", choices=list(POLICIES),
+                     help="what stays on chip: every level through DRAM, fused blocks, or the faster")
+    sim.add_argument("--fidelity", default="des", choices=["des", "analytic"],
+                     help="discrete-event simulation or the closed form")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
     sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")

@@ -23,7 +23,7 @@ from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s
 from simulator.policy import onchip_level
 from simulator.result import SimResult
-from simulator.units import step_seconds, stage_work_seconds
+from simulator.units import stage_work_seconds, step_seconds, systolic_efficiency
 from workloads.schedule import Schedule
 
 
@@ -52,3 +52,50 @@ def analytic(schedule: Schedule, acc: Accelerator) -> SimResult:
     return SimResult.build(schedule, acc, latency_s=latency, bounds=bounds(schedule, acc, placed),
                            placed=placed, stage_end_s=finish, trace=None, events=0,
                            busy_s=busy, dram_busy_s=dram_busy, fidelity="analytic")
+
+
+def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) -> np.ndarray:
+    """Closed-form latency of one schedule on many accelerators at once (seconds, one per
+    accelerator), vectorised over the accelerators: the same arithmetic as :func:`analytic`,
+    for sweeps of thousands of design points.  Accelerators are grouped by where each stage
+    runs (with or without a matrix unit), then every stage is one numpy expression."""
+    out = np.empty(len(accelerators))
+    groups: dict[tuple, list[int]] = {}
+    for i, acc in enumerate(accelerators):
+        key = tuple(p.unit for p in placements(schedule, acc))
+        groups.setdefault(key, []).append(i)
+    for units, members in groups.items():
+        accs = [accelerators[i] for i in members]
+        col = lambda f: np.array([f(a) for a in accs], dtype=float)  # noqa: E731
+        cores, lanes, clock = col(lambda a: a.cores), col(lambda a: a.vector.lanes), col(lambda a: a.clock_hz)
+        latency_cycles = col(lambda a: a.vector.op_latency_cycles)
+        bw, dram_lat = col(lambda a: a.dram.bandwidth_bytes_per_s), col(lambda a: a.dram.latency_s)
+        launch, barrier = col(lambda a: a.kernel_launch_s), col(lambda a: a.barrier_s)
+        onchip_bw = col(lambda a: (onchip_level(a) or (None, 0, a.dram.bandwidth_bytes_per_s))[2]) / cores
+        finish = np.zeros((len(schedule.stages), len(accs)))
+        for s_idx, (stage, unit) in enumerate(zip(schedule.stages, units)):
+            start = np.max(finish[list(stage.deps)], axis=0) if stage.deps else np.zeros(len(accs))
+            per_core = np.ceil(stage.ops / cores)
+            compute = np.zeros(len(accs))
+            if unit != "transfer":
+                if unit == "matrix":
+                    rate = col(lambda a: 2 * a.matrix.macs_per_cycle[schedule.dtype] * a.matrix.clock_hz
+                               * systolic_efficiency(stage, a))
+                    issue = per_core * stage.flops_per_op / rate
+                else:
+                    fplc = col(lambda a: a.flops_per_lane_per_cycle(schedule.dtype)) if stage.flops_per_op else 1.0
+                    issue = np.ceil(per_core / lanes) * (stage.flops_per_op / fplc) / clock
+                chain = stage.latency_ops * latency_cycles
+                if stage.sfu_ops_per_op:
+                    fn_rate = col(lambda a: a.sfu.function(stage.sfu_function).ops_per_cycle)
+                    fn_lat = col(lambda a: a.sfu.function(stage.sfu_function).latency_cycles)
+                    issue = issue + per_core * stage.sfu_ops_per_op / (fn_rate * clock)
+                    chain = chain + fn_lat
+                compute = stage.steps * np.maximum(issue, chain / clock)
+                compute = compute + per_core * stage.steps * stage.onchip_bytes_per_op / onchip_bw
+            moved = stage.bytes_read + stage.bytes_written
+            memory = moved / bw + (dram_lat if moved else 0.0)
+            overhead = launch if stage.launch else barrier
+            finish[s_idx] = start + overhead + np.maximum(compute, memory)
+        out[members] = finish.max(axis=0) if len(schedule.stages) else 0.0
+    return out

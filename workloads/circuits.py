@@ -48,29 +48,52 @@ class Circuit:
     dst: np.ndarray = field(repr=False)
 
     @classmethod
-    def from_levels(cls, name: str, n: int, levels: Iterable[tuple[np.ndarray, np.ndarray]]) -> Circuit:
-        """Build from ``(src, dst)`` pairs of arrays, one per level; empty levels are dropped."""
-        srcs, dsts, sizes = [], [], [0]
-        for src, dst in levels:
-            src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-            if src.shape != dst.shape or src.ndim != 1:
+    def from_levels(cls, name: str, n: int, levels: Iterable[tuple[np.ndarray, np.ndarray]],
+                    sizes: list[int] | None = None) -> Circuit:
+        """Build from ``(src, dst)`` pairs of arrays, one per level; empty levels are dropped.
+
+        A list passed in is consumed (its entries are released as they are copied); given the
+        level ``sizes`` up front, an iterator is consumed one level at a time — so a circuit
+        over 2^20 positions never holds its levels twice.
+        """
+        if sizes is None:
+            levels = levels if isinstance(levels, list) else list(levels)
+            sizes = [len(dst) for _, dst in levels]
+        else:
+            levels = iter(levels)
+        kept = [k for k in sizes if k]
+        ptr = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]).astype(np.int64)
+        src_all = np.empty(int(ptr[-1]), dtype=np.int64)  # pages are touched only as filled
+        dst_all = np.empty(int(ptr[-1]), dtype=np.int64)
+        j = 0
+        for i in range(len(sizes)):
+            if isinstance(levels, list):
+                src, dst = levels[i]
+                levels[i] = None  # release the caller's copy as soon as it is ours
+            else:
+                src, dst = next(levels)
+            if np.shape(src) != np.shape(dst) or np.ndim(dst) != 1 or len(dst) != sizes[i]:
                 raise CircuitError(f"circuit {name!r}: src and dst of a level must be 1-D and of equal length")
-            if len(dst) == 0:
+            if not len(dst):
                 continue
+            src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
             if np.all(dst[1:] > dst[:-1]):  # generators emit ascending levels: just reverse
                 order = slice(None, None, -1)
             else:
                 order = np.argsort(-dst, kind="stable")
-            srcs.append(src[order])
-            dsts.append(dst[order])
-            sizes.append(len(dst))
-        return cls._from_flat(name, n, np.cumsum(sizes, dtype=np.int64), srcs, dsts)
+            src_all[ptr[j] : ptr[j + 1]] = src[order]
+            dst_all[ptr[j] : ptr[j + 1]] = dst[order]
+            j += 1
+        return cls._from_flat(name, n, ptr, [src_all], [dst_all])
 
     @classmethod
     def _from_flat(cls, name, n, ptr, srcs, dsts) -> Circuit:
-        empty = np.zeros(0, dtype=np.int64)
-        src = np.concatenate(srcs) if len(srcs) else empty
-        dst = np.concatenate(dsts) if len(dsts) else empty
+        def join(parts):
+            if len(parts) == 1:
+                return np.asarray(parts[0], dtype=np.int64)
+            return np.concatenate(parts).astype(np.int64) if len(parts) else np.zeros(0, dtype=np.int64)
+
+        src, dst = join(srcs), join(dsts)
         for a in (ptr, src, dst):
             a.setflags(write=False)
         return cls(name, int(n), ptr, src, dst)
@@ -168,13 +191,9 @@ def sequential(n: int) -> Circuit:
 
 def kogge_stone(n: int) -> Circuit:
     """Kogge–Stone (Hillis–Steele): level j combines every i ≥ 2^j with i − 2^j."""
-    pairs = []
-    stride = 1
-    while stride < n:
-        dst = np.arange(stride, n)
-        pairs.append((dst - stride, dst))
-        stride *= 2
-    return Circuit.from_levels("kogge-stone", n, pairs)
+    strides = [1 << j for j in range(max(0, int(n) - 1).bit_length())]
+    levels = ((np.arange(0, n - s), np.arange(s, n)) for s in strides)  # made one at a time
+    return Circuit.from_levels("kogge-stone", n, levels, sizes=[n - s for s in strides])
 
 
 def sklansky(n: int) -> Circuit:

@@ -53,19 +53,19 @@ class Stage:
     onchip_bytes_per_op: float = 0.0  # bytes that stay on chip (set by a fusing policy)
     launch: bool = True  # starts a kernel (False: continues a fused one after a barrier)
 
-    @property
+    @cached_property
     def total_ops(self) -> int:
         return self.ops * self.steps
 
-    @property
+    @cached_property
     def flops(self) -> float:
         return self.total_ops * self.flops_per_op
 
-    @property
+    @cached_property
     def bytes_read(self) -> float:
         return self.total_ops * self.bytes_read_per_op
 
-    @property
+    @cached_property
     def bytes_written(self) -> float:
         return self.total_ops * self.bytes_written_per_op
 
@@ -74,7 +74,7 @@ class Stage:
         """Dependent unit operations on this stage's critical path."""
         return self.steps * self.latency_ops
 
-    @property
+    @cached_property
     def onchip_bytes(self) -> float:
         return self.total_ops * self.onchip_bytes_per_op
 
@@ -93,15 +93,15 @@ class Schedule:
     stages: tuple[Stage, ...]
     meta: dict = field(default_factory=dict, compare=False)
 
-    @property
+    @cached_property
     def work_flops(self) -> float:
         return float(sum(s.flops for s in self.stages))
 
-    @property
+    @cached_property
     def dram_bytes(self) -> float:
         return float(sum(s.bytes_read + s.bytes_written for s in self.stages))
 
-    @property
+    @cached_property
     def onchip_bytes(self) -> float:
         return float(sum(s.onchip_bytes for s in self.stages))
 
@@ -135,24 +135,26 @@ class AffineCost:
 
 @njit(cache=True)
 def _live_products(n, ptr, src, dst):
-    """Per combine: is the product A_d A_s it forms read by a later combine?
+    """Per level: how many of its combines form a product A_d A_s that a later combine reads?
 
     Walks the levels backwards tracking, per position, whether its current A is needed:
     a combine always reads A_d (to form A_d b_s), and reads A_s only if its own product is
     needed.  Synchronous semantics: needs are gathered over a whole level before applying.
     """
     need = np.zeros(n, dtype=np.bool_)
-    live = np.zeros(len(dst), dtype=np.bool_)
+    counts = np.zeros(len(ptr) - 1, dtype=np.int64)
     for j in range(len(ptr) - 2, -1, -1):
         p0, p1 = ptr[j], ptr[j + 1]
+        live = np.empty(p1 - p0, dtype=np.bool_)
         for p in range(p0, p1):
-            live[p] = need[dst[p]]
+            live[p - p0] = need[dst[p]]
         for p in range(p0, p1):
             need[dst[p]] = True
         for p in range(p0, p1):
-            if live[p]:
+            if live[p - p0]:
                 need[src[p]] = True
-    return live
+                counts[j] += 1
+    return counts
 
 
 @njit(cache=True)
@@ -182,8 +184,7 @@ def affine_stages(circuit: Circuit, cost: AffineCost) -> list[Stage]:
     whose carry stays in registers: it reads only the new destination operands.  Ops are
     lane-sized: a combine is ``cost.width`` ops of ``1/width`` of its flops and bytes.
     """
-    live = _live_products(circuit.n, circuit.ptr, circuit.src, circuit.dst)
-    full_per_level = np.add.reduceat(live.astype(np.int64), circuit.ptr[:-1]) if circuit.size else np.zeros(0)
+    full_per_level = _live_products(circuit.n, circuit.ptr, circuit.src, circuit.dst)
     chained = _chained(circuit.ptr, circuit.src, circuit.dst)
     sizes = circuit.level_sizes
     stages: list[Stage] = []
