@@ -18,7 +18,9 @@ from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_wo
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
-USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError)
+from reports.sweep import SweepError  # noqa: E402
+
+USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError, SweepError)
 
 
 class UsageError(Exception):
@@ -115,6 +117,26 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from reports.sweep import load_sweep, run_sweep
+
+    spec = load_sweep(args.file)
+    results = run_sweep(spec, args.output, workers=args.workers, scheduler=args.scheduler,
+                        resume=args.resume, progress=True)
+    failed = int((results["error"].fillna("") != "").sum())
+    print(f"{args.output}: {len(results)} points ({failed} rejected by the model)")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from reports.report import write_sweep_report
+    from reports.sweep import read_results
+
+    index = write_sweep_report(read_results(args.results), args.output)
+    print(f"wrote {index}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from reports.demo import run_demo  # matplotlib import only when needed
 
@@ -160,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="maximum number of simulated tiles")
     sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
     sim.set_defaults(run=_cmd_simulate)
+
+    sw = sub.add_parser("sweep", help="run a design-space sweep file")
+    sw.add_argument("file", help="sweep YAML")
+    sw.add_argument("-o", "--output", required=True, help="results folder (parquet files)")
+    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    sw.add_argument("--resume", action="store_true", help="run only the points not yet in the folder")
+    sw.set_defaults(run=_cmd_sweep)
+
+    rep = sub.add_parser("report", help="write the HTML report of a results folder")
+    rep.add_argument("results", help="results folder written by scansim sweep")
+    rep.add_argument("-o", "--output", required=True, help="report folder")
+    rep.set_defaults(run=_cmd_report)
 
     cal = sub.add_parser("calibrate", help="measure this machine and write its spec")
     cal.add_argument("-o", "--output", default="host.yaml", help="spec file to write")

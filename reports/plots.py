@@ -47,3 +47,94 @@ def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(frame: pd.DataFrame, front: pd.DataFrame, x: str, y: str, path: Path) -> Path:
+    """All designs as dots, the non-dominated ones highlighted and joined."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for acc, sub in frame.groupby("accelerator"):
+        ax.scatter(sub[x], sub[y], s=12, alpha=0.5, label=acc)
+    f = front.sort_values(x)
+    ax.plot(f[x], f[y], "k-", lw=1)
+    ax.scatter(f[x], f[y], s=40, facecolors="none", edgecolors="k", label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_crossover(frame: pd.DataFrame, column: str, path: Path) -> Path:
+    """Which algorithm is fastest in each (T, ``column``) cell, per workload."""
+    workloads = list(dict.fromkeys(frame["workload"]))
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.2 * len(workloads), 3.8), squeeze=False)
+    algos = sorted(frame["algorithm"].unique())
+    colours = {a: i for i, a in enumerate(algos)}
+    for ax, workload in zip(axes[0], workloads):
+        sub = frame[frame["workload"] == workload]
+        best = sub.loc[sub.groupby(["seq_len", column])["latency_s"].idxmin()]
+        ts, cs = sorted(best["seq_len"].unique()), sorted(best[column].unique(), key=str)
+        grid = np.full((len(cs), len(ts)), np.nan)
+        for _, r in best.iterrows():
+            grid[cs.index(r[column]), ts.index(r["seq_len"])] = colours[r["algorithm"]]
+        ax.imshow(grid, aspect="auto", origin="lower", cmap="tab10", vmin=0, vmax=9)
+        ax.set_xticks(range(len(ts)), [f"{t:g}" for t in ts], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(cs)), [str(c)[:22] for c in cs], fontsize=7)
+        ax.set_xlabel("T")
+        ax.set_title(workload, fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(colours[a] / 9)) for a in algos]
+    fig.legend(handles, algos, loc="upper right", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_roofline(frame: pd.DataFrame, peaks: dict[str, tuple[float, float]], path: Path) -> Path:
+    """Attained flop/s against arithmetic intensity, with each accelerator's roof."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    xs = np.logspace(-3, 4, 100)
+    for i, (acc, (peak, bw)) in enumerate(peaks.items()):
+        colour = plt.cm.tab10(i % 10)
+        ax.loglog(xs, np.minimum(peak, bw * xs), color=colour, lw=1, label=f"{acc} roof")
+        sub = frame[(frame["accelerator"] == acc) & (frame["dram_bytes"] > 0) & (frame["flops"] > 0)]
+        ax.scatter(sub["flops"] / sub["dram_bytes"], sub["flops"] / sub["latency_s"], s=10, color=colour)
+    ax.set_xlabel("arithmetic intensity (flop/byte of DRAM)")
+    ax.set_ylabel("attained flop/s")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_gantt(trace: pd.DataFrame, path: Path, max_cores: int = 16) -> Path:
+    """Compute spans of every tile on the first ``max_cores`` cores, coloured by stage."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sub = trace[trace["core"] < max_cores]
+    for _, r in sub.iterrows():
+        ax.barh(r["core"], r["compute_end_s"] - r["compute_start_s"], left=r["compute_start_s"],
+                color=plt.cm.tab20(int(r["stage"]) % 20), height=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("core")
+    ax.set_title("simulated trace: compute per tile (colour = stage)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
+    """Latency change for each parameter halved and doubled."""
+    order = changes.assign(span=(changes["double"] - changes["half"]).abs()).sort_values("span")
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(order) + 1.5))
+    y = np.arange(len(order))
+    ax.barh(y, order["half"] - 1, color="tab:blue", label="×0.5")
+    ax.barh(y, order["double"] - 1, color="tab:orange", label="×2")
+    ax.set_yticks(y, order["parameter"])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("relative change in latency")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

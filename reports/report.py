@@ -1,0 +1,135 @@
+"""The HTML report of a sweep: tables, Pareto fronts, latency vs T, crossover map, roofline,
+a Gantt chart of one simulated trace, and a sensitivity tornado — PNGs beside index.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from hwmodels.loader import load_accelerator
+from reports.html import Figure, Table, write_report
+from reports.pareto import pareto_front
+from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
+                           plot_pareto, plot_roofline, plot_tornado)
+from reports.sweep import _accelerator, evaluate
+from simulator import simulate
+from workloads.catalog import get_workload, schedule
+
+__all__ = ["write_sweep_report", "sensitivity"]
+
+#: hardware parameters the tornado varies, as spec paths
+SENSITIVITY = ("clock_hz", "cores", "vector.lanes", "memory[-1].bandwidth_bytes_per_s", "kernel_launch_s")
+
+
+def sensitivity(point: dict) -> pd.DataFrame:
+    """Relative latency of ``point`` with each hardware parameter halved and doubled."""
+    base = evaluate(point)["latency_s"]
+    rows = []
+    acc = _accelerator(point)
+    for name in SENSITIVITY:
+        row = {"parameter": name}
+        for label, factor in (("half", 0.5), ("double", 2.0)):
+            doc = acc.model_dump()
+            if name == "memory[-1].bandwidth_bytes_per_s":
+                doc["memory"][-1]["bandwidth_bytes_per_s"] *= factor
+            elif name == "vector.lanes":
+                doc["vector"]["lanes"] = max(1, int(doc["vector"]["lanes"] * factor))
+            elif name == "cores":
+                doc["cores"] = max(1, int(doc["cores"] * factor))
+            else:
+                doc[name] *= factor
+            varied = type(acc).model_validate(doc)
+            w = get_workload(point["workload"]).with_params(seq_len=int(point["seq_len"]))
+            sched = schedule(w, point["algorithm"], point["dtype"])
+            row[label] = simulate(sched, varied, point["policy"], event_budget=int(point["event_budget"])).latency_s / base
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _growth(group: pd.DataFrame) -> float:
+    best = group.groupby("seq_len")["latency_s"].min()
+    return growth_exponent(best.index.to_numpy(), best.to_numpy())
+
+
+def _point(row: pd.Series) -> dict:
+    """A results row back into an evaluable point."""
+    keys = ("workload", "accelerator", "algorithm", "dtype", "policy", "fidelity", "event_budget")
+    point = {k: row[k] for k in keys}
+    point["workload_params"] = json.loads(row["workload_params"]) if isinstance(row["workload_params"], str) else {}
+    point["workload.seq_len"] = int(row["seq_len"])
+    point["seq_len"] = int(row["seq_len"])
+    point["fidelity"] = "des"
+    return point
+
+
+def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report") -> Path:
+    """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ok = results[results["error"].fillna("") == ""].copy()
+    failed = results[results["error"].fillna("") != ""]
+    figures, tables = [], []
+
+    summary = (ok.groupby(["workload", "accelerator", "algorithm"])
+               .agg(points=("latency_s", "size"), best_latency_s=("latency_s", "min"),
+                    best_energy_j=("energy_j", "min")).reset_index())
+    tables.append(Table("Summary", summary, "Best latency and energy per workload, accelerator and algorithm."))
+
+    front2 = pareto_front(ok, ["latency_s", "energy_j"])
+    plot_pareto(ok, front2, "latency_s", "energy_j", out / "pareto_latency_energy.png")
+    figures.append(Figure("Pareto front: latency vs energy", "pareto_latency_energy.png",
+                          "Every design point; circled: no other point is both faster and cheaper in energy."))
+    cols = ["workload", "accelerator", "algorithm", "seq_len", "latency_s", "energy_j"]
+    objectives3 = ["latency_s", "energy_j", "chip_cost_usd"]
+    front3 = pareto_front(ok, objectives3) if ok["chip_cost_usd"].notna().any() else front2
+    tables.append(Table("Pareto front: latency, energy, chip cost", front3[cols + ["chip_cost_usd"]]
+                        if "chip_cost_usd" in front3 else front3[cols],
+                        "Non-dominated designs on three objectives (accelerators with a cost model)."))
+
+    if ok["seq_len"].nunique() > 1:
+        plot_latency_vs_t(ok.groupby(["accelerator", "workload", "algorithm", "seq_len"], as_index=False)
+                          ["latency_s"].min(), out / "latency_vs_t.png")
+        figures.append(Figure("Latency vs sequence length", "latency_vs_t.png",
+                              "Log-log, best over the other axes; the legend gives each line's growth exponent."))
+        growth = (ok.groupby(["accelerator", "workload", "algorithm"])
+                  .apply(_growth, include_groups=False).rename("growth_exponent").reset_index())
+        tables.append(Table("Growth exponents", growth, "Slope of log latency against log T."))
+        if ok["algorithm"].nunique() > 1:
+            plot_crossover(ok, "accelerator", out / "crossover.png")
+            figures.append(Figure("Crossover map", "crossover.png",
+                                  "Fastest algorithm for each sequence length and accelerator."))
+
+    peaks = {}
+    for name in ok["accelerator"].unique():
+        acc = load_accelerator(name)
+        peaks[name] = (acc.matrix_peak_flops_per_s("bf16") or acc.peak_flops_per_s("fp32"),
+                       acc.dram.bandwidth_bytes_per_s)
+    plot_roofline(ok, peaks, out / "roofline.png")
+    figures.append(Figure("Roofline", "roofline.png", "Each design point against its accelerator's roof."))
+
+    if len(ok):
+        staged = ok[ok["stages"] > 2] if (ok["stages"] > 2).any() else ok
+        fastest = staged.sort_values("latency_s").iloc[0]  # the fastest with several stages
+        point = _point(fastest)
+        acc = _accelerator(point)
+        w = get_workload(point["workload"]).with_params(seq_len=point["seq_len"])
+        traced = simulate(schedule(w, point["algorithm"], point["dtype"]), acc, point["policy"])
+        plot_gantt(traced.trace, out / "gantt.png")
+        figures.append(Figure("Gantt chart of one simulated trace", "gantt.png",
+                              f"{point['workload']} T={point['seq_len']} {point['algorithm']} on "
+                              f"{point['accelerator']} (the fastest point of more than two stages)."))
+        changes = sensitivity(point)
+        plot_tornado(changes, out / "sensitivity.png")
+        figures.append(Figure("Sensitivity", "sensitivity.png",
+                              "Latency of that point with each hardware parameter halved and doubled."))
+        tables.append(Table("Sensitivity", changes, "Latency relative to the unchanged design."))
+
+    if len(failed):
+        tables.append(Table("Points the model rejected", failed[["workload", "accelerator", "error"]]))
+    shown = ok[[c for c in cols + ["lower_bound_s", "dram_bytes", "policy", "usd_per_million_tokens"] if c in ok]]
+    tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
+    return write_report(out, title=title,
+                        summary=f"{len(results)} design points ({len(failed)} rejected by the model).",
+                        figures=figures, tables=tables)

@@ -1,0 +1,397 @@
+"""Design-space sweeps: a YAML file of workloads × accelerators × axes, run locally or on Dask.
+
+Every finished point is written at once to a parquet file in the results folder (a DES point
+in its own ``part-<point id>.parquet``; closed-form points in batches of 256, which finish
+together), written to a temporary name and renamed so that a file is whole or absent: killing
+the driver loses no finished point, and ``resume`` runs only the points whose id is in no file
+yet.  A point id is a hash of the point's inputs, so it is stable across runs.
+
+A sweep file::
+
+    name: quick
+    workloads:                      # catalog names, with optional dimension overrides
+      - {name: diagonal-d64}
+      - {name: mamba-130m, params: {batch: 2}}
+    accelerators: [h100-sxm5-80gb, jetson-orin-nano-8gb]   # presets or spec files
+    axes:                           # paths: workload.<dim>, accelerator.<spec path>, algorithm,
+      workload.seq_len: [256, 4096] #   dtype, policy, chunk
+      algorithm: [sequential, kogge-stone]
+      accelerator.memory[dram].bandwidth_bytes_per_s: {low: 1.0e+11, high: 4.0e+12, log: true}
+    sampler: {kind: sobol, points: 64, seed: 0}   # grid (lists only), random or sobol
+    fidelity: des                   # or analytic
+    policy: auto
+    dtype: fp32
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import time
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from scipy.stats import qmc
+
+from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
+from hwmodels.loader import SpecError, _key_path, load_accelerator, read_yaml
+from hwmodels.spec import Accelerator
+from simulator import SimulationError, simulate
+from workloads.catalog import PARAMS, WorkloadError, algorithms, get_workload, schedule
+from workloads.circuits import CIRCUITS, prefix_circuit
+from workloads.kernels import linear_scan
+
+__all__ = ["SweepSpec", "SweepError", "load_sweep", "points", "evaluate", "run_sweep", "read_results"]
+
+
+class SweepError(ValueError):
+    """A sweep file or results folder that cannot be used; names the file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WorkloadEntry(_Strict):
+    name: str
+    params: dict[str, int] = Field(default_factory=dict)
+
+
+class Range(_Strict):
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class Sampler(_Strict):
+    kind: Literal["grid", "random", "sobol"] = "grid"
+    points: int = Field(default=64, ge=1)
+    seed: int = 0
+
+
+class SweepSpec(_Strict):
+    name: str = "sweep"
+    workloads: tuple[WorkloadEntry, ...] = Field(min_length=1)
+    accelerators: tuple[str, ...] = Field(min_length=1)
+    axes: dict[str, list[float | int | str] | Range] = Field(default_factory=dict)
+    sampler: Sampler = Sampler()
+    fidelity: Literal["des", "analytic"] = "des"
+    policy: Literal["unfused", "fused", "auto"] = "auto"
+    dtype: str = "fp32"
+    event_budget: int = Field(default=2048, ge=1)
+
+    @field_validator("axes", mode="before")
+    @classmethod
+    def _ranges(cls, axes):
+        """A mapping is a range, a list a set of values: decide before validating."""
+        if not isinstance(axes, dict):
+            return axes
+        out = {}
+        for path, values in axes.items():
+            if isinstance(values, dict):
+                try:
+                    values = Range.model_validate(values)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    raise ValueError(f"{path!r}: {_key_path(err['loc'])}: "
+                                     f"{err['msg'].replace('Value error, ', '')}") from None
+            out[path] = values
+        return out
+
+    @model_validator(mode="after")
+    def _axes(self):
+        for path, values in self.axes.items():
+            if not _AXIS.fullmatch(path):
+                raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
+                                 "accelerator.<spec path>, algorithm, dtype, policy or chunk")
+            if path.startswith("workload.") and path.split(".", 1)[1] not in PARAMS:
+                raise ValueError(f"axes: {path!r}: expected a workload dimension ({', '.join(PARAMS)})")
+            if isinstance(values, list) and not values:
+                raise ValueError(f"axes: {path!r}: expected at least one value")
+            if self.sampler.kind == "grid" and isinstance(values, Range):
+                raise ValueError(f"axes: {path!r}: a grid needs a list of values, not a range")
+        return self
+
+
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|policy|chunk)")
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    document = read_yaml(path)
+    if not isinstance(document, dict):
+        raise SweepError(f"{path}: expected a mapping at the top level")
+    try:
+        spec = SweepSpec.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        message = "unknown key" if err["type"] == "extra_forbidden" else (
+            "missing required field" if err["type"] == "missing" else err["msg"].replace("Value error, ", ""))
+        raise SweepError(" ".join(f"{path}: {_key_path(err['loc'])}: {message}".split())) from None
+    for w in spec.workloads:
+        try:
+            get_workload(w.name).with_params(**w.params)
+        except WorkloadError as exc:
+            raise SweepError(f"{path}: workloads: {exc}") from None
+    for a in spec.accelerators:
+        try:
+            load_accelerator(a)
+        except SpecError as exc:
+            raise SweepError(f"{path}: accelerators: {exc}") from None
+    return spec
+
+
+# --------------------------------------------------------------------------- points
+
+
+def _scale(values, u: float):
+    if isinstance(values, list):
+        return values[min(len(values) - 1, int(u * len(values)))]
+    x = math.exp(math.log(values.low) + u * (math.log(values.high) - math.log(values.low))) \
+        if values.log else values.low + u * (values.high - values.low)
+    return int(round(x)) if values.integer else float(x)
+
+
+def points(spec: SweepSpec) -> list[dict]:
+    """Every design point of the sweep: its inputs, as plain values (stable order)."""
+    base = list(itertools.product(range(len(spec.workloads)), spec.accelerators))
+    names = sorted(spec.axes)
+    if spec.sampler.kind == "grid":
+        settings = [dict(zip(names, combo)) for combo in itertools.product(*(spec.axes[n] for n in names))]
+    else:
+        d = max(1, len(names))
+        if spec.sampler.kind == "sobol":
+            u = qmc.Sobol(d, scramble=True, seed=spec.sampler.seed).random(spec.sampler.points)
+        else:
+            u = np.random.default_rng(spec.sampler.seed).random((spec.sampler.points, d))
+        settings = [{n: _scale(spec.axes[n], float(row[i])) for i, n in enumerate(names)} for row in u]
+    out = []
+    for (wi, acc), setting in itertools.product(base, settings or [{}]):
+        entry = spec.workloads[wi]
+        point = {"workload": entry.name, "workload_params": dict(entry.params), "accelerator": acc,
+                 "algorithm": None, "dtype": spec.dtype, "policy": spec.policy,
+                 "fidelity": spec.fidelity, "event_budget": spec.event_budget, **setting}
+        point["point_id"] = point_id(point)
+        out.append(point)
+    return out
+
+
+def point_id(point: dict) -> str:
+    canonical = json.dumps({k: v for k, v in point.items() if k != "point_id"}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _set_path(document: dict, path: str, value) -> None:
+    """Set ``memory[dram].bandwidth_bytes_per_s``-style paths in a spec document."""
+    parts = re.findall(r"[^.\[\]]+|\[[^\]]+\]", path)
+    target = document
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part.startswith("["):
+            key = part[1:-1]
+            index = int(key) if key.isdigit() else next(
+                (j for j, m in enumerate(target) if isinstance(m, dict) and m.get("name") == key), None)
+            if index is None:
+                raise SweepError(f"accelerator.{path}: no list entry named {key!r}")
+            if last:
+                target[index] = value
+            else:
+                target = target[index]
+        elif last:
+            target[part] = value
+        else:
+            target = target.setdefault(part, {})
+
+
+@lru_cache(maxsize=64)
+def _base_accelerator(name: str) -> Accelerator:
+    return load_accelerator(name)  # immutable: safe to share between points
+
+
+def _accelerator(point: dict) -> Accelerator:
+    acc = _base_accelerator(point["accelerator"])
+    changes = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("accelerator.")}
+    if not changes:
+        return acc
+    document = acc.model_dump()
+    for path, value in changes.items():
+        _set_path(document, path, value)
+    try:
+        return Accelerator.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SpecError(f"sweep point: accelerator.{_key_path(err['loc'])}: {err['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def _version() -> str:
+    try:
+        return version("scansim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+#: longest T at which a point also executes its circuit with the Numba kernel to check it
+CHECK_MAX_T = 1 << 16
+
+
+@lru_cache(maxsize=256)
+def circuit_error(algorithm: str, seq_len: int, channels: int = 4, seed: int = 0) -> float:
+    """Max relative error of the circuit-executed diagonal scan against the sequential oracle
+    (float64, decays in (0.5, 1)): the very circuit the point costs, run for real."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 1.0, size=(seq_len, channels))
+    b = rng.normal(size=(seq_len, channels))
+    reference = linear_scan(a, b)
+    scanned = linear_scan(a, b, prefix_circuit(algorithm, seq_len))
+    return float(np.max(np.abs(scanned - reference)) / max(1.0, np.max(np.abs(reference))))
+
+
+def evaluate(point: dict) -> dict:
+    """Run one design point; a point the model rejects becomes a row with ``error`` set."""
+    row = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in point.items()}
+    row["scansim_version"] = _version()
+    try:
+        acc = _accelerator(point)
+        dims = dict(point["workload_params"])
+        dims.update({k.split(".", 1)[1]: int(v) for k, v in point.items() if k.startswith("workload.")})
+        w = get_workload(point["workload"]).with_params(**dims)
+        algorithm = point.get("algorithm") or algorithms(w)[0]
+        options = {"chunk": int(point["chunk"])} if "chunk" in point and algorithm == "chunked" else {}
+        sched = schedule(w, algorithm, point["dtype"], **options)
+        result = simulate(sched, acc, point["policy"], event_budget=int(point["event_budget"]),
+                          fidelity=point["fidelity"])
+        tokens = w.batch * w.seq_len
+        checkable = w.family == "diagonal" and algorithm in CIRCUITS and w.seq_len <= CHECK_MAX_T
+        row["circuit_max_rel_error"] = circuit_error(algorithm, w.seq_len) if checkable else np.nan
+        row.update(result.to_record())
+        row.update({"algorithm": algorithm, "seq_len": w.seq_len, "family": w.family, "tokens": tokens,
+                    "energy_per_token_j": result.energy_j / tokens, "error": ""})
+        row["area_mm2"] = area_mm2(acc) if acc.area else np.nan
+        row["chip_cost_usd"] = chip_cost_usd(acc) if acc.area and acc.cost else np.nan
+        row["usd_per_million_tokens"] = (usd_per_million_tokens(acc, result.latency_s, result.energy_j, tokens)
+                                         if acc.area and acc.cost else np.nan)
+    except (SpecError, WorkloadError, SimulationError, SweepError) as exc:
+        row["error"] = str(exc)
+    return row
+
+
+# --------------------------------------------------------------------------- running
+
+
+def evaluate_many(batch: list[dict]) -> list[dict]:
+    """Evaluate a batch of points in one task (closed-form points are cheap: batching them
+    keeps task and file overheads from dominating)."""
+    return [evaluate(p) for p in batch]
+
+
+def _write_rows(folder: Path, rows: list[dict]) -> None:
+    """One parquet file per finished batch, named after its first point; written to a
+    temporary name and renamed, so a file is whole or absent."""
+    name = rows[0]["point_id"] if len(rows) == 1 else point_id({"batch": [r["point_id"] for r in rows]})
+    tmp = folder / f".part-{name}.parquet.tmp"
+    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    os.replace(tmp, folder / f"part-{name}.parquet")
+
+
+def done_ids(folder: Path) -> set[str]:
+    ids: set[str] = set()
+    for part in folder.glob("part-*.parquet"):
+        ids.update(pd.read_parquet(part, columns=["point_id"])["point_id"])
+    return ids
+
+
+def read_results(folder: str | Path) -> pd.DataFrame:
+    """Every finished point of a results folder, one row each."""
+    folder = Path(folder)
+    files = sorted(folder.glob("part-*.parquet"))
+    if not files:
+        raise SweepError(f"{folder}: no results (expected part-*.parquet files written by scansim sweep)")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+class _Progress:
+    """A tqdm bar on a terminal; a plain line every few seconds otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.count, self.last = total, 0, time.monotonic()
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="point")
+        self.enabled = enabled
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.enabled and (time.monotonic() - self.last > 5 or self.count == self.total):
+            print(f"scansim sweep: {self.count}/{self.total} points", file=sys.stderr, flush=True)
+            self.last = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: str | None = None,
+              resume: bool = False, progress: bool = False) -> pd.DataFrame:
+    """Run every point not yet in ``out`` (all of them unless ``resume``), writing each as it
+    finishes; return the whole results table.  ``scheduler`` is a Dask scheduler address."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = points(spec)
+    existing = done_ids(out)
+    if existing and not resume:
+        raise SweepError(f"{out}: already holds {len(existing)} results; pass --resume to continue "
+                         "it, or choose another folder")
+    todo = [p for p in todo if p["point_id"] not in existing]
+    size = 1 if spec.fidelity == "des" else 256  # a DES point is worth its own file
+    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+    bar = _Progress(len(todo), progress)
+    try:
+        if scheduler:
+            from distributed import Client, as_completed
+
+            with Client(scheduler) as client:
+                for future in as_completed(client.map(evaluate_many, batches, pure=False)):
+                    rows = future.result()
+                    _write_rows(out, rows)
+                    bar.update(len(rows))
+        elif workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed as done
+
+            # spawn, not fork: a parent that already ran Numba's OpenMP pool must not fork
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                for future in done([pool.submit(evaluate_many, b) for b in batches]):
+                    rows = future.result()
+                    _write_rows(out, rows)
+                    bar.update(len(rows))
+        else:
+            for batch in batches:
+                _write_rows(out, evaluate_many(batch))
+                bar.update(len(batch))
+    finally:
+        bar.close()
+    return read_results(out)

@@ -1,0 +1,151 @@
+"""Sweeps: files, samplers, local pool vs a real Dask cluster, crash-safe resume, Pareto, report."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from reports.cli import main
+from reports.pareto import pareto_front, pareto_mask, pareto_ranks
+from reports.report import write_sweep_report
+from reports.sweep import SweepError, load_sweep, points, read_results, run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = {
+    "name": "small",
+    "workloads": [{"name": "diagonal-d64"}],
+    "accelerators": ["h100-sxm5-80gb", "edge-npu-32x32"],
+    "axes": {"workload.seq_len": [64, 1024], "algorithm": ["sequential", "kogge-stone"]},
+    "event_budget": 256,
+}
+COMPARE = ["point_id", "latency_s", "energy_j", "dram_bytes", "algorithm", "seq_len", "accelerator"]
+
+
+def write(tmp_path, doc, name="sweep.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def canonical(frame):
+    return frame[COMPARE].sort_values("point_id").reset_index(drop=True)
+
+
+def test_grid_points_are_the_product_with_stable_ids(tmp_path):
+    spec = load_sweep(write(tmp_path, SMALL))
+    pts = points(spec)
+    assert len(pts) == 1 * 2 * 2 * 2
+    assert len({p["point_id"] for p in pts}) == 8
+    assert [p["point_id"] for p in points(spec)] == [p["point_id"] for p in pts]
+
+
+def test_sobol_and_random_samplers_respect_ranges(tmp_path):
+    doc = dict(SMALL, axes={"accelerator.cores": {"low": 4, "high": 64, "integer": True},
+                            "accelerator.memory[hbm3].bandwidth_bytes_per_s": {"low": 1e11, "high": 1e13, "log": True}},
+               accelerators=["h100-sxm5-80gb"], sampler={"kind": "sobol", "points": 16, "seed": 3})
+    pts = points(load_sweep(write(tmp_path, doc)))
+    assert len(pts) == 16
+    cores = [p["accelerator.cores"] for p in pts]
+    bws = [p["accelerator.memory[hbm3].bandwidth_bytes_per_s"] for p in pts]
+    assert all(isinstance(c, int) and 4 <= c <= 64 for c in cores)
+    assert all(1e11 <= b <= 1e13 for b in bws) and len(set(cores)) > 4
+    doc["sampler"] = {"kind": "random", "points": 5, "seed": 1}
+    assert len(points(load_sweep(write(tmp_path, doc)))) == 5
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d.update(colour=1), r"colour: unknown key"),
+    (lambda d: d.pop("workloads"), r"workloads: missing required field"),
+    (lambda d: d["axes"].update({"accelerator.cores": {"low": 5, "high": 1}}), r"low must be below high"),
+    (lambda d: d["axes"].update({"workload.width": [1]}), r"expected a workload dimension"),
+    (lambda d: d["axes"].update({"speed": [1]}), r"unknown axis 'speed'"),
+    (lambda d: d.update(workloads=[{"name": "nope"}]), r"workloads: unknown workload 'nope'"),
+    (lambda d: d.update(accelerators=["nope"]), r"accelerators: unknown accelerator 'nope'"),
+])
+def test_bad_sweep_files_name_file_and_key(tmp_path, mutate, message):
+    doc = yaml.safe_load(yaml.safe_dump(SMALL))
+    mutate(doc)
+    path = write(tmp_path, doc)
+    with pytest.raises(SweepError, match=rf"{path}: .*{message}"):
+        load_sweep(path)
+
+
+def test_dask_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
+    from distributed import LocalCluster
+
+    spec = load_sweep(write(tmp_path, SMALL))
+    local = run_sweep(spec, tmp_path / "local", workers=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster:
+        remote = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(canonical(local), canonical(remote))
+    assert len(local) == 8 and (local["error"] == "").all()
+
+
+def test_killed_driver_resumes_without_losing_or_duplicating_points(tmp_path):
+    doc = dict(SMALL, axes={"workload.seq_len": [64, 128, 256, 512, 1024, 2048],
+                            "algorithm": ["sequential", "kogge-stone", "brent-kung"]})
+    path = write(tmp_path, doc)
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "reports.cli", "sweep", str(path), "-o", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("part-*.parquet"))) < 4:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(list(out.glob("part-*.parquet")))
+    assert 4 <= partial < 36, "the driver was to be killed part-way"
+    assert main(["sweep", str(path), "-o", str(out)]) == 2  # refuses to clobber without --resume
+    assert main(["sweep", str(path), "-o", str(out), "--resume"]) == 0
+    resumed = read_results(out)
+    assert len(resumed) == 36 and resumed["point_id"].is_unique
+    straight = run_sweep(load_sweep(path), tmp_path / "straight")
+    pd.testing.assert_frame_equal(canonical(resumed), canonical(straight))
+
+
+def test_pareto_front_by_hand():
+    # (latency, energy): d is dominated by b; e by a, b and c; a, b, c trade off
+    table = pd.DataFrame({"name": list("abcde"), "latency_s": [1, 2, 3, 2.5, 3.5],
+                          "energy_j": [5, 3, 1, 3.5, 5]})
+    assert list(pareto_front(table, ["latency_s", "energy_j"])["name"]) == ["a", "b", "c"]
+    assert list(pareto_ranks(table[["latency_s", "energy_j"]].to_numpy())) == [0, 0, 0, 1, 2]
+    three = np.array([[1, 1, 9], [1, 1, 9], [2, 2, 1], [3, 3, 3]])
+    assert list(pareto_mask(three)) == [True, True, True, False]  # ties do not dominate
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.tags = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags += 1
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def test_report_renders_with_valid_images(tmp_path):
+    spec = load_sweep(write(tmp_path, SMALL))
+    results = run_sweep(spec, tmp_path / "res", workers=2)
+    index = write_sweep_report(results, tmp_path / "report")
+    page = _Page()
+    page.feed(index.read_text())
+    assert page.tags > 20 and len(page.images) >= 6
+    for src in page.images:
+        assert (index.parent / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "cli-report")]) == 0
+    assert (tmp_path / "cli-report" / "index.html").is_file()
+
+
+def test_quick_sweep_example_has_fifty_points():
+    assert len(points(load_sweep(ROOT / "examples" / "quick-sweep.yaml"))) >= 50
