@@ -132,7 +132,10 @@ def _cmd_report(args) -> int:
     from reports.report import write_sweep_report
     from reports.sweep import read_results
 
-    index = write_sweep_report(read_results(args.results), args.output)
+    settings = Path(args.results) / "sweep.json"
+    objectives = tuple(json.loads(settings.read_text())["objectives"]) if settings.is_file() else \
+        ("latency_s", "energy_j", "chip_cost_usd")
+    index = write_sweep_report(read_results(args.results), args.output, objectives=objectives)
     print(f"wrote {index}")
     return 0
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwmodels.loader import load_accelerator
 from reports.html import Figure, Table, write_report
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
@@ -57,6 +56,11 @@ def _point(row: pd.Series) -> dict:
     """A results row back into an evaluable point."""
     keys = ("workload", "accelerator", "algorithm", "dtype", "policy", "fidelity", "event_budget")
     point = {k: row[k] for k in keys}
+    for key in row.index:  # parquet widens integer columns with gaps to float: narrow back
+        if key.startswith("accelerator.") and pd.notna(row[key]):
+            value = row[key].item() if hasattr(row[key], "item") else row[key]  # numpy → Python
+            point[key] = int(value) if isinstance(value, float) and value.is_integer() else value
+    point["accelerator"] = row.get("accelerator_preset", row["accelerator"])
     point["workload_params"] = json.loads(row["workload_params"]) if isinstance(row["workload_params"], str) else {}
     point["workload.seq_len"] = int(row["seq_len"])
     point["seq_len"] = int(row["seq_len"])
@@ -64,8 +68,10 @@ def _point(row: pd.Series) -> dict:
     return point
 
 
-def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report") -> Path:
-    """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`)."""
+def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
+                       objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd")) -> Path:
+    """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
+    the Pareto fronts use the first two and all of ``objectives``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["error"].fillna("") == ""].copy()
@@ -77,16 +83,17 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
                     best_energy_j=("energy_j", "min")).reset_index())
     tables.append(Table("Summary", summary, "Best latency and energy per workload, accelerator and algorithm."))
 
-    front2 = pareto_front(ok, ["latency_s", "energy_j"])
-    plot_pareto(ok, front2, "latency_s", "energy_j", out / "pareto_latency_energy.png")
-    figures.append(Figure("Pareto front: latency vs energy", "pareto_latency_energy.png",
-                          "Every design point; circled: no other point is both faster and cheaper in energy."))
+    objectives = [o for o in objectives if o in ok and ok[o].notna().any()] or ["latency_s", "energy_j"]
+    x, y = (objectives + ["energy_j"])[:2] if len(objectives) > 1 else ("latency_s", "energy_j")
+    front2 = pareto_front(ok, [x, y])
+    plot_pareto(ok, front2, x, y, out / "pareto.png")
+    figures.append(Figure(f"Pareto front: {x} vs {y}", "pareto.png",
+                          "Every design point; circled: the points no other point beats on both."))
     cols = ["workload", "accelerator", "algorithm", "seq_len", "latency_s", "energy_j"]
-    objectives3 = ["latency_s", "energy_j", "chip_cost_usd"]
-    front3 = pareto_front(ok, objectives3) if ok["chip_cost_usd"].notna().any() else front2
-    tables.append(Table("Pareto front: latency, energy, chip cost", front3[cols + ["chip_cost_usd"]]
-                        if "chip_cost_usd" in front3 else front3[cols],
-                        "Non-dominated designs on three objectives (accelerators with a cost model)."))
+    front = pareto_front(ok, objectives)
+    tables.append(Table(f"Pareto front: {', '.join(objectives)}",
+                        front[list(dict.fromkeys(cols + objectives))],
+                        "Non-dominated designs on all the sweep's objectives (points lacking one are left out)."))
 
     if ok["seq_len"].nunique() > 1:
         plot_latency_vs_t(ok.groupby(["accelerator", "workload", "algorithm", "seq_len"], as_index=False)
@@ -97,13 +104,15 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
                   .apply(_growth, include_groups=False).rename("growth_exponent").reset_index())
         tables.append(Table("Growth exponents", growth, "Slope of log latency against log T."))
         if ok["algorithm"].nunique() > 1:
-            plot_crossover(ok, "accelerator", out / "crossover.png")
+            swept = [c for c in ok.columns if c.startswith("accelerator.") and ok[c].nunique() > 1]
+            axis = next((c for c in swept if c.endswith(".cores")), swept[0] if swept else "accelerator")
+            plot_crossover(ok, axis, out / "crossover.png")
             figures.append(Figure("Crossover map", "crossover.png",
-                                  "Fastest algorithm for each sequence length and accelerator."))
+                                  f"Fastest algorithm for each sequence length and {axis}."))
 
     peaks = {}
     for name in ok["accelerator"].unique():
-        acc = load_accelerator(name)
+        acc = _accelerator(_point(ok[ok["accelerator"] == name].iloc[0]))
         peaks[name] = (acc.matrix_peak_flops_per_s("bf16") or acc.peak_flops_per_s("fp32"),
                        acc.dram.bandwidth_bytes_per_s)
     plot_roofline(ok, peaks, out / "roofline.png")

@@ -82,6 +82,12 @@ class Range(_Strict):
         return self
 
 
+class AcceleratorEntry(_Strict):
+    preset: str  # a preset name or a spec file
+    name: str | None = None  # what the results call it (default: preset + overrides)
+    overrides: dict[str, float | int | str] = Field(default_factory=dict)  # spec path → value
+
+
 class Sampler(_Strict):
     kind: Literal["grid", "random", "sobol"] = "grid"
     points: int = Field(default=64, ge=1)
@@ -91,9 +97,10 @@ class Sampler(_Strict):
 class SweepSpec(_Strict):
     name: str = "sweep"
     workloads: tuple[WorkloadEntry, ...] = Field(min_length=1)
-    accelerators: tuple[str, ...] = Field(min_length=1)
+    accelerators: tuple[str | AcceleratorEntry, ...] = Field(min_length=1)
     axes: dict[str, list[float | int | str] | Range] = Field(default_factory=dict)
     sampler: Sampler = Sampler()
+    objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd")
     fidelity: Literal["des", "analytic"] = "des"
     policy: Literal["unfused", "fused", "auto"] = "auto"
     dtype: str = "fp32"
@@ -153,10 +160,27 @@ def load_sweep(path: str | Path) -> SweepSpec:
             raise SweepError(f"{path}: workloads: {exc}") from None
     for a in spec.accelerators:
         try:
-            load_accelerator(a)
-        except SpecError as exc:
+            _accelerator(_entry_point(a))
+        except (SpecError, SweepError) as exc:
             raise SweepError(f"{path}: accelerators: {exc}") from None
+    unknown = set(spec.objectives) - OBJECTIVES
+    if unknown:
+        raise SweepError(f"{path}: objectives: unknown {sorted(unknown)}, expected some of {sorted(OBJECTIVES)}")
     return spec
+
+
+#: result columns a sweep may name as objectives (all minimised)
+OBJECTIVES = {"latency_s", "energy_j", "area_mm2", "chip_cost_usd", "energy_per_token_j",
+              "usd_per_million_tokens", "dram_bytes"}
+
+
+def _entry_point(entry: str | AcceleratorEntry) -> dict:
+    """The accelerator part of a point: its preset and overrides as ``accelerator.<path>``."""
+    if isinstance(entry, str):
+        return {"accelerator": entry}
+    label = entry.name or entry.preset + "".join(f" {k}={v}" for k, v in sorted(entry.overrides.items()))
+    return {"accelerator": entry.preset, "accelerator_name": label,
+            **{f"accelerator.{k}": v for k, v in entry.overrides.items()}}
 
 
 # --------------------------------------------------------------------------- points
@@ -186,7 +210,7 @@ def points(spec: SweepSpec) -> list[dict]:
     out = []
     for (wi, acc), setting in itertools.product(base, settings or [{}]):
         entry = spec.workloads[wi]
-        point = {"workload": entry.name, "workload_params": dict(entry.params), "accelerator": acc,
+        point = {"workload": entry.name, "workload_params": dict(entry.params), **_entry_point(acc),
                  "algorithm": None, "dtype": spec.dtype, "policy": spec.policy,
                  "fidelity": spec.fidelity, "event_budget": spec.event_budget, **setting}
         point["point_id"] = point_id(point)
@@ -283,6 +307,8 @@ def evaluate(point: dict) -> dict:
         checkable = w.family == "diagonal" and algorithm in CIRCUITS and w.seq_len <= CHECK_MAX_T
         row["circuit_max_rel_error"] = circuit_error(algorithm, w.seq_len) if checkable else np.nan
         row.update(result.to_record())
+        row["accelerator_preset"] = point["accelerator"]  # what to load to re-run the point
+        row["accelerator"] = point.get("accelerator_name", point["accelerator"])  # what to show
         row.update({"algorithm": algorithm, "seq_len": w.seq_len, "family": w.family, "tokens": tokens,
                     "energy_per_token_j": result.energy_j / tokens, "error": ""})
         row["area_mm2"] = area_mm2(acc) if acc.area else np.nan
@@ -359,6 +385,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: 
     finishes; return the whole results table.  ``scheduler`` is a Dask scheduler address."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(spec.model_dump_json(indent=2))  # the report reads objectives
     todo = points(spec)
     existing = done_ids(out)
     if existing and not resume:

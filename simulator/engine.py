@@ -71,6 +71,7 @@ def coarsen(acc: Accelerator, max_cores: int = MAX_SIMULATED_CORES) -> Accelerat
 class _Tiling:
     groups: int
     blocks: int
+    span: int = 1  # cores each tile stands for, when the budget leaves fewer tiles than cores
 
     def ops(self, g: int, stage: Stage) -> int:
         return (g + 1) * stage.ops // self.groups - g * stage.ops // self.groups
@@ -85,10 +86,11 @@ def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
         # pass over the lanes: splitting a single pass would only add issue slots
         batches = math.ceil(stage.ops / (cores * lanes))
         per_core = max(1, min(_TILES_PER_CORE, batches))
-        return _Tiling(groups=max(1, min(stage.ops, cores * per_core, budget)), blocks=1)
+        groups = max(1, min(stage.ops, cores * per_core, budget))
+        return _Tiling(groups=groups, blocks=1, span=max(1, cores // groups))
     groups = max(1, min(stage.ops, cores, budget))
     blocks = max(1, min(stage.steps, budget // groups))
-    return _Tiling(groups=groups, blocks=blocks)
+    return _Tiling(groups=groups, blocks=blocks, span=max(1, cores // groups))
 
 
 class _Machine:
@@ -125,7 +127,7 @@ class _Machine:
         yield self.env.timeout(self.acc.dram.latency_s)
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
-             steps: int, after: simpy.Event | None, computed: simpy.Event, dtype: str):
+             steps: int, after: simpy.Event | None, computed: simpy.Event, dtype: str, span: int):
         env = self.env
         read = ops * steps * stage.bytes_read_per_op
         written = ops * steps * stage.bytes_written_per_op
@@ -140,10 +142,11 @@ class _Machine:
         if placement.unit != "transfer":
             # The unit is held while it issues; the last step's latency beyond its issue time
             # drains after release, so independent tiles on one core overlap their latencies.
-            issue, chain = step_parts(stage, placement, self.acc, dtype, ops)
+            # a tile standing for `span` cores spreads its ops over them
+            issue, chain = step_parts(stage, placement, self.acc, dtype, math.ceil(ops / span))
             step = max(issue, chain)
             busy = issue + (steps - 1) * step
-            busy += ops * steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
+            busy += ops * steps * stage.onchip_bytes_per_op / (self.onchip_bw_per_core * span)
             with self.units[placement.unit][core].request() as unit:
                 yield unit
                 compute_start = env.now
@@ -177,7 +180,7 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
             computed = env.event()
             procs.append(env.process(machine.tile(
                 index, stage, placement, tile, (first_core + g) % acc.cores, tiling.ops(g, stage),
-                steps, carry[g], computed, dtype)))
+                steps, carry[g], computed, dtype, tiling.span)))
             carry[g] = computed
             tile += 1
     yield simpy.AllOf(env, procs)

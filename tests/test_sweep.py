@@ -149,3 +149,23 @@ def test_report_renders_with_valid_images(tmp_path):
 
 def test_quick_sweep_example_has_fifty_points():
     assert len(points(load_sweep(ROOT / "examples" / "quick-sweep.yaml"))) >= 50
+
+
+def test_accelerator_overrides_objectives_and_a_swept_crossover_axis(tmp_path):
+    doc = dict(SMALL, accelerators=[{"preset": "h100-sxm5-80gb", "name": "h100-slow-hbm",
+                                     "overrides": {"memory[hbm3].bandwidth_bytes_per_s": 1.0e+12}}],
+               axes={"workload.seq_len": [64, 4096], "algorithm": ["sequential", "kogge-stone"],
+                     "accelerator.cores": [33, 132]},
+               objectives=["latency_s", "energy_per_token_j"])
+    path = write(tmp_path, doc)
+    results = run_sweep(load_sweep(path), tmp_path / "res")
+    assert set(results["accelerator"]) == {"h100-slow-hbm"}
+    assert set(results["accelerator.memory[hbm3].bandwidth_bytes_per_s"]) == {1.0e12}
+    slow, fast = (results[results["accelerator.cores"] == c]["latency_s"].sum() for c in (33, 132))
+    assert slow > fast
+    assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "Pareto front: latency_s, energy_per_token_j" in page and "accelerator.cores" in page
+    bad = dict(doc, objectives=["speed"])
+    with pytest.raises(SweepError, match=r"objectives: unknown \['speed'\]"):
+        load_sweep(write(tmp_path, bad, "bad.yaml"))
