@@ -112,9 +112,11 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
 
     peaks = {}
     for name in ok["accelerator"].unique():
-        acc = _accelerator(_point(ok[ok["accelerator"] == name].iloc[0]))
-        peaks[name] = (acc.matrix_peak_flops_per_s("bf16") or acc.peak_flops_per_s("fp32"),
-                       acc.dram.bandwidth_bytes_per_s)
+        first = ok[ok["accelerator"] == name].iloc[0]
+        acc = _accelerator(_point(first))
+        dtype = first["dtype"]  # the roof of the points' own dtype: vector or, if faster, matrix
+        vector = acc.peak_flops_per_s(dtype) if dtype in acc.vector.flops_per_lane_per_cycle else 0.0
+        peaks[name] = (max(vector, acc.matrix_peak_flops_per_s(dtype) or 0.0), acc.dram.bandwidth_bytes_per_s)
     plot_roofline(ok, peaks, out / "roofline.png")
     figures.append(Figure("Roofline", "roofline.png", "Each design point against its accelerator's roof."))
 
