@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from hwmodels.spec import Accelerator
 
 __all__ = ["SpecError", "load_accelerator", "parse_accelerator", "preset_names", "read_yaml",
-           "dump_accelerator", "spec_schema"]
+           "key_path", "describe_error", "dump_accelerator", "spec_schema"]
 
 
 class SpecError(ValueError):
@@ -69,7 +69,7 @@ def read_yaml(path: str | Path) -> object:
         raise SpecError(f"{path}: malformed YAML: {exc}") from None
 
 
-def _key_path(loc: tuple) -> str:
+def key_path(loc: tuple) -> str:
     """``('memory', 2, 'bandwidth_bytes_per_s')`` → ``memory[2].bandwidth_bytes_per_s``."""
     out = ""
     for part in loc:
@@ -82,7 +82,7 @@ def _key_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _describe(error: dict) -> str:
+def describe_error(error: dict) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
@@ -103,7 +103,7 @@ def parse_accelerator(document: object, source: str) -> Accelerator:
         return Accelerator.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = " ".join(f"{_key_path(first['loc'])}: {_describe(first)}".split())
+        message = " ".join(f"{key_path(first['loc'])}: {describe_error(first)}".split())
         raise SpecError(f"{source}: {message}") from None
 
 

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scipy.stats import qmc
 
 from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
-from hwmodels.loader import SpecError, _key_path, load_accelerator, read_yaml
+from hwmodels.loader import SpecError, describe_error, key_path, load_accelerator, read_yaml
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, simulate
 from workloads.catalog import PARAMS, WorkloadError, algorithms, get_workload, schedule
@@ -119,7 +119,7 @@ class SweepSpec(_Strict):
                     values = Range.model_validate(values)
                 except ValidationError as exc:
                     err = exc.errors()[0]
-                    raise ValueError(f"{path!r}: {_key_path(err['loc'])}: "
+                    raise ValueError(f"{path!r}: {key_path(err['loc'])}: "
                                      f"{err['msg'].replace('Value error, ', '')}") from None
             out[path] = values
         return out
@@ -150,9 +150,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         spec = SweepSpec.model_validate(document)
     except ValidationError as exc:
         err = exc.errors()[0]
-        message = "unknown key" if err["type"] == "extra_forbidden" else (
-            "missing required field" if err["type"] == "missing" else err["msg"].replace("Value error, ", ""))
-        raise SweepError(" ".join(f"{path}: {_key_path(err['loc'])}: {message}".split())) from None
+        raise SweepError(" ".join(f"{path}: {key_path(err['loc'])}: {describe_error(err)}".split())) from None
     for w in spec.workloads:
         try:
             get_workload(w.name).with_params(**w.params)
@@ -262,7 +260,7 @@ def _accelerator(point: dict) -> Accelerator:
         return Accelerator.model_validate(document)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise SpecError(f"sweep point: accelerator.{_key_path(err['loc'])}: {err['msg']}") from None
+        raise SpecError(f"sweep point: accelerator.{key_path(err['loc'])}: {err['msg']}") from None
 
 
 @lru_cache(maxsize=1)
