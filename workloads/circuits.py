@@ -35,7 +35,8 @@ class Circuit:
     """An immutable prefix circuit over ``n`` positions.
 
     Stored flat, the form kernels take: level ``j`` is the pairs ``src[ptr[j]:ptr[j+1]]``,
-    ``dst[ptr[j]:ptr[j+1]]`` (int64), sorted by descending ``dst`` within the level.  Because
+    ``dst[ptr[j]:ptr[j+1]]`` (int32 while n < 2^31, to halve the memory of a 2^20-position
+    circuit; :attr:`levels` hands out int64), sorted by descending ``dst`` within the level.  Because
     every source lies before its destination in a valid circuit (``src < dst``), an in-place
     executor that walks a level in this order reads every source before the level overwrites
     it — the synchronous semantics without a copy.  Build one with :meth:`from_levels`.
@@ -63,8 +64,9 @@ class Circuit:
             levels = iter(levels)
         kept = [k for k in sizes if k]
         ptr = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]).astype(np.int64)
-        src_all = np.empty(int(ptr[-1]), dtype=np.int64)  # pages are touched only as filled
-        dst_all = np.empty(int(ptr[-1]), dtype=np.int64)
+        index = _index_dtype(n)
+        src_all = np.empty(int(ptr[-1]), dtype=index)  # pages are touched only as filled
+        dst_all = np.empty(int(ptr[-1]), dtype=index)
         j = 0
         for i in range(len(sizes)):
             if isinstance(levels, list):
@@ -76,7 +78,7 @@ class Circuit:
                 raise CircuitError(f"circuit {name!r}: src and dst of a level must be 1-D and of equal length")
             if not len(dst):
                 continue
-            src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+            src, dst = np.asarray(src), np.asarray(dst)
             if np.all(dst[1:] > dst[:-1]):  # generators emit ascending levels: just reverse
                 order = slice(None, None, -1)
             else:
@@ -88,10 +90,12 @@ class Circuit:
 
     @classmethod
     def _from_flat(cls, name, n, ptr, srcs, dsts) -> Circuit:
+        index = _index_dtype(n)
+
         def join(parts):
             if len(parts) == 1:
-                return np.asarray(parts[0], dtype=np.int64)
-            return np.concatenate(parts).astype(np.int64) if len(parts) else np.zeros(0, dtype=np.int64)
+                return np.asarray(parts[0], dtype=index)
+            return np.concatenate(parts).astype(index) if len(parts) else np.zeros(0, dtype=index)
 
         src, dst = join(srcs), join(dsts)
         for a in (ptr, src, dst):
@@ -115,10 +119,11 @@ class Circuit:
 
     @cached_property
     def levels(self) -> tuple[Level, ...]:
-        """``(src, dst)`` int64 arrays per level (read-only views of the flat arrays)."""
+        """``(src, dst)`` int64 arrays per level (copies of the flat arrays' slices)."""
         p = self.ptr
         return tuple(
-            (self.src[p[j] : p[j + 1]], self.dst[p[j] : p[j + 1]]) for j in range(self.depth)
+            (self.src[p[j] : p[j + 1]].astype(np.int64), self.dst[p[j] : p[j + 1]].astype(np.int64))
+            for j in range(self.depth)
         )
 
     @cached_property
@@ -152,6 +157,10 @@ class Circuit:
         if code == _INCOMPLETE:
             raise CircuitError(f"{where}: position {b} ends covering [{k},{b}], expected [0,{b}]")
         return self
+
+
+def _index_dtype(n: int):
+    return np.int32 if n < 2**31 else np.int64
 
 
 _OK, _BAD_INDEX, _WRITTEN_TWICE, _NOT_ADJACENT, _INCOMPLETE = range(5)
