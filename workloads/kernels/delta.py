@@ -86,25 +86,32 @@ def _delta_sequential(q, k, v, beta, g, o):
         h = bh % H
         S = np.zeros((K, V), dtype=q.dtype)
         u = np.empty(V, dtype=q.dtype)
+        vt = np.empty(V, dtype=q.dtype)
+        ot = np.empty(V, dtype=q.dtype)
         for t in range(T):
             alpha = np.exp(g[b, t, h])
             bt = beta[b, t, h]
-            # loops run over j (a row of S) innermost: contiguous and free of reductions, so
-            # they vectorise without reassociating any sum
-            u[:] = 0.0
+            # Loops run over j (a row of S) innermost, through local vectors: contiguous, free
+            # of reductions and of possible aliasing with the outputs, so they vectorise.
+            for j in range(V):
+                vt[j] = v[b, t, h, j]
+                u[j] = 0.0
+                ot[j] = 0.0
             for i in range(K):
                 ki = k[b, t, h, i]
+                Si = S[i]
                 for j in range(V):
-                    u[j] += ki * S[i, j]
-            for i in range(K):
+                    u[j] += ki * Si[j]
+            for i in range(K):  # update the row and fold it into the output in one pass
                 ki = bt * k[b, t, h, i]
-                for j in range(V):
-                    S[i, j] = alpha * (S[i, j] - ki * u[j]) + ki * v[b, t, h, j]
-            o[b, t, h, :] = 0.0
-            for i in range(K):
                 qi = q[b, t, h, i]
+                Si = S[i]
                 for j in range(V):
-                    o[b, t, h, j] += S[i, j] * qi
+                    x = alpha * (Si[j] - ki * u[j]) + ki * vt[j]
+                    Si[j] = x
+                    ot[j] += x * qi
+            for j in range(V):
+                o[b, t, h, j] = ot[j]
 
 
 @njit(cache=True, parallel=True)
