@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import simpy
 
@@ -35,7 +34,7 @@ from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s
 from simulator.policy import POLICIES, fuse, onchip_level
 from simulator.result import SimResult
-from simulator.units import Placement, dynamic_energy_j, step_parts
+from simulator.units import Placement, step_parts
 from workloads.schedule import Schedule, Stage
 
 __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET", "coarsen"]
