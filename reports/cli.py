@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
+from reports.sweep import SweepError
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
-
-from reports.sweep import SweepError  # noqa: E402
 
 USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError, SweepError)
 
