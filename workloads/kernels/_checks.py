@@ -62,3 +62,34 @@ def check_circuit(circuit, T: int) -> Circuit | None:
     if circuit.n != T:
         raise ValueError(f"circuit: built for n={circuit.n}, but the inputs have T={T} steps")
     return circuit
+
+
+REAL = (np.float32, np.float64)
+
+
+def check_heads(q, k, v, key: str = "K", value: str = "V", **per_step) -> tuple:
+    """Validate multi-head inputs: q and k of shape (B, T, H, key), v of (B, T, H, value), and
+    each ``per_step`` array of (B, T, H); all real and of q's dtype.  Returns them, checked,
+    in the order given."""
+    q = check_array("q", q, 4, f"(B, T, H, {key})", dtypes=REAL)
+    Bn, T, H, _ = q.shape
+    if T < 1:
+        raise ValueError("q: expected T ≥ 1")
+    k = check_array("k", k, 4, f"(B, T, H, {key})", dtypes=REAL)
+    check_shape("k", k, q.shape, f"(B, T, H, {key})")
+    v = check_array("v", v, 4, f"(B, T, H, {value})", dtypes=REAL)
+    if v.shape[:3] != (Bn, T, H):
+        raise ValueError(f"v: expected shape (B, T, H, {value}) with (B, T, H) = {(Bn, T, H)}, got {v.shape}")
+    checked = []
+    for name, x in per_step.items():
+        x = check_array(name, x, 3, "(B, T, H)", dtypes=REAL)
+        check_shape(name, x, (Bn, T, H), "(B, T, H)")
+        checked.append(x)
+    for name, x in (("k", k), ("v", v), *zip(per_step, checked)):
+        check_same_dtype(name, x, q, "q")
+    return (q, k, v, *checked)
+
+
+def check_log_decays(g: np.ndarray) -> None:
+    if np.any(g > 0):
+        raise ValueError("g: expected log-decays ≤ 0 (decays α = exp(g) in (0, 1])")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from workloads.kernels._checks import check_array, check_int, check_same_dtype, check_shape
+from workloads.kernels._checks import check_heads, check_int
 
 __all__ = ["attention"]
 
@@ -81,15 +81,7 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, algorithm: str = "nai
     ``algorithm`` is ``"naive"`` (the oracle) or ``"blocked"`` (online softmax over
     ``block``×``block`` tiles).  Returns o (B, T, H, E).
     """
-    real = (np.float32, np.float64)
-    q = check_array("q", q, 4, "(B, T, H, D)", dtypes=real)
-    k = check_array("k", k, 4, "(B, T, H, D)", dtypes=real)
-    check_shape("k", k, q.shape, "(B, T, H, D)")
-    v = check_array("v", v, 4, "(B, T, H, E)", dtypes=real)
-    if v.shape[:3] != q.shape[:3]:
-        raise ValueError(f"v: expected shape (B, T, H, E) with (B, T, H) = {q.shape[:3]}, got {v.shape}")
-    check_same_dtype("k", k, q, "q")
-    check_same_dtype("v", v, q, "q")
+    q, k, v = check_heads(q, k, v, key="D", value="E")
     o = np.empty(v.shape, dtype=q.dtype)
     if algorithm == "naive":
         _naive(q, k, v, o)

@@ -19,11 +19,12 @@ import numpy as np
 from numba import njit, prange
 
 from workloads.circuits import CIRCUITS, prefix_circuit
-from workloads.kernels._checks import check_array, check_int, check_same_dtype, check_shape
+from workloads.kernels._checks import (REAL, check_array, check_heads, check_int, check_log_decays,
+                                      check_same_dtype, check_shape)
+from workloads.kernels.ssd import chunk_of
 
 __all__ = ["delta_rule", "matrix_state_scan", "dplr_scan", "delta_product"]
 
-REAL = (np.float32, np.float64)
 
 
 # --------------------------------------------------------------------------- generic affine
@@ -128,11 +129,8 @@ def _delta_chunked(q, k, v, beta, g, o, C):
         S = np.zeros((K, V))
         for t0 in range(0, T, C):
             n = min(C, T - t0)
-            Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
-            Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
-            Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
+            Qc, Kc, Vc, gam = chunk_of(q, k, v, g, b, h, t0, n)
             bc = beta[b, t0:t0 + n, h].astype(np.float64)
-            gam = np.cumsum(g[b, t0:t0 + n, h].astype(np.float64))  # log of cumulative decay
             KK = Kc @ Kc.T
             QK = Qc @ Kc.T
             # right-hand side: diag(β)(V − diag(Γ) K S_0)
@@ -157,23 +155,11 @@ def _delta_chunked(q, k, v, beta, g, o, C):
 
 
 def _check_qkv(q, k, v, beta, g):
-    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
-    Bn, T, H, K = q.shape
-    k = check_array("k", k, 4, "(B, T, H, K)", dtypes=REAL)
-    check_shape("k", k, q.shape, "(B, T, H, K)")
-    v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
-    if v.shape[:3] != (Bn, T, H):
-        raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {(Bn, T, H)}, got {v.shape}")
-    beta = check_array("beta", beta, 3, "(B, T, H)", dtypes=REAL)
-    check_shape("beta", beta, (Bn, T, H), "(B, T, H)")
-    g = np.zeros((Bn, T, H), dtype=q.dtype) if g is None else check_array("g", g, 3, "(B, T, H)", dtypes=REAL)
-    check_shape("g", g, (Bn, T, H), "(B, T, H)")
-    if np.any(g > 0):
-        raise ValueError("g: expected log-decays ≤ 0 (gates α = exp(g) in (0, 1])")
-    for name, x in (("k", k), ("v", v), ("beta", beta), ("g", g)):
-        check_same_dtype(name, x, q, "q")
-    if T < 1:
-        raise ValueError("q: expected T ≥ 1")
+    if g is None:
+        q, k, v, beta = check_heads(q, k, v, beta=beta)
+        return q, k, v, beta, np.zeros(beta.shape, dtype=q.dtype)
+    q, k, v, beta, g = check_heads(q, k, v, beta=beta, g=g)
+    check_log_decays(g)
     return q, k, v, beta, g
 
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from workloads.kernels._checks import check_array, check_int, check_same_dtype, check_shape
+from workloads.kernels._checks import check_heads, check_int, check_log_decays
 
 __all__ = ["ssd"]
-
-REAL = (np.float32, np.float64)
-
 
 @njit(cache=True, parallel=True)
 def _ssd_sequential(q, k, v, g, o):
@@ -38,6 +35,16 @@ def _ssd_sequential(q, k, v, g, o):
                     o[b, t, h, j] += S[i, j] * qi
 
 
+@njit(cache=True)
+def chunk_of(q, k, v, g, b, h, t0, n):
+    """Steps t0 … t0+n of one (batch, head) in float64, and their cumulative log-decay γ."""
+    Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
+    Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
+    Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
+    gam = np.cumsum(g[b, t0:t0 + n, h].astype(np.float64))
+    return Qc, Kc, Vc, gam
+
+
 @njit(cache=True, parallel=True)
 def _ssd_chunked(q, k, v, g, o, C):
     """SSD: masked intra-chunk matmul plus inter-chunk state passing, in float64."""
@@ -49,10 +56,7 @@ def _ssd_chunked(q, k, v, g, o, C):
         S = np.zeros((K, V))
         for t0 in range(0, T, C):
             n = min(C, T - t0)
-            Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
-            Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
-            Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
-            gam = np.cumsum(g[b, t0:t0 + n, h].astype(np.float64))
+            Qc, Kc, Vc, gam = chunk_of(q, k, v, g, b, h, t0, n)
             L = Qc @ np.ascontiguousarray(Kc.T)
             for t in range(n):
                 for i in range(n):
@@ -76,19 +80,8 @@ def ssd(q: np.ndarray, k: np.ndarray, v: np.ndarray, g: np.ndarray,
     -------
     o : (B, T, H, V)
     """
-    q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
-    Bn, T, H, K = q.shape
-    k = check_array("k", k, 4, "(B, T, H, K)", dtypes=REAL)
-    check_shape("k", k, q.shape, "(B, T, H, K)")
-    v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
-    if v.shape[:3] != (Bn, T, H):
-        raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {(Bn, T, H)}, got {v.shape}")
-    g = check_array("g", g, 3, "(B, T, H)", dtypes=REAL)
-    check_shape("g", g, (Bn, T, H), "(B, T, H)")
-    if np.any(g > 0):
-        raise ValueError("g: expected log-decays ≤ 0 (decays α = exp(g) in (0, 1])")
-    for name, x in (("k", k), ("v", v), ("g", g)):
-        check_same_dtype(name, x, q, "q")
+    q, k, v, g = check_heads(q, k, v, g=g)
+    check_log_decays(g)
     o = np.empty(v.shape, dtype=q.dtype)
     if algorithm == "sequential":
         _ssd_sequential(q, k, v, g, o)
