@@ -32,15 +32,17 @@ from numba import njit, prange
 
 from hwmodels.spec import Accelerator
 
-__all__ = ["calibrate", "CalibrationError"]
+__all__ = ["calibrate", "CalibrationError", "median_seconds", "triad_bandwidth_bytes_per_s"]
 
 
 class CalibrationError(RuntimeError):
     """Something about this machine could not be measured or read."""
 
 
-def _median_seconds(fn, *args, repeat: int = 5) -> float:
-    fn(*args)  # warm-up: compile or load from cache
+def median_seconds(fn, *args, repeat: int = 5) -> float:
+    """Median wall time of ``fn(*args)`` over ``repeat`` runs after one warm-up run (which
+    compiles or loads from cache: compilation is never timed)."""
+    fn(*args)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -135,6 +137,13 @@ def _empty_region(x):
         x[i] = i
 
 
+def triad_bandwidth_bytes_per_s(n: int = 1 << 25) -> float:
+    """STREAM triad ``a = b + s·c`` (float32) on all cores: 3 arrays' bytes over the median time."""
+    b, c = np.ones(n, np.float32), np.ones(n, np.float32)
+    a = np.empty_like(b)
+    return 3 * a.nbytes / median_seconds(_triad, a, b, c, np.float32(3.0))
+
+
 def _read_text(path: str) -> str | None:
     try:
         return Path(path).read_text()
@@ -188,7 +197,7 @@ def dram_capacity_bytes() -> float:
 def _flops_per_cycle(dtype, clock: float) -> float:
     x = np.random.default_rng(0).random(256).astype(dtype)
     n = 50000
-    seconds = _median_seconds(_fma_throughput, x, n)
+    seconds = median_seconds(_fma_throughput, x, n)
     return 2 * 8 * 256 * n / seconds / clock
 
 
@@ -200,12 +209,12 @@ def _level_bandwidth_and_latency(size: int, clock: float) -> tuple[float, float]
     words = max(1024, size // 2 // 8)  # half the level, float64 words
     x = np.random.default_rng(1).random(words)
     n = max(1, int(2e8 // words))
-    bandwidth = words * 8 * n / _median_seconds(_read, x, n)
+    bandwidth = words * 8 * n / median_seconds(_read, x, n)
     perm = np.random.default_rng(2).permutation(words).astype(np.int64)
     cycle = np.empty_like(perm)  # one random cycle through every slot: no short loops
     cycle[perm] = np.roll(perm, -1)
     hops = 2_000_000
-    latency = _median_seconds(_chase, cycle, hops, repeat=3) / hops
+    latency = median_seconds(_chase, cycle, hops, repeat=3) / hops
     return bandwidth, latency
 
 
@@ -217,26 +226,23 @@ def calibrate(clock: float | None = None) -> Accelerator:
     fpc64 = _flops_per_cycle(np.float64, clock)
     lanes = 2 ** max(0, round(np.log2(max(1.0, fpc32 / 2))))  # SIMD width: FMA = 2 flops/lane
     chain = 100_000
-    fma_latency = _cycles(_median_seconds(_fma_chain, 1.0, chain) / chain, clock)
+    fma_latency = _cycles(median_seconds(_fma_chain, 1.0, chain) / chain, clock)
     x = np.random.default_rng(3).normal(size=1 << 16)
     special = {}
     for kind, name in enumerate(("exp", "tanh", "sigmoid")):
-        throughput = x.shape[0] / _median_seconds(_special_throughput, x, kind) / clock
-        latency = _cycles(_median_seconds(_special_chain, 0.5, chain, kind) / chain, clock)
+        throughput = x.shape[0] / median_seconds(_special_throughput, x, kind) / clock
+        latency = _cycles(median_seconds(_special_chain, 0.5, chain, kind) / chain, clock)
         special[name] = {"ops_per_cycle": throughput, "latency_cycles": latency}
     memory = []
     for name, size, shared in cache_levels():
         bandwidth, latency = _level_bandwidth_and_latency(size, clock)
         memory.append({"name": name, "scope": "chip" if shared else "core", "capacity_bytes": float(size),
                        "bandwidth_bytes_per_s": bandwidth, "latency_s": latency, "energy_per_byte_j": 0.0})
-    n = 1 << 25
-    b, c = np.ones(n, np.float32), np.ones(n, np.float32)
-    a = np.empty_like(b)
-    dram_bw = 3 * a.nbytes / _median_seconds(_triad, a, b, c, np.float32(3.0))
+    dram_bw = triad_bandwidth_bytes_per_s()
     _, dram_latency = _level_bandwidth_and_latency(256 << 20, clock)
     memory.append({"name": "dram", "scope": "chip", "capacity_bytes": dram_capacity_bytes(),
                    "bandwidth_bytes_per_s": dram_bw, "latency_s": dram_latency, "energy_per_byte_j": 0.0})
-    launch = _median_seconds(_empty_region, np.empty(cores * 2), repeat=50)
+    launch = median_seconds(_empty_region, np.empty(cores * 2), repeat=50)
     spec = {
         "name": "host",
         "description": f"this machine, measured by scansim calibrate ({os.uname().machine}, "
