@@ -27,6 +27,14 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _energy_for_every_rate(unit, rates: str, energies: str):
+    """A unit must give an energy for every dtype it gives a rate for."""
+    missing = set(getattr(unit, rates)) - set(getattr(unit, energies))
+    if missing:
+        raise ValueError(f"{energies} lacks {', '.join(sorted(missing))}, which {rates} lists")
+    return unit
+
+
 class VectorUnit(_Spec):
     """A SIMD/SIMT unit of one core: ``lanes`` each doing ``flops_per_lane_per_cycle[dtype]``.
 
@@ -41,11 +49,7 @@ class VectorUnit(_Spec):
 
     @model_validator(mode="after")
     def _energy_for_every_rate(self):
-        missing = set(self.flops_per_lane_per_cycle) - set(self.energy_per_flop_j)
-        if missing:
-            raise ValueError(f"energy_per_flop_j lacks {', '.join(sorted(missing))}, "
-                             "which flops_per_lane_per_cycle lists")
-        return self
+        return _energy_for_every_rate(self, "flops_per_lane_per_cycle", "energy_per_flop_j")
 
 
 class MatrixUnit(_Spec):
@@ -65,11 +69,7 @@ class MatrixUnit(_Spec):
 
     @model_validator(mode="after")
     def _energy_for_every_rate(self):
-        missing = set(self.macs_per_cycle) - set(self.energy_per_mac_j)
-        if missing:
-            raise ValueError(f"energy_per_mac_j lacks {', '.join(sorted(missing))}, "
-                             "which macs_per_cycle lists")
-        return self
+        return _energy_for_every_rate(self, "macs_per_cycle", "energy_per_mac_j")
 
 
 class SpecialFunction(_Spec):
