@@ -57,12 +57,15 @@ class MatrixUnit(_Spec):
 
     ``macs_per_cycle[dtype]`` multiply-accumulates per cycle at the unit's own ``clock_hz``
     (vendors often quote tensor peaks at a clock below the vector boost clock).  ``rows`` ×
-    ``cols`` and ``dataflow`` describe the array for cycle-level GEMM models.
+    ``cols`` and ``dataflow`` describe the array for cycle-level GEMM models; ``pipelined``
+    says the unit starts a fold while the previous one drains (a GPU tensor core issuing MMA
+    instructions back to back), so a GEMM pays one fill and drain instead of one per fold.
     """
 
     rows: Count
     cols: Count
     dataflow: Literal["os", "ws", "is"]
+    pipelined: bool = False
     clock_hz: Positive
     macs_per_cycle: dict[Dtype, Positive]
     energy_per_mac_j: dict[Dtype, NonNegative]

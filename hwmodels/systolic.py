@@ -23,6 +23,8 @@ This is our reading of SCALE-Sim v2's demand matrices (``scalesim/compute/systol
 {os,ws,is}.py``: per fold, the operand demand rows plus the skew of ``skew_matrix``).
 Worked by hand: a 4×4 OS array on 4×4×4 is one fold of 4 + 4 + 4 − 2 = 10 cycles; on 8×4×16
 it is 2 folds of 4 + 4 + 16 − 2 = 22, i.e. 44; the same 4×4×4 WS is 4·2 + 4 + 4 − 2 = 14.
+A pipelined array (SCALE-Sim has none; GPU tensor cores are) overlaps a fold's fill and
+drain with its neighbours': the 8×4×16 OS GEMM then takes 2·16 + 4 + 4 − 2 = 38 cycles.
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ def mapping(dataflow: str, m: int, n: int, k: int) -> tuple[int, int, int]:
     return tuple(dims[x] for x in names)
 
 
-def gemm_cycles(rows: int, cols: int, dataflow: str, m: int, n: int, k: int) -> int:
-    """Compute cycles of an m×n×k GEMM on one ``rows × cols`` array, fill and drain included."""
+def gemm_cycles(rows: int, cols: int, dataflow: str, m: int, n: int, k: int,
+                pipelined: bool = False) -> int:
+    """Compute cycles of an m×n×k GEMM on one ``rows × cols`` array, fill and drain included
+    (once for the whole GEMM when ``pipelined``: each fold starts as the previous drains)."""
     for name, value in (("rows", rows), ("cols", cols), ("m", m), ("n", n), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an integer ≥ 1, got {value!r}")
     s_r, s_c, t = mapping(dataflow, m, n, k)
     folds = math.ceil(s_r / rows) * math.ceil(s_c / cols)
     preload = 0 if dataflow == "os" else rows
-    return folds * (preload + rows + cols + t - 2)
+    fill = preload + rows + cols - 2
+    return folds * t + fill if pipelined else folds * (fill + t)

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
 from reports.sweep import SweepError
+from reports.validate import ValidationError_
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
-USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError, SweepError)
+USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError, SweepError, ValidationError_)
 
 
 class UsageError(Exception):
@@ -139,6 +140,29 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_validate(args) -> int:
+    from reports.validate import CASES_FILE, load_cases, run_validation, summary, write_validation_report
+
+    cases = load_cases(Path(args.cases) if args.cases else CASES_FILE)
+    table, orderings = run_validation(cases, fast=args.fast)
+    shown = table[["case", "hardware", "sizes", "metric", "published", "predicted", "ratio", "source"]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=48))
+    if len(orderings):
+        print()
+        print(orderings[["claim", "published_holds", "predicted_holds"]].to_string(index=False))
+    s = summary(table, orderings)
+    line = ("{cases} cases{what}: median ratio {median_ratio:.3f}, median |log ratio| "
+            "{median_abs_log_ratio:.3f}, worst ratio {worst_ratio:.3f}, {within_band} within ±25 %, "
+            "{within_limit} within ×/÷ 2")
+    print("\n" + line.format(what="", **s) + f"; orderings {s['orderings_held']}/{s['orderings']}")
+    published = table[table["hardware"] != "host"]
+    if 0 < len(published) < len(table):
+        print(line.format(what=" (published only, host timings left out)", **summary(published, orderings)))
+    if args.output:
+        print(f"wrote {write_validation_report(table, orderings, Path(args.output))}")
+    return 0 if s["meets_targets"] else 1
+
+
 def _cmd_demo(args) -> int:
     from reports.demo import run_demo  # matplotlib import only when needed
 
@@ -203,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--clock-hz", dest="clock_hz", type=float, default=None,
                      help="CPU clock, when the OS does not report it")
     cal.set_defaults(run=_cmd_calibrate)
+
+    val = sub.add_parser("validate", help="compare predictions with published measurements")
+    val.add_argument("-o", "--output", default=None, help="folder for validation.csv and the HTML report")
+    val.add_argument("--cases", default=None, help="validation-set YAML (default: the shipped set)")
+    val.add_argument("--fast", action="store_true", help="leave out the cases measured on this machine")
+    val.set_defaults(run=_cmd_validate)
 
     demo = sub.add_parser("demo", help="run the default study and write an HTML report")
     demo.add_argument("-o", "--output", default="out/demo", help="report folder")

@@ -5,7 +5,8 @@ and an SRAM-only dataflow chip, for a wide diagonal LRNN layer (Mamba-130M's sta
 bandwidth binds) and a narrow one (64 channels; the step chain binds a sequential scan, so the
 log-depth circuit can win).  It runs as a sweep — results in ``DIR/results/`` (parquet) — and
 writes the full report: tables, Pareto front, latency vs T with growth exponents, crossover
-map, roofline, a Gantt chart of one trace and a sensitivity tornado.
+map, roofline, a Gantt chart of one trace and a sensitivity tornado — and the validation
+section: the shipped published measurements against scansim's predictions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from reports.report import write_sweep_report
 from reports.sweep import SweepSpec, read_results, run_sweep
+from reports.validate import load_cases, run_validation
 
 __all__ = ["DEMO_WORKLOADS", "DEMO_ALGORITHMS", "DEMO_SEQ_LENS", "DEMO_PRESETS", "demo_sweep", "run_demo"]
 
@@ -40,4 +42,6 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
     run_sweep(demo_sweep(seq_lens, presets), out / "results", workers=workers, resume=True, progress=True)
     results = read_results(out / "results")
     results.to_csv(out / "results.csv", index=False)
-    return write_sweep_report(results, out, title="scansim demo: sequential scan vs Kogge–Stone")
+    validation = run_validation(load_cases(), fast=True)
+    return write_sweep_report(results, out, title="scansim demo: sequential scan vs Kogge–Stone",
+                              validation=validation)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["growth_exponent", "plot_latency_vs_t"]
+__all__ = ["growth_exponent", "plot_latency_vs_t", "plot_validation"]
 
 
 def growth_exponent(seq_len: np.ndarray, latency_s: np.ndarray) -> float:
@@ -137,4 +137,23 @@ def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("relative change in latency")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_validation(table: pd.DataFrame, band: float, path: Path) -> Path:
+    """Predicted vs published time, log-log, one marker per hardware, with the ±band and ×/÷ 2
+    lines around the diagonal."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    lo = min(table["published_s"].min(), table["predicted_s"].min()) / 2
+    hi = max(table["published_s"].max(), table["predicted_s"].max()) * 2
+    x = np.geomspace(lo, hi, 50)
+    ax.fill_between(x, x / band, x * band, color="0.8", alpha=0.5, label=f"±{(band - 1) * 100:.0f} %")
+    ax.plot(x, x, color="0.4", lw=1)
+    for factor in (0.5, 2.0):
+        ax.plot(x, x * factor, color="grey", lw=0.8, ls="--")
+    for hardware, group in table.groupby("hardware"):
+        ax.scatter(group["published_s"], group["predicted_s"], s=22, label=hardware)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi),
+           xlabel="published time (s)", ylabel="scansim predicted time (s)")
+    ax.legend(fontsize=8)
     return _save(fig, path)

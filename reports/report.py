@@ -13,6 +13,7 @@ from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
                            plot_pareto, plot_roofline, plot_tornado)
 from reports.sweep import _accelerator, evaluate
+from reports.validate import validation_section
 from simulator import simulate
 from workloads.catalog import get_workload, schedule
 
@@ -69,9 +70,11 @@ def _point(row: pd.Series) -> dict:
 
 
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
-                       objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd")) -> Path:
+                       objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
+                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Path:
     """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
-    the Pareto fronts use the first two and all of ``objectives``."""
+    the Pareto fronts use the first two and all of ``objectives``.  ``validation`` — the
+    ``(table, orderings)`` of :func:`reports.validate.run_validation` — adds its section."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["error"].fillna("") == ""].copy()
@@ -141,6 +144,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         tables.append(Table("Points the model rejected", failed[["workload", "accelerator", "error"]]))
     shown = ok[[c for c in cols + ["lower_bound_s", "dram_bytes", "policy", "usd_per_million_tokens"] if c in ok]]
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
-    return write_report(out, title=title,
-                        summary=f"{len(results)} design points ({len(failed)} rejected by the model).",
-                        figures=figures, tables=tables)
+    headline = f"{len(results)} design points ({len(failed)} rejected by the model)."
+    if validation is not None:
+        text, more_figures, more_tables = validation_section(*validation, out)
+        headline, figures, tables = f"{headline} {text}", figures + more_figures, tables + more_tables
+    return write_report(out, title=title, summary=headline, figures=figures, tables=tables)

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s
-from simulator.policy import onchip_level
+from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import stage_work_seconds, step_seconds, systolic_efficiency
 from workloads.schedule import Schedule
@@ -61,10 +61,16 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
     runs (with or without a matrix unit), then every stage is one numpy expression."""
     out = np.empty(len(accelerators))
     groups: dict[tuple, list[int]] = {}
+    shared: dict[tuple, Schedule] = {}
     for i, acc in enumerate(accelerators):
-        key = tuple(p.unit for p in placements(schedule, acc))
+        own = share_panels(schedule, acc)
+        # accelerators share a group when their stages run on the same units and move the
+        # same bytes (a shared cache may merge reads: see share_panels)
+        key = (tuple(p.unit for p in placements(own, acc)), tuple(s.bytes_read_per_op for s in own.stages))
+        shared[key] = own
         groups.setdefault(key, []).append(i)
-    for units, members in groups.items():
+    for key, members in groups.items():
+        units, own = key[0], shared[key]
         accs = [accelerators[i] for i in members]
         col = lambda f: np.array([f(a) for a in accs], dtype=float)  # noqa: E731
         cores, lanes, clock = col(lambda a: a.cores), col(lambda a: a.vector.lanes), col(lambda a: a.clock_hz)
@@ -72,18 +78,18 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
         bw, dram_lat = col(lambda a: a.dram.bandwidth_bytes_per_s), col(lambda a: a.dram.latency_s)
         launch, barrier = col(lambda a: a.kernel_launch_s), col(lambda a: a.barrier_s)
         onchip_bw = col(lambda a: (onchip_level(a) or (None, 0, a.dram.bandwidth_bytes_per_s))[2]) / cores
-        finish = np.zeros((len(schedule.stages), len(accs)))
-        for s_idx, (stage, unit) in enumerate(zip(schedule.stages, units)):
+        finish = np.zeros((len(own.stages), len(accs)))
+        for s_idx, (stage, unit) in enumerate(zip(own.stages, units)):
             start = np.max(finish[list(stage.deps)], axis=0) if stage.deps else np.zeros(len(accs))
             per_core = np.ceil(stage.ops / cores)
             compute = np.zeros(len(accs))
             if unit != "transfer":
                 if unit == "matrix":
-                    rate = col(lambda a: 2 * a.matrix.macs_per_cycle[schedule.dtype] * a.matrix.clock_hz
+                    rate = col(lambda a: 2 * a.matrix.macs_per_cycle[own.dtype] * a.matrix.clock_hz
                                * systolic_efficiency(stage, a))
                     issue = per_core * stage.flops_per_op / rate
                 else:
-                    fplc = col(lambda a: a.flops_per_lane_per_cycle(schedule.dtype)) if stage.flops_per_op else 1.0
+                    fplc = col(lambda a: a.flops_per_lane_per_cycle(own.dtype)) if stage.flops_per_op else 1.0
                     issue = np.ceil(per_core / lanes) * (stage.flops_per_op / fplc) / clock
                 chain = stage.latency_ops * latency_cycles
                 if stage.sfu_ops_per_op:
@@ -97,5 +103,5 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
             memory = moved / bw + (dram_lat if moved else 0.0)
             overhead = launch if stage.launch else barrier
             finish[s_idx] = start + overhead + np.maximum(compute, memory)
-        out[members] = finish.max(axis=0) if len(schedule.stages) else 0.0
+        out[members] = finish.max(axis=0) if len(own.stages) else 0.0
     return out

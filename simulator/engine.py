@@ -16,7 +16,9 @@ Model (every resource is a SimPy resource; the environment belongs to one run):
   its steps; block ``k`` of a group waits for block ``k − 1`` of that group (the carry);
 * a tile takes a slot on its core, loads its bytes, computes on its core's vector unit, stores
   its bytes, frees the slot.  Compute per step is ``max(issue, latency)`` cycles: issuing the
-  slice's ops over the lanes, or one dependent op chain, whichever is longer.
+  slice's ops over the lanes, or one dependent op chain, whichever is longer; the unit is
+  held only for the issue cycles, so independent chains on one core hide each other's
+  latency.
 
 The number of tiles, hence of events, is capped by ``event_budget``: simulation cost grows
 with the tiles, not with T × d.
@@ -32,7 +34,7 @@ import simpy
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s
-from simulator.policy import POLICIES, fuse, onchip_level
+from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import Placement, step_parts
 from workloads.schedule import Schedule, Stage
@@ -41,6 +43,7 @@ __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET", "coarsen"]
 
 DEFAULT_EVENT_BUDGET = 4096  # tiles in the whole schedule
 _TILES_PER_CORE = 4  # enough tiles per core for load/compute overlap to show
+_CHAIN_BLOCKS = 8  # blocks of a chain's steps that pipeline its loads with its compute
 MAX_SIMULATED_CORES = 1024  # beyond this, cores are simulated in equal groups
 
 
@@ -87,7 +90,10 @@ def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
         per_core = max(1, min(_TILES_PER_CORE, batches))
         groups = max(1, min(stage.ops, cores * per_core, budget))
         return _Tiling(groups=groups, blocks=1, span=max(1, cores // groups))
-    groups = max(1, min(stage.ops, cores, budget))
+    # a chain keeps at least _CHAIN_BLOCKS blocks (its load/compute pipeline) however many
+    # cores there are: cores beyond budget / _CHAIN_BLOCKS widen each tile (span), so adding
+    # cores never trades away the chain's overlap
+    groups = max(1, min(stage.ops, cores, budget // min(stage.steps, _CHAIN_BLOCKS)))
     blocks = max(1, min(stage.steps, budget // groups))
     return _Tiling(groups=groups, blocks=blocks, span=max(1, cores // groups))
 
@@ -139,20 +145,20 @@ class _Machine:
             yield after
         compute_start = env.now
         if placement.unit != "transfer":
-            # The unit is held while it issues; the last step's latency beyond its issue time
-            # drains after release, so independent tiles on one core overlap their latencies.
-            # a tile standing for `span` cores spreads its ops over them
+            # The unit is held only while it issues (steps × issue); a step's latency beyond
+            # its issue time is waited out after release, so the dependent chains of
+            # independent tiles on one core interleave, as warps hide latency on a GPU.
+            # A tile standing for `span` cores spreads its ops over them.
             issue, chain = step_parts(stage, placement, self.acc, dtype, math.ceil(ops / span))
-            step = max(issue, chain)
-            busy = issue + (steps - 1) * step
+            busy = steps * issue
             busy += ops * steps * stage.onchip_bytes_per_op / (self.onchip_bw_per_core * span)
             with self.units[placement.unit][core].request() as unit:
                 yield unit
                 compute_start = env.now
                 self.unit_busy_s[placement.unit] += busy
                 yield env.timeout(busy)
-            if step > issue:
-                yield env.timeout(step - issue)
+            if chain > issue:
+                yield env.timeout(steps * (chain - issue))
         compute_end = env.now
         computed.succeed()
         yield from self.transfer(written, order)
@@ -167,7 +173,9 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     if deps:
         yield simpy.AllOf(env, deps)
     yield env.timeout(start_overhead_s(stage, acc))
-    tiling = _tiling(stage, acc.cores, acc.vector.lanes, budget)
+    # a pure transfer issues nothing, so its tiles need not fill the lanes
+    lanes = 1 if placement.unit == "transfer" else acc.vector.lanes
+    tiling = _tiling(stage, acc.cores, lanes, budget)
     first_core = machine.next_core
     machine.next_core = (first_core + tiling.groups) % acc.cores
     procs = []
@@ -209,6 +217,7 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     if isinstance(buffers, bool) or not isinstance(buffers, int) or buffers < 1:
         raise SimulationError(f"buffers: expected an integer ≥ 1, got {buffers!r}")
     run = _simulate_des if fidelity == "des" else _simulate_analytic
+    schedule = share_panels(schedule, accelerator)
     candidates = [schedule] if policy == "unfused" else [fuse(schedule, accelerator)]
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)

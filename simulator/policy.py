@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from hwmodels.spec import Accelerator, MemoryLevel
-from workloads.schedule import Schedule, Stage
+from workloads.schedule import DTYPE_BYTES, Schedule, Stage, gemm_read_bytes
 
-__all__ = ["POLICIES", "onchip_level", "fuse"]
+__all__ = ["POLICIES", "onchip_level", "fuse", "share_panels", "wave_tile"]
 
 POLICIES = ("unfused", "fused", "auto")
 
@@ -73,3 +74,48 @@ def fuse(schedule: Schedule, acc: Accelerator) -> Schedule:
                 bytes_written_per_op=written, onchip_bytes_per_op=moved, launch=(k == 0)))
         i = j + 1
     return dataclasses.replace(schedule, stages=tuple(out), meta={**schedule.meta, "policy": "fused"})
+
+
+def wave_tile(acc: Accelerator, tile: int, itemsize: int) -> int:
+    """The output block whose GEMM panels cross DRAM once on ``acc``: ``tile`` when each core
+    reads its own; on a chip with a shared chip-level cache (a GPU's L2) the tiles that all
+    cores run at once — a "wave" of ⌊√cores⌋ × ⌊√cores⌋ tiles — share the rows and columns
+    they read, as long as one ``tile``-deep slab of the wave's panels fits in that cache."""
+    side = math.isqrt(acc.cores)
+    shared = [m for m in acc.memory[:-1] if m.scope == "chip"]
+    if side <= 1 or not shared:
+        return tile
+    wave = tile * side
+    slab = 2 * wave * tile * itemsize
+    return wave if max(m.capacity_bytes for m in shared) >= slab else tile
+
+
+def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
+    """The schedule with the reads that a shared chip-level cache merges taken out (hardware
+    caching: it applies under every policy):
+
+    * a blocked GEMM reads its panels at its :func:`wave_tile`;
+    * a stage whose data is re-read by ``rereaders`` tiles (FlashAttention's K and V, read by
+      every query block of a head) fetches it from DRAM once per wave of concurrent tiles:
+      its re-reads shrink by ``min(rereaders, cores)``.
+    """
+    if not any(m.scope == "chip" for m in acc.memory[:-1]):
+        return schedule
+    itemsize = DTYPE_BYTES[schedule.dtype]
+    stages, changed = [], False
+    for stage in schedule.stages:
+        reads = stage.bytes_read_per_op
+        if stage.panel_tile and stage.gemm_shape is not None:
+            wave = wave_tile(acc, stage.panel_tile, itemsize)
+            if wave != stage.panel_tile:
+                reads = gemm_read_bytes(*stage.gemm_shape, wave, itemsize) / stage.total_ops
+                stage = dataclasses.replace(stage, panel_tile=wave)
+        if stage.reread_bytes_per_op and stage.rereaders > 1:
+            kept = stage.reread_bytes_per_op / min(stage.rereaders, acc.cores)
+            reads -= stage.reread_bytes_per_op - kept
+            stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1)
+        if reads != stage.bytes_read_per_op:
+            stage = dataclasses.replace(stage, bytes_read_per_op=reads)
+            changed = True
+        stages.append(stage)
+    return dataclasses.replace(schedule, stages=tuple(stages)) if changed else schedule

@@ -49,7 +49,7 @@ def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
         return 1.0
     m, n, k = (max(1, int(x)) for x in stage.gemm_shape)
     rows, cols = acc.matrix.rows, acc.matrix.cols
-    return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k) * rows * cols)
+    return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
 
 
 def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:

@@ -160,3 +160,9 @@ def test_calibrate_writes_a_valid_spec_of_this_machine(tmp_path, capsys):
     assert host.vector.lanes >= 1 and 1 <= host.vector.op_latency_cycles < 100
     assert host.dram.bandwidth_bytes_per_s > 1e8 and host.dram.capacity_bytes > 1e8
     assert host.memory[0].bandwidth_bytes_per_s > 0 and host.kernel_launch_s < 1e-2
+
+
+def test_pipelined_array_pays_one_fill_per_gemm():
+    # 8×4×16 OS on 4×4: 2 folds of 16 MACs, one fill/drain of 4 + 4 − 2 → 38 (unpipelined 44)
+    assert gemm_cycles(4, 4, "os", 8, 4, 16, pipelined=True) == 2 * 16 + 6
+    assert gemm_cycles(4, 4, "ws", 4, 4, 4, pipelined=True) == 4 + 4 + 4 + 4 - 2

@@ -20,7 +20,7 @@ import numpy as np
 
 from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
 from workloads.errors import WorkloadError
-from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, in_sequence
+from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
 
 __all__ = ["Family", "FAMILIES"]
 
@@ -244,12 +244,14 @@ def _attention(w, algorithm, dtype, options):
         # FlashAttention: per query block, key blocks in order with a running max/sum; Q and O
         # cross DRAM once, K and V once per query block that needs them (≈ nq/2 times)
         kv_reads = N * (nq + 1) / 2 * T * (D + E) * e
+        kv_once = N * T * (D + E) * e
         ops = N * T * E
         return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
                       flops_per_op=N * pairs * (2 * D + 2 * E) / ops, sfu_ops_per_op=N * pairs / ops,
                       bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
                       bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2),
-                      gemm_shape=(Bq, Bq, D)),)
+                      gemm_shape=(Bq, Bq, D), reread_bytes_per_op=(kv_reads - kv_once) / ops,
+                      rereaders=nq),)
     if algorithm == "naive":
         # materialised T×T scores: written, read and rewritten by softmax, read by ·V
         scores = Stage("scores QKᵀ", "matrix", ops=int(N * pairs), flops_per_op=2 * D,
@@ -272,11 +274,11 @@ def _gemm(w, algorithm, dtype, options):
     its A and B panels once from DRAM and writes itself once."""
     e = DTYPE_BYTES[dtype]
     tile = int(options.get("tile", 128))
-    tiles = math.ceil(w.m / tile) * math.ceil(w.n / tile)
     ops = w.m * w.n
     return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
-                  bytes_read_per_op=tiles * 2 * min(tile, max(w.m, w.n)) * w.k * e / ops,
-                  bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k)),)
+                  bytes_read_per_op=gemm_read_bytes(w.m, w.n, w.k, tile, e) / ops,
+                  bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k),
+                  panel_tile=tile),)
 
 
 def _elementwise(w, algorithm, dtype, options):

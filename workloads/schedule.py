@@ -11,6 +11,7 @@ from DRAM and writes its results back); the simulator's policies may keep some o
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,7 +20,8 @@ from numba import njit
 
 from workloads.circuits import Circuit
 
-__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence"]
+__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence",
+           "gemm_read_bytes"]
 
 UNITS = ("vector", "matrix", "sfu", "transfer")
 
@@ -52,6 +54,9 @@ class Stage:
     gemm_shape: tuple[int, int, int] | None = None  # (m, n, k) of the GEMMs a matrix stage runs
     onchip_bytes_per_op: float = 0.0  # bytes that stay on chip (set by a fusing policy)
     launch: bool = True  # starts a kernel (False: continues a fused one after a barrier)
+    panel_tile: int = 0  # a whole blocked GEMM, output tiles of this edge (reads: gemm_read_bytes)
+    reread_bytes_per_op: float = 0.0  # part of the reads that re-read data other tiles read too
+    rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
 
     @cached_property
     def total_ops(self) -> int:
@@ -82,6 +87,12 @@ class Stage:
     def working_set_bytes_per_copy(self) -> float:
         """Bytes one independent copy of the stage keeps live: what must fit on chip to fuse."""
         return self.ops * self.resident_bytes_per_op / self.copies
+
+
+def gemm_read_bytes(m: int, n: int, k: int, tile: int, itemsize: int) -> float:
+    """DRAM reads of the GEMM (m×k)(k×n) computed in output tiles of ``tile``×``tile``: each
+    tile reads its rows of A and its columns of B once."""
+    return float(itemsize * k * (m * math.ceil(n / tile) + n * math.ceil(m / tile)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,250 @@
+"""scansim's predictions against published measurements: ``scansim validate``.
+
+A validation set is a YAML file (the shipped one is ``reports/validation/cases.yaml``):
+``cases``, one published measurement each — hardware preset, catalog workload and its exact
+sizes, algorithm, dtype, the published value in its metric, and its source — and
+``orderings``, claims that one case runs faster than another.  Every case is simulated
+(DES, ``auto`` policy) and compared as ``ratio = predicted time / published time``: above 1
+scansim is pessimistic.  Host cases (``hardware: host``) are measured on this machine at run
+time — the Numba kernel against the prediction for the spec ``scansim calibrate`` measures —
+and are slow, so ``fast`` runs leave them out.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+
+from hwmodels.loader import SpecError, describe_error, key_path, load_accelerator, read_yaml
+from simulator import simulate
+from workloads.catalog import WorkloadError, get_workload, schedule
+
+__all__ = ["CASES_FILE", "BAND", "ValidationError_", "load_cases", "run_validation", "summary"]
+
+CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
+BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
+LIMIT = 2.0  # every case within ×/÷ 2
+
+
+class ValidationError_(ValueError):  # noqa: N801 — pydantic owns the plain name
+    """A validation-set file that cannot be used; names the file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Case(_Strict):
+    id: str = Field(min_length=1)
+    hardware: str = Field(min_length=1)  # a preset name, a spec file, or "host"
+    workload: str = Field(min_length=1)
+    params: dict[str, int] = {}
+    algorithm: str
+    options: dict[str, int] = {}
+    policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
+    dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
+    metric: Literal["seconds", "tflops", "cycles"]  # cycles: of the matrix unit's (else the chip's) clock
+    flops: PositiveFloat | None = None  # the source's FLOP count, for a tflops metric
+    published: PositiveFloat | None = None  # None only for host cases (measured at run time)
+    conditions: str = ""
+    source: str = Field(min_length=1)
+    note: str = ""  # why a case sits outside the band, when it does
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.metric == "tflops" and self.flops is None:
+            raise ValueError("a tflops case needs flops (the source's FLOP count)")
+        if (self.published is None) != (self.hardware == "host"):
+            raise ValueError("published is required, except for host cases (measured at run time)")
+        return self
+
+    def published_seconds(self, clock_hz: float) -> float:
+        if self.metric == "tflops":
+            return self.flops / (self.published * 1e12)
+        return self.published / clock_hz if self.metric == "cycles" else self.published
+
+    def in_metric(self, seconds: float, clock_hz: float) -> float:
+        if self.metric == "tflops":
+            return self.flops / seconds / 1e12
+        return seconds * clock_hz if self.metric == "cycles" else seconds
+
+
+class Ordering(_Strict):
+    faster: str
+    slower: str
+    claim: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class ValidationSet(_Strict):
+    cases: list[Case] = Field(min_length=1)
+    orderings: list[Ordering] = []
+
+    @model_validator(mode="after")
+    def _ids(self):
+        ids = [c.id for c in self.cases]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"case ids must be unique; repeated: {sorted({i for i in ids if ids.count(i) > 1})}")
+        for o in self.orderings:
+            for name in (o.faster, o.slower):
+                if name not in ids:
+                    raise ValueError(f"ordering names unknown case {name!r}")
+        return self
+
+
+def load_cases(path: str | Path = CASES_FILE) -> ValidationSet:
+    """Read and check a validation-set file: every workload, parameter and preset must exist."""
+    try:
+        document = read_yaml(path)
+    except SpecError as exc:
+        raise ValidationError_(str(exc)) from None
+    if not isinstance(document, dict):
+        raise ValidationError_(f"{path}: expected a mapping with cases (and orderings) at the top level")
+    try:
+        cases = ValidationSet.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValidationError_(" ".join(f"{path}: {key_path(err['loc'])}: {describe_error(err)}".split())) from None
+    resolved = []
+    for i, case in enumerate(cases.cases):
+        if case.hardware.endswith((".yaml", ".yml")):  # spec files sit beside the cases file
+            case = case.model_copy(update={"hardware": str(Path(path).parent / case.hardware)})
+        try:
+            get_workload(case.workload).with_params(**case.params)
+            if case.hardware != "host":
+                load_accelerator(case.hardware)
+        except (WorkloadError, SpecError) as exc:
+            raise ValidationError_(f"{path}: cases[{i}] ({case.id}): {exc}") from None
+        resolved.append(case)
+    return cases.model_copy(update={"cases": resolved})
+
+
+@lru_cache(maxsize=1)
+def _host():
+    from hwmodels.calibrate import calibrate
+
+    return calibrate()
+
+
+def _measure_host(case: Case) -> float:
+    """Median seconds of the case's Numba kernel on this machine (diagonal scans only):
+    ``linear_scan`` under the case's circuit, or ``diagonal_scan_chunked`` for ``chunked``."""
+    from hwmodels.calibrate import median_seconds
+    from workloads.circuits import prefix_circuit
+    from workloads.kernels import diagonal_scan_chunked, linear_scan
+
+    w = get_workload(case.workload).with_params(**case.params)
+    if w.family != "diagonal":
+        raise ValidationError_(f"case {case.id}: host cases measure diagonal scans only, got {w.family!r}")
+    dtype = {"fp32": np.float32, "fp64": np.float64}[case.dtype]
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 1.0, size=(w.seq_len, w.batch * w.heads * w.state)).astype(dtype)
+    b = rng.normal(size=a.shape).astype(dtype)
+    if case.algorithm == "chunked":  # the reduce-then-scan kernel a user would run
+        return median_seconds(diagonal_scan_chunked, a, b, case.options.get("chunk", 4096))
+    circuit = None if case.algorithm == "sequential" else prefix_circuit(case.algorithm, w.seq_len, **case.options)
+    return median_seconds(partial(linear_scan, out=np.empty_like(a)), a, b, circuit)
+
+
+_COLUMNS = ("case", "hardware", "workload", "algorithm", "sizes", "dtype", "metric", "published",
+            "predicted", "published_s", "predicted_s", "ratio", "within_band", "source",
+            "conditions", "note")
+
+
+def _evaluate(case: Case) -> dict:
+    acc = _host() if case.hardware == "host" else load_accelerator(case.hardware)
+    w = get_workload(case.workload).with_params(**case.params)
+    predicted = simulate(schedule(w, case.algorithm, case.dtype, **case.options), acc, case.policy).latency_s
+    clock = acc.matrix.clock_hz if acc.matrix is not None else acc.clock_hz
+    published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
+    ratio = predicted / published
+    sizes = ", ".join(f"{k}={v}" for k, v in case.params.items())
+    return {
+        "case": case.id, "hardware": Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml"))
+        else case.hardware, "workload": case.workload,
+        "algorithm": case.algorithm, "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
+        "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
+        "published_s": published, "predicted_s": predicted, "ratio": ratio,
+        "within_band": 1 / BAND <= ratio <= BAND, "source": case.source,
+        "conditions": case.conditions, "note": case.note,
+    }
+
+
+def run_validation(cases: ValidationSet, *, fast: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(table, orderings)``: one row per case (host cases left out when ``fast``) and one
+    per ordering whose two cases both ran, with whether the published and the predicted
+    times put them in the claimed order."""
+    chosen = [c for c in cases.cases if not (fast and c.hardware == "host")]
+    table = pd.DataFrame([_evaluate(c) for c in chosen], columns=list(_COLUMNS))
+    by_id = table.set_index("case")
+    rows = []
+    for o in cases.orderings:
+        if o.faster in by_id.index and o.slower in by_id.index:
+            f, s = by_id.loc[o.faster], by_id.loc[o.slower]
+            rows.append({"claim": o.claim, "faster": o.faster, "slower": o.slower,
+                         "published_holds": bool(f.published_s < s.published_s),
+                         "predicted_holds": bool(f.predicted_s < s.predicted_s),
+                         "predicted_speedup": float(s.predicted_s / f.predicted_s),
+                         "published_speedup": float(s.published_s / f.published_s),
+                         "source": o.source})
+    return table, pd.DataFrame(rows, columns=["claim", "faster", "slower", "published_holds",
+                                              "predicted_holds", "predicted_speedup",
+                                              "published_speedup", "source"])
+
+
+def summary(table: pd.DataFrame, orderings: pd.DataFrame) -> dict:
+    """The accuracy figures the targets are stated in."""
+    log_ratio = np.abs(np.log(table["ratio"].to_numpy()))
+    return {
+        "cases": len(table),
+        "median_abs_log_ratio": float(np.median(log_ratio)),
+        "median_ratio": float(np.median(table["ratio"])),
+        "worst_ratio": float(table["ratio"].iloc[int(np.argmax(log_ratio))]),
+        "within_band": int(table["within_band"].sum()),
+        "within_limit": int(((table["ratio"] >= 1 / LIMIT) & (table["ratio"] <= LIMIT)).sum()),
+        "orderings": len(orderings),
+        "orderings_held": int(orderings["predicted_holds"].sum()) if len(orderings) else 0,
+        "meets_targets": bool(np.median(log_ratio) <= math.log(BAND)
+                              and np.all(log_ratio <= math.log(LIMIT))
+                              and (orderings["predicted_holds"].all() if len(orderings) else True)),
+    }
+
+
+def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path):
+    """``(text, figures, tables)`` of the validation section of a report in ``folder``: the
+    summary sentence, the predicted-vs-published scatter (written there) and the tables."""
+    from reports.html import Figure, Table
+    from reports.plots import plot_validation
+
+    plot_validation(table, BAND, folder / "validation.png")
+    s = summary(table, orderings)
+    text = (f"Validation: {s['cases']} published measurements, median predicted/published time "
+            f"{s['median_ratio']:.2f}, median |log ratio| {s['median_abs_log_ratio']:.3f} "
+            f"(target ≤ log {BAND} = {math.log(BAND):.3f}), worst ratio {s['worst_ratio']:.2f}; "
+            f"{s['within_band']} of {s['cases']} within ±25 %, {s['within_limit']} within ×/÷ 2; "
+            f"{s['orderings_held']} of {s['orderings']} published orderings predicted.")
+    shown = table[["case", "hardware", "workload", "algorithm", "sizes", "dtype", "metric",
+                   "published", "predicted", "ratio", "source", "note"]]
+    figures = [Figure("Validation: predicted vs published", "validation.png",
+                      "Log-log, one marker per case; the band is ±25 %, the dashed lines ×/÷ 2.")]
+    tables = [Table("Validation cases", shown, "ratio = predicted time / published time"),
+              Table("Validation orderings", orderings,
+                    "Does scansim rank the two cases as the source does?")]
+    return text, figures, tables
+
+
+def write_validation_report(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path) -> Path:
+    """``validation.csv``, ``orderings.csv``, the scatter plot and ``index.html`` in ``folder``."""
+    from reports.html import write_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "validation.csv", index=False)
+    orderings.to_csv(folder / "orderings.csv", index=False)
+    text, figures, tables = validation_section(table, orderings, folder)
+    return write_report(folder, "scansim validation", text, figures, tables)

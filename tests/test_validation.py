@@ -1,0 +1,135 @@
+"""The validation set: scansim against published measurements, and the ``validate`` command."""
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from hwmodels.spec import Accelerator
+from reports import validate
+from reports.cli import main
+from reports.validate import (BAND, LIMIT, ValidationError_, load_cases, run_validation, summary)
+from tests.conftest import toy_spec
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return run_validation(load_cases(), fast=True)
+
+
+def test_shipped_set_meets_the_accuracy_targets(shipped):
+    table, orderings = shipped
+    assert len(table) >= 20 and set(table["metric"]) == {"tflops", "cycles"}
+    log_ratio = np.abs(np.log(table["ratio"]))
+    assert np.median(log_ratio) <= math.log(BAND)
+    assert (log_ratio <= math.log(LIMIT)).all(), table.loc[log_ratio > math.log(LIMIT), ["case", "ratio"]]
+    assert len(orderings) >= 6 and orderings["published_holds"].all() and orderings["predicted_holds"].all()
+    # every case outside the band says why
+    outside = table[~table["within_band"]]
+    assert (outside["note"].str.len() > 0).all(), outside["case"].tolist()
+    assert summary(table, orderings)["meets_targets"]
+
+
+def test_every_shipped_case_names_its_source_and_conditions():
+    cases = load_cases()
+    for case in cases.cases:
+        assert case.source and (case.conditions or case.hardware == "host"), case.id
+    hardware = {c.hardware for c in cases.cases}
+    assert {"a100-sxm4-80gb", "h100-sxm5-80gb", "b200", "host"} <= hardware
+
+
+def _write(tmp_path, cases, orderings=()):
+    spec = toy_spec(clock_hz=1e9)  # compute in nanoseconds; DRAM at 1 B/s binds
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    path = tmp_path / "cases.yaml"
+    path.write_text(yaml.safe_dump({"cases": list(cases), "orderings": list(orderings)}))
+    return path
+
+
+def _triad(**fields):
+    # 4 elements · (2 inputs + 1 output) · 4 B = 48 B over DRAM at 1 B/s → 48 s
+    case = {"id": "triad", "hardware": "HW", "workload": "elementwise-256m",
+            "params": {"elements": 4}, "algorithm": "map", "dtype": "fp32",
+            "metric": "seconds", "published": 24.0, "source": "by hand"}
+    case.update(fields)
+    return case
+
+
+def test_ratio_is_predicted_over_published_time(tmp_path):
+    hw = str(tmp_path / "toy.yaml")
+    path = _write(tmp_path, [
+        _triad(hardware=hw),
+        _triad(id="triad-tflops", hardware=hw, metric="tflops", flops=96e12, published=4.0),
+        _triad(id="triad-fast", hardware=hw, published=96.0),
+        # a spec file named relative to the cases file; cycles of the 1 GHz clock
+        _triad(id="triad-cycles", hardware="toy.yaml", metric="cycles", published=24e9),
+    ], [{"faster": "triad-fast", "slower": "triad", "claim": "c", "source": "s"}])
+    table, orderings = run_validation(load_cases(path))
+    rows = table.set_index("case")
+    assert rows.loc["triad", "predicted_s"] == pytest.approx(48.0, rel=1e-6)
+    assert rows.loc["triad", "ratio"] == pytest.approx(2.0, rel=1e-6)        # 48 s / 24 s
+    assert rows.loc["triad-tflops", "published_s"] == pytest.approx(24.0)      # 96e12 / 4e12
+    assert rows.loc["triad-tflops", "predicted"] == pytest.approx(2.0, rel=1e-6)  # TFLOP/s
+    assert rows.loc["triad-fast", "ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert rows.loc["triad-cycles", "predicted"] == pytest.approx(48e9, rel=1e-6)
+    assert rows.loc["triad-cycles", ["hardware", "ratio"]].tolist() == ["toy", pytest.approx(2.0, rel=1e-6)]
+    assert not rows.loc["triad", "within_band"]
+    # published: 96 s is slower than 24 s, so the claim "triad-fast is faster" does not hold;
+    # predicted: both take 48 s, so it does not hold either
+    assert orderings.loc[0, ["published_holds", "predicted_holds"]].tolist() == [False, False]
+
+
+def test_host_cases_measure_the_kernel_here(tmp_path, monkeypatch):
+    fast_host = Accelerator.model_validate(toy_spec(clock_hz=3e9, cores=2))
+    monkeypatch.setattr(validate, "_host", lambda: fast_host)
+    path = _write(tmp_path, [{"id": "h", "hardware": "host", "workload": "diagonal-d64",
+                              "params": {"seq_len": 256}, "algorithm": "sequential",
+                              "metric": "seconds", "source": "here"}])
+    assert len(run_validation(load_cases(path), fast=True)[0]) == 0
+    table, _ = run_validation(load_cases(path))
+    assert 0 < table.loc[0, "published_s"] < 1 and table.loc[0, "ratio"] > 0
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"workload": "nope"}, "cases[0] (triad): unknown workload 'nope'"),
+    ({"params": {"elements": 0}}, "elements must be an integer ≥ 1"),
+    ({"metric": "tflops"}, "a tflops case needs flops"),
+    ({"published": None}, "published is required"),
+    ({"published": -1.0}, "cases[0].published: expected input should be greater than 0"),
+    ({"hardware": "no-such-chip"}, "no-such-chip"),
+    ({"colour": "red"}, "cases[0].colour: unknown key"),
+])
+def test_bad_case_files_name_file_and_field(tmp_path, change, expected):
+    hw = str(tmp_path / "toy.yaml")
+    path = _write(tmp_path, [_triad(**{"hardware": hw, **change})])
+    with pytest.raises(ValidationError_) as err:
+        load_cases(path)
+    assert str(err.value).startswith(str(path)) and expected in str(err.value)
+
+
+def test_duplicate_ids_and_unknown_orderings_are_refused(tmp_path):
+    hw = str(tmp_path / "toy.yaml")
+    with pytest.raises(ValidationError_, match="repeated: \\['triad'\\]"):
+        load_cases(_write(tmp_path, [_triad(hardware=hw), _triad(hardware=hw)]))
+    with pytest.raises(ValidationError_, match="unknown case 'ghost'"):
+        load_cases(_write(tmp_path, [_triad(hardware=hw)],
+                          [{"faster": "ghost", "slower": "triad", "claim": "c", "source": "s"}]))
+
+
+def test_validate_command_writes_table_csv_and_report(capsys, tmp_path):
+    code = main(["validate", "--fast", "-o", str(tmp_path / "v")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "fa3-h100-causal-d128-s16384" in out and "median |log ratio|" in out
+    for name in ("validation.csv", "orderings.csv", "validation.png", "index.html"):
+        assert (tmp_path / "v" / name).is_file()
+    assert "FlashAttention-3" in (tmp_path / "v" / "index.html").read_text()
+
+
+def test_validate_command_bad_file_is_one_line_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cases: 3\n")
+    code = main(["validate", "--cases", str(bad)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and str(bad) in err
