@@ -37,6 +37,9 @@ PEAKS = [
     ("groq-lpu-style", "int8", "matrix", 737e12, 0.01),
     ("edge-npu-32x32", "int8", "matrix", 2.048e12, 0.001),
     ("jetson-orin-nano-8gb", "int8", "matrix", 20e12, 0.03),
+    ("rtx-4090", "fp32", "vector", 82.6e12, 0.01),
+    ("rtx-4090", "bf16", "matrix", 165.2e12, 0.01),
+    ("rtx-4090", None, "dram", 1.008e12, 0.001),
 ]
 
 
