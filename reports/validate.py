@@ -24,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 from hwmodels.loader import SpecError, describe_error, key_path, load_accelerator, read_yaml
 from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
+from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "BAND", "ValidationError_", "load_cases", "run_validation", "summary"]
+__all__ = ["CASES_FILE", "BAND", "LIMIT", "Case", "Ordering", "ValidationSet", "ValidationError_",
+           "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
@@ -116,13 +118,25 @@ def load_cases(path: str | Path = CASES_FILE) -> ValidationSet:
         if case.hardware.endswith((".yaml", ".yml")):  # spec files sit beside the cases file
             case = case.model_copy(update={"hardware": str(Path(path).parent / case.hardware)})
         try:
-            get_workload(case.workload).with_params(**case.params)
-            if case.hardware != "host":
-                load_accelerator(case.hardware)
-        except (WorkloadError, SpecError) as exc:
+            _check(case)
+        except (WorkloadError, SpecError, CircuitError, ValueError) as exc:
             raise ValidationError_(f"{path}: cases[{i}] ({case.id}): {exc}") from None
         resolved.append(case)
     return cases.model_copy(update={"cases": resolved})
+
+
+def _check(case: Case) -> None:
+    """Everything about a case that can be wrong before it runs: workload, sizes, algorithm
+    and options (by building its schedule), hardware, and what a host case can measure."""
+    w = get_workload(case.workload).with_params(**case.params)
+    schedule(w, case.algorithm, case.dtype, **case.options)
+    if case.hardware != "host":
+        load_accelerator(case.hardware)
+    elif w.family != "diagonal" or case.dtype not in _HOST_DTYPES:
+        raise WorkloadError(f"host cases time diagonal scans in fp32 or fp64, got {w.family!r} in {case.dtype}")
+
+
+_HOST_DTYPES = {"fp32": np.float32, "fp64": np.float64}
 
 
 @lru_cache(maxsize=1)
@@ -140,9 +154,7 @@ def _measure_host(case: Case) -> float:
     from workloads.kernels import diagonal_scan_chunked, linear_scan
 
     w = get_workload(case.workload).with_params(**case.params)
-    if w.family != "diagonal":
-        raise ValidationError_(f"case {case.id}: host cases measure diagonal scans only, got {w.family!r}")
-    dtype = {"fp32": np.float32, "fp64": np.float64}[case.dtype]
+    dtype = _HOST_DTYPES[case.dtype]
     rng = np.random.default_rng(0)
     a = rng.uniform(0.5, 1.0, size=(w.seq_len, w.batch * w.heads * w.state)).astype(dtype)
     b = rng.normal(size=a.shape).astype(dtype)
@@ -165,9 +177,9 @@ def _evaluate(case: Case) -> dict:
     published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
     ratio = predicted / published
     sizes = ", ".join(f"{k}={v}" for k, v in case.params.items())
+    hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
     return {
-        "case": case.id, "hardware": Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml"))
-        else case.hardware, "workload": case.workload,
+        "case": case.id, "hardware": hardware, "workload": case.workload,
         "algorithm": case.algorithm, "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
         "published_s": published, "predicted_s": predicted, "ratio": ratio,

@@ -26,6 +26,7 @@ with the tiles, not with T × d.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -98,6 +99,35 @@ def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
     return _Tiling(groups=groups, blocks=blocks, span=max(1, cores // groups))
 
 
+class _OrderedServer:
+    """One server that, when it frees, serves the waiting request of lowest ``order`` (ties:
+    first come) — SimPy's ``PriorityResource`` semantics with a heap, because that class
+    re-sorts its whole queue on every request, quadratic in the thousands of tiles that
+    queue for DRAM at once."""
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self.busy = False
+        self.waiting: list[tuple[int, int, simpy.Event]] = []
+        self.arrivals = 0
+
+    def request(self, order: int) -> simpy.Event:
+        granted = self.env.event()
+        if self.busy:
+            heapq.heappush(self.waiting, (order, self.arrivals, granted))
+            self.arrivals += 1
+        else:
+            self.busy = True
+            granted.succeed()
+        return granted
+
+    def release(self) -> None:
+        if self.waiting:
+            heapq.heappop(self.waiting)[2].succeed()
+        else:
+            self.busy = False
+
+
 class _Machine:
     """The SimPy resources of one accelerator for one run, and the trace they record."""
 
@@ -115,7 +145,7 @@ class _Machine:
         # Transfers are served oldest tile first (stage, then tile order), not first come:
         # a store of an early tile never waits behind prefetches of later ones, so a faster
         # unit cannot reorder DRAM traffic against itself.
-        self.dram = simpy.PriorityResource(env, capacity=1)
+        self.dram = _OrderedServer(env)
         self.next_core = 0  # round-robin over all stages, so concurrent stages spread out
         self.dram_busy_s = 0.0
         self.unit_busy_s = {"vector": 0.0, "matrix": 0.0}
@@ -124,11 +154,11 @@ class _Machine:
     def transfer(self, nbytes: float, order: int):
         if nbytes <= 0:
             return
-        with self.dram.request(priority=order) as req:
-            yield req
-            duration = nbytes / self.acc.dram.bandwidth_bytes_per_s
-            self.dram_busy_s += duration
-            yield self.env.timeout(duration)
+        yield self.dram.request(order)
+        duration = nbytes / self.acc.dram.bandwidth_bytes_per_s
+        self.dram_busy_s += duration
+        yield self.env.timeout(duration)
+        self.dram.release()
         yield self.env.timeout(self.acc.dram.latency_s)
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,

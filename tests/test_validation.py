@@ -99,6 +99,8 @@ def test_host_cases_measure_the_kernel_here(tmp_path, monkeypatch):
     ({"published": -1.0}, "cases[0].published: expected input should be greater than 0"),
     ({"hardware": "no-such-chip"}, "no-such-chip"),
     ({"colour": "red"}, "cases[0].colour: unknown key"),
+    ({"algorithm": "kogge-stone"}, "kogge-stone"),
+    ({"hardware": "host", "published": None}, "host cases time diagonal scans"),
 ])
 def test_bad_case_files_name_file_and_field(tmp_path, change, expected):
     hw = str(tmp_path / "toy.yaml")
@@ -118,10 +120,17 @@ def test_duplicate_ids_and_unknown_orderings_are_refused(tmp_path):
 
 
 def test_validate_command_writes_table_csv_and_report(capsys, tmp_path):
-    code = main(["validate", "--fast", "-o", str(tmp_path / "v")])
+    # a few shipped cases and the orderings between them, as a user's own file
+    shipped = yaml.safe_load(validate.CASES_FILE.read_text())
+    keep = {"gemm-h100-2048x2048x13312", "fa3-h100-causal-d64-s16384", "fa3-h100-causal-d128-s16384"}
+    mine = {"cases": [c for c in shipped["cases"] if c["id"] in keep],
+            "orderings": [o for o in shipped["orderings"] if {o["faster"], o["slower"]} <= keep]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(mine, allow_unicode=True))
+    code = main(["validate", "--cases", str(tmp_path / "mine.yaml"), "-o", str(tmp_path / "v")])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "fa3-h100-causal-d128-s16384" in out and "median |log ratio|" in out
+    assert "3 cases" in out and "orderings 1/1" in out
     for name in ("validation.csv", "orderings.csv", "validation.png", "index.html"):
         assert (tmp_path / "v" / name).is_file()
     assert "FlashAttention-3" in (tmp_path / "v" / "index.html").read_text()
