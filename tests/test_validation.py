@@ -130,7 +130,7 @@ def test_validate_command_writes_table_csv_and_report(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "fa3-h100-causal-d128-s16384" in out and "median |log ratio|" in out
-    assert "3 cases" in out and "orderings 1/1" in out
+    assert "3 cases" in out and "orderings 1/1" in out and out.count("targets") == 1
     for name in ("validation.csv", "orderings.csv", "validation.png", "index.html"):
         assert (tmp_path / "v" / name).is_file()
     assert "FlashAttention-3" in (tmp_path / "v" / "index.html").read_text()
