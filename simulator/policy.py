@@ -97,7 +97,9 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
     * a blocked GEMM reads its panels at its :func:`wave_tile`;
     * a stage whose data is re-read by ``rereaders`` tiles (FlashAttention's K and V, read by
       every query block of a head) fetches it from DRAM once per wave of concurrent tiles:
-      its re-reads shrink by ``min(rereaders, cores)``.
+      its re-reads shrink by ``min(rereaders, cores)``.  This assumes the data one wave shares
+      fits the cache (for attention: a head's K and V, 8 MB at T = 16k, D = 128, bf16 — a
+      fraction of a GPU's L2); the stage does not say how large it is, so it is not checked.
     """
     if not any(m.scope == "chip" for m in acc.memory[:-1]):
         return schedule
