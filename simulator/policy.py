@@ -97,11 +97,12 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
     * a blocked GEMM reads its panels at its :func:`wave_tile`;
     * a stage whose data is re-read by ``rereaders`` tiles (FlashAttention's K and V, read by
       every query block of a head) fetches it from DRAM once per wave of concurrent tiles:
-      its re-reads shrink by ``min(rereaders, cores)``.  This assumes the data one wave shares
-      fits the cache (for attention: a head's K and V, 8 MB at T = 16k, D = 128, bf16 — a
-      fraction of a GPU's L2); the stage does not say how large it is, so it is not checked.
+      its re-reads shrink by ``min(rereaders, cores)``, as long as the data the wave shares
+      (``reread_set_bytes`` per group of rereaders, a head's K and V; ⌈cores / rereaders⌉
+      groups run at once) fits that cache.
     """
-    if not any(m.scope == "chip" for m in acc.memory[:-1]):
+    caches = [m.capacity_bytes for m in acc.memory[:-1] if m.scope == "chip"]
+    if not caches:
         return schedule
     itemsize = DTYPE_BYTES[schedule.dtype]
     stages, changed = [], False
@@ -112,7 +113,8 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
             if wave != stage.panel_tile:
                 reads = gemm_read_bytes(*stage.gemm_shape, wave, itemsize) / stage.total_ops
                 stage = dataclasses.replace(stage, panel_tile=wave)
-        if stage.reread_bytes_per_op and stage.rereaders > 1:
+        groups = math.ceil(acc.cores / stage.rereaders)
+        if stage.reread_bytes_per_op and stage.rereaders > 1 and stage.reread_set_bytes * groups <= max(caches):
             kept = stage.reread_bytes_per_op / min(stage.rereaders, acc.cores)
             reads -= stage.reread_bytes_per_op - kept
             stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1)

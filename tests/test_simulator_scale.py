@@ -182,3 +182,5 @@ def test_shared_cache_merges_gemm_panels_and_attention_rereads():
     assert stage.bytes_read == pytest.approx(4096 * 128 * 4 + (nq + 1) / 2 * kv_once)
     assert merged.bytes_read == pytest.approx(
         4096 * 128 * 4 + kv_once + ((nq + 1) / 2 * kv_once - kv_once) / 16)
+    # a cache smaller than one head's K and V (4 MB here) merges nothing
+    assert share_panels(attn, tiny_l2).stages[0].bytes_read == stage.bytes_read

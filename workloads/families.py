@@ -251,7 +251,7 @@ def _attention(w, algorithm, dtype, options):
                       bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
                       bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2),
                       gemm_shape=(Bq, Bq, D), reread_bytes_per_op=(kv_reads - kv_once) / ops,
-                      rereaders=nq),)
+                      rereaders=nq, reread_set_bytes=T * (D + E) * e),)
     if algorithm == "naive":
         # materialised T×T scores: written, read and rewritten by softmax, read by ·V
         scores = Stage("scores QKᵀ", "matrix", ops=int(N * pairs), flops_per_op=2 * D,

@@ -57,6 +57,7 @@ class Stage:
     panel_tile: int = 0  # a whole blocked GEMM, output tiles of this edge (reads: gemm_read_bytes)
     reread_bytes_per_op: float = 0.0  # part of the reads that re-read data other tiles read too
     rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
+    reread_set_bytes: float = 0.0  # size of the data one group of rereaders shares
 
     @cached_property
     def total_ops(self) -> int:
