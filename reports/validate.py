@@ -27,7 +27,8 @@ from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
 
 __all__ = ["CASES_FILE", "BAND", "LIMIT", "Case", "Ordering", "ValidationSet", "ValidationError_",
-           "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
+           "describe", "load_cases", "run_validation", "summary", "validation_section",
+           "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
@@ -228,6 +229,15 @@ def summary(table: pd.DataFrame, orderings: pd.DataFrame) -> dict:
     }
 
 
+def describe(s: dict, what: str = "") -> str:
+    """One line of :func:`summary`'s figures, as the CLI prints them and the report shows them."""
+    return (f"{s['cases']} cases{what}: median predicted/published time {s['median_ratio']:.3f}, "
+            f"median |log ratio| {s['median_abs_log_ratio']:.3f} (target ≤ log {BAND} = "
+            f"{math.log(BAND):.3f}), worst ratio {s['worst_ratio']:.3f}, {s['within_band']} within "
+            f"±{(BAND - 1) * 100:.0f} %, {s['within_limit']} within ×/÷ {LIMIT:g}; orderings "
+            f"{s['orderings_held']}/{s['orderings']}; targets {'met' if s['meets_targets'] else 'NOT met'}")
+
+
 def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path):
     """``(text, figures, tables)`` of the validation section of a report in ``folder``: the
     summary sentence, the predicted-vs-published scatter (written there) and the tables."""
@@ -235,12 +245,7 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
     from reports.plots import plot_validation
 
     plot_validation(table, BAND, folder / "validation.png")
-    s = summary(table, orderings)
-    text = (f"Validation: {s['cases']} published measurements, median predicted/published time "
-            f"{s['median_ratio']:.2f}, median |log ratio| {s['median_abs_log_ratio']:.3f} "
-            f"(target ≤ log {BAND} = {math.log(BAND):.3f}), worst ratio {s['worst_ratio']:.2f}; "
-            f"{s['within_band']} of {s['cases']} within ±25 %, {s['within_limit']} within ×/÷ 2; "
-            f"{s['orderings_held']} of {s['orderings']} published orderings predicted.")
+    text = "Validation: " + describe(summary(table, orderings)) + "."
     shown = table[["case", "hardware", "workload", "algorithm", "sizes", "dtype", "metric",
                    "published", "predicted", "ratio", "source", "note"]]
     figures = [Figure("Validation: predicted vs published", "validation.png",
