@@ -9,7 +9,8 @@ Model (every resource is a SimPy resource; the environment belongs to one run):
   how a real core hides DRAM latency;
 * DRAM is one server at the full bandwidth: a transfer of ``B`` bytes holds it for
   ``B / bandwidth`` and its data arrives ``latency_s`` later, so concurrent tiles share the
-  bandwidth and no set of transfers beats ``bytes / bandwidth``;
+  bandwidth and no set of transfers beats ``bytes / bandwidth``; waiting loads go before
+  waiting stores, each in program order;
 * a stage starts one kernel launch after all its dependencies end, and is split into tiles:
   ``groups`` slices of its ops, dealt round-robin to the cores (continuing where the previous
   stage stopped, so that independent stages share the chip), times ``blocks`` slices of
@@ -100,18 +101,18 @@ def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
 
 
 class _OrderedServer:
-    """One server that, when it frees, serves the waiting request of lowest ``order`` (ties:
-    first come) — SimPy's ``PriorityResource`` semantics with a heap, because that class
-    re-sorts its whole queue on every request, quadratic in the thousands of tiles that
-    queue for DRAM at once."""
+    """One server that, when it frees, serves the waiting request of lowest ``order`` (any
+    comparable key; ties: first come) — SimPy's ``PriorityResource`` semantics with a heap,
+    because that class re-sorts its whole queue on every request, quadratic in the thousands
+    of tiles that queue for DRAM at once."""
 
     def __init__(self, env: simpy.Environment):
         self.env = env
         self.busy = False
-        self.waiting: list[tuple[int, int, simpy.Event]] = []
+        self.waiting: list[tuple[object, int, simpy.Event]] = []
         self.arrivals = 0
 
-    def request(self, order: int) -> simpy.Event:
+    def request(self, order) -> simpy.Event:
         granted = self.env.event()
         if self.busy:
             heapq.heappush(self.waiting, (order, self.arrivals, granted))
@@ -142,16 +143,17 @@ class _Machine:
         self.share = max(1, capacity // buffers)
         level = onchip_level(acc)
         self.onchip_bw_per_core = level[2] / acc.cores if level else acc.dram.bandwidth_bytes_per_s
-        # Transfers are served oldest tile first (stage, then tile order), not first come:
-        # a store of an early tile never waits behind prefetches of later ones, so a faster
-        # unit cannot reorder DRAM traffic against itself.
+        # Loads before stores, then oldest tile first (stage, then tile order), not first come
+        # — the read priority of a DRAM controller: a load feeds compute that waits for it,
+        # while a store only frees its tile's SRAM (which throttles the loads when full).
+        # Serving stores in tile order instead let late loads starve behind early stores.
         self.dram = _OrderedServer(env)
         self.next_core = 0  # round-robin over all stages, so concurrent stages spread out
         self.dram_busy_s = 0.0
         self.unit_busy_s = {"vector": 0.0, "matrix": 0.0}
         self.rows: list[tuple] = []
 
-    def transfer(self, nbytes: float, order: int):
+    def transfer(self, nbytes: float, order: tuple[int, int]):
         if nbytes <= 0:
             return
         yield self.dram.request(order)
@@ -170,7 +172,7 @@ class _Machine:
         yield self.sram[core].get(held)
         start = env.now
         order = (index << 32) + tile
-        yield from self.transfer(read, order)
+        yield from self.transfer(read, (0, order))
         if after is not None:
             yield after
         compute_start = env.now
@@ -191,7 +193,7 @@ class _Machine:
                 yield env.timeout(steps * (chain - issue))
         compute_end = env.now
         computed.succeed()
-        yield from self.transfer(written, order)
+        yield from self.transfer(written, (1, order))
         yield self.sram[core].put(held)
         self.rows.append((index, stage.name, tile, placement.unit, core, start, compute_start,
                           compute_end, env.now, read, written))
