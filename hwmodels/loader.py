@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hwmodels.spec import Accelerator
 
-__all__ = ["SpecError", "load_accelerator", "parse_accelerator", "preset_names", "read_yaml",
+__all__ = ["SpecError", "load_accelerator", "parse_accelerator", "parse_document", "preset_names", "read_yaml",
            "key_path", "describe_error", "dump_accelerator", "spec_schema"]
 
 
@@ -94,17 +95,27 @@ def describe_error(error: dict) -> str:
     return message
 
 
-def parse_accelerator(document: object, source: str) -> Accelerator:
-    """Validate a loaded document as an :class:`Accelerator`; ``source`` names it in errors."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_document(model: type[M], document: object, source: str, contents: str) -> M:
+    """Validate a loaded YAML document as ``model``; :class:`SpecError` with one line naming
+    ``source``, the first failing key path and what was expected (``contents``: what the
+    top-level mapping should hold)."""
     if not isinstance(document, dict):
-        raise SpecError(f"{source}: expected a mapping of spec fields at the top level, "
+        raise SpecError(f"{source}: expected a mapping of {contents} at the top level, "
                         f"got {type(document).__name__}")
     try:
-        return Accelerator.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = " ".join(f"{key_path(first['loc'])}: {describe_error(first)}".split())
         raise SpecError(f"{source}: {message}") from None
+
+
+def parse_accelerator(document: object, source: str) -> Accelerator:
+    """Validate a loaded document as an :class:`Accelerator`; ``source`` names it in errors."""
+    return parse_document(Accelerator, document, source, "spec fields")
 
 
 def _preset_dir():

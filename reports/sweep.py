@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scipy.stats import qmc
 
 from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
-from hwmodels.loader import SpecError, describe_error, key_path, load_accelerator, read_yaml
+from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, simulate
 from workloads.catalog import PARAMS, WorkloadError, algorithms, get_workload, schedule
@@ -143,14 +143,10 @@ _AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|p
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    document = read_yaml(path)
-    if not isinstance(document, dict):
-        raise SweepError(f"{path}: expected a mapping at the top level")
     try:
-        spec = SweepSpec.model_validate(document)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise SweepError(" ".join(f"{path}: {key_path(err['loc'])}: {describe_error(err)}".split())) from None
+        spec = parse_document(SweepSpec, read_yaml(path), str(path), "sweep fields")
+    except SpecError as exc:
+        raise SweepError(str(exc)) from None
     for w in spec.workloads:
         try:
             get_workload(w.name).with_params(**w.params)

@@ -19,9 +19,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
-from hwmodels.loader import SpecError, describe_error, key_path, load_accelerator, read_yaml
+from hwmodels.loader import SpecError, load_accelerator, parse_document, read_yaml
 from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
@@ -104,16 +104,9 @@ class ValidationSet(_Strict):
 def load_cases(path: str | Path = CASES_FILE) -> ValidationSet:
     """Read and check a validation-set file: every workload, parameter and preset must exist."""
     try:
-        document = read_yaml(path)
+        cases = parse_document(ValidationSet, read_yaml(path), str(path), "cases (and orderings)")
     except SpecError as exc:
         raise ValidationError_(str(exc)) from None
-    if not isinstance(document, dict):
-        raise ValidationError_(f"{path}: expected a mapping with cases (and orderings) at the top level")
-    try:
-        cases = ValidationSet.model_validate(document)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValidationError_(" ".join(f"{path}: {key_path(err['loc'])}: {describe_error(err)}".split())) from None
     resolved = []
     for i, case in enumerate(cases.cases):
         if case.hardware.endswith((".yaml", ".yml")):  # spec files sit beside the cases file
