@@ -88,7 +88,12 @@ def _cmd_simulate(args) -> int:
             params[key] = getattr(args, key)
     workload = workload.with_params(**params)
     algorithm = args.algo or algorithms(workload)[0]
-    sched = schedule(workload, algorithm, args.dtype)
+    options = {}
+    if args.weight_scale is not None:
+        if algorithm not in ("deer", "quasi-deer"):
+            raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
+        options["weight_scale"] = args.weight_scale
+    sched = schedule(workload, algorithm, args.dtype, **options)
     result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
     record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
               **result.to_record()}
@@ -201,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="discrete-event simulation or the closed form")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
+    sim.add_argument("--weight-scale", dest="weight_scale", type=float, default=None,
+                     help="DEER / quasi-DEER: recurrent weights uniform in ±scale/√d when measuring "
+                          "the Newton iterations (default 1, PyTorch's initialisation)")
     sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
     sim.set_defaults(run=_cmd_simulate)
 

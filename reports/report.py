@@ -12,10 +12,9 @@ from reports.html import Figure, Table, write_report
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
                            plot_pareto, plot_roofline, plot_tornado)
-from reports.sweep import _accelerator, evaluate
+from reports.sweep import _accelerator, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
-from workloads.catalog import get_workload, schedule
 
 __all__ = ["write_sweep_report", "sensitivity"]
 
@@ -28,6 +27,7 @@ def sensitivity(point: dict) -> pd.DataFrame:
     base = evaluate(point)["latency_s"]
     rows = []
     acc = _accelerator(point)
+    sched = point_schedule(point)[3]
     for name in SENSITIVITY:
         row = {"parameter": name}
         for label, factor in (("half", 0.5), ("double", 2.0)):
@@ -41,8 +41,6 @@ def sensitivity(point: dict) -> pd.DataFrame:
             else:
                 doc[name] *= factor
             varied = type(acc).model_validate(doc)
-            w = get_workload(point["workload"]).with_params(seq_len=int(point["seq_len"]))
-            sched = schedule(w, point["algorithm"], point["dtype"])
             row[label] = simulate(sched, varied, point["policy"], event_budget=int(point["event_budget"])).latency_s / base
         rows.append(row)
     return pd.DataFrame(rows)
@@ -63,6 +61,9 @@ def _point(row: pd.Series) -> dict:
             point[key] = int(value) if isinstance(value, float) and value.is_integer() else value
     point["accelerator"] = row.get("accelerator_preset", row["accelerator"])
     point["workload_params"] = json.loads(row["workload_params"]) if isinstance(row["workload_params"], str) else {}
+    for key in row.index:  # swept workload dimensions and chunk sizes
+        if (key.startswith("workload.") or key == "chunk") and pd.notna(row[key]):
+            point[key] = int(row[key])
     point["workload.seq_len"] = int(row["seq_len"])
     point["seq_len"] = int(row["seq_len"])
     point["fidelity"] = "des"
@@ -128,8 +129,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         fastest = staged.sort_values("latency_s").iloc[0]  # the fastest with several stages
         point = _point(fastest)
         acc = _accelerator(point)
-        w = get_workload(point["workload"]).with_params(seq_len=point["seq_len"])
-        traced = simulate(schedule(w, point["algorithm"], point["dtype"]), acc, point["policy"])
+        traced = simulate(point_schedule(point)[3], acc, point["policy"],
+                          event_budget=int(point["event_budget"]))
         plot_gantt(traced.trace, out / "gantt.png")
         figures.append(Figure("Gantt chart of one simulated trace", "gantt.png",
                               f"{point['workload']} T={point['seq_len']} {point['algorithm']} on "

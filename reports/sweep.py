@@ -47,9 +47,10 @@ from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
 from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, simulate
-from workloads.catalog import PARAMS, WorkloadError, algorithms, get_workload, schedule
+from workloads.catalog import PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels import linear_scan
+from workloads.schedule import Schedule
 
 __all__ = ["SweepSpec", "SweepError", "load_sweep", "points", "evaluate", "run_sweep", "read_results"]
 
@@ -272,15 +273,29 @@ CHECK_MAX_T = 1 << 16
 
 
 @lru_cache(maxsize=256)
-def circuit_error(algorithm: str, seq_len: int, channels: int = 4, seed: int = 0) -> float:
+def circuit_error(algorithm: str, seq_len: int, options: tuple = (), channels: int = 4,
+                  seed: int = 0) -> float:
     """Max relative error of the circuit-executed diagonal scan against the sequential oracle
-    (float64, decays in (0.5, 1)): the very circuit the point costs, run for real."""
+    (float64, decays in (0.5, 1)): the very circuit the point costs (``options`` as given to
+    its schedule, e.g. ``(("chunk", 256),)``), run for real."""
     rng = np.random.default_rng(seed)
     a = rng.uniform(0.5, 1.0, size=(seq_len, channels))
     b = rng.normal(size=(seq_len, channels))
     reference = linear_scan(a, b)
-    scanned = linear_scan(a, b, prefix_circuit(algorithm, seq_len))
+    scanned = linear_scan(a, b, prefix_circuit(algorithm, seq_len, **dict(options)))
     return float(np.max(np.abs(scanned - reference)) / max(1.0, np.max(np.abs(reference))))
+
+
+def point_schedule(point: dict) -> tuple[Workload, str, dict, Schedule]:
+    """The workload (catalog entry, its ``workload_params`` and swept ``workload.*`` axes),
+    algorithm, schedule options (the swept ``chunk``) and schedule of a point — the one place
+    that builds them, for the sweep, the report's Gantt chart and its sensitivity tornado."""
+    dims = dict(point.get("workload_params") or {})
+    dims.update({k.split(".", 1)[1]: int(v) for k, v in point.items() if k.startswith("workload.")})
+    w = get_workload(point["workload"]).with_params(**dims)
+    algorithm = point.get("algorithm") or algorithms(w)[0]
+    options = {"chunk": int(point["chunk"])} if point.get("chunk") is not None and algorithm == "chunked" else {}
+    return w, algorithm, options, schedule(w, algorithm, point["dtype"], **options)
 
 
 def evaluate(point: dict) -> dict:
@@ -289,17 +304,13 @@ def evaluate(point: dict) -> dict:
     row["scansim_version"] = _version()
     try:
         acc = _accelerator(point)
-        dims = dict(point["workload_params"])
-        dims.update({k.split(".", 1)[1]: int(v) for k, v in point.items() if k.startswith("workload.")})
-        w = get_workload(point["workload"]).with_params(**dims)
-        algorithm = point.get("algorithm") or algorithms(w)[0]
-        options = {"chunk": int(point["chunk"])} if "chunk" in point and algorithm == "chunked" else {}
-        sched = schedule(w, algorithm, point["dtype"], **options)
+        w, algorithm, options, sched = point_schedule(point)
         result = simulate(sched, acc, point["policy"], event_budget=int(point["event_budget"]),
                           fidelity=point["fidelity"])
         tokens = w.batch * w.seq_len
         checkable = w.family == "diagonal" and algorithm in CIRCUITS and w.seq_len <= CHECK_MAX_T
-        row["circuit_max_rel_error"] = circuit_error(algorithm, w.seq_len) if checkable else np.nan
+        row["circuit_max_rel_error"] = (circuit_error(algorithm, w.seq_len, tuple(sorted(options.items())))
+                                        if checkable else np.nan)
         row.update(result.to_record())
         row["accelerator_preset"] = point["accelerator"]  # what to load to re-run the point
         row["accelerator"] = point.get("accelerator_name", point["accelerator"])  # what to show

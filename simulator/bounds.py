@@ -3,8 +3,12 @@
 No execution of the schedule can beat any of: the work each unit kind must issue, spread over
 all cores at peak; its DRAM bytes at the DRAM bandwidth; or its longest dependent chain at one
 op latency per link plus one kernel launch per stage on that chain.  A simulated latency below
-their maximum is a bug.  Brent's bound, ``work / p + depth`` (here: compute + memory + depth
-time), is what a greedy schedule with perfectly divisible work would stay under.
+their maximum is a bug.
+
+The upper bound (:func:`upper_bound_s`) is the schedule run with no overlap at all: stage
+after stage, each paying its launch, all its DRAM traffic, its exposed DRAM latencies and its
+busiest core's compute end to end.  Whatever runs at once in a simulation only shortens
+that; a simulated latency above it is a bug too.
 """
 
 from __future__ import annotations
@@ -30,9 +34,6 @@ class Bounds:
     def lower_s(self) -> float:
         return max(self.compute_s, self.memory_s, self.depth_s)
 
-    @property
-    def brent_upper_s(self) -> float:
-        return self.compute_s + self.memory_s + self.depth_s
 
 
 def start_overhead_s(stage, acc: Accelerator) -> float:
@@ -92,3 +93,18 @@ def bounds(schedule: Schedule, acc: Accelerator, placed: list[Placement] | None 
         start = max((finish[d] for d in stage.deps), default=0.0)
         finish.append(start + start_overhead_s(stage, acc) + chain_seconds(stage, placement, acc))
     return Bounds(compute_s=compute, memory_s=memory, depth_s=max(finish, default=0.0))
+
+
+def upper_bound_s(schedule: Schedule, acc: Accelerator, compute_s: list[float],
+                  exposed_latencies: int) -> float:
+    """The stages one after another, nothing overlapped: per stage its start overhead, its DRAM
+    bytes at the DRAM bandwidth, ``exposed_latencies`` DRAM latencies if it moves any bytes,
+    and ``compute_s`` — the longest compute of one core on that stage, as the fidelity that
+    asks models it."""
+    total = 0.0
+    for stage, compute in zip(schedule.stages, compute_s):
+        moved = stage.bytes_read + stage.bytes_written
+        total += start_overhead_s(stage, acc) + moved / acc.dram.bandwidth_bytes_per_s + compute
+        if moved:
+            total += exposed_latencies * acc.dram.latency_s
+    return total

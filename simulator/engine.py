@@ -1,28 +1,37 @@
 """The SimPy discrete-event simulation of a schedule on an accelerator.
 
-Model (every resource is a SimPy resource; the environment belongs to one run):
+Model (every resource is a SimPy resource or event; the environment belongs to one run):
 
-* each core has one vector unit (capacity 1) and an SRAM (a SimPy container of its capacity
-  in bytes): a tile holds its bytes there from load to store, at most ``1 / buffers`` of the
-  SRAM (a larger tile streams through that share), so with ``buffers = 2`` a tile loads while
-  the previous one computes, and small tiles prefetch as deep as the SRAM allows — which is
-  how a real core hides DRAM latency;
-* DRAM is one server at the full bandwidth: a transfer of ``B`` bytes holds it for
-  ``B / bandwidth`` and its data arrives ``latency_s`` later, so concurrent tiles share the
-  bandwidth and no set of transfers beats ``bytes / bandwidth``; waiting loads go before
-  waiting stores, each in program order;
-* a stage starts one kernel launch after all its dependencies end, and is split into tiles:
-  ``groups`` slices of its ops, dealt round-robin to the cores (continuing where the previous
-  stage stopped, so that independent stages share the chip), times ``blocks`` slices of
-  its steps; block ``k`` of a group waits for block ``k − 1`` of that group (the carry);
-* a tile takes a slot on its core, loads its bytes, computes on its core's vector unit, stores
-  its bytes, frees the slot.  Compute per step is ``max(issue, latency)`` cycles: issuing the
-  slice's ops over the lanes, or one dependent op chain, whichever is longer; the unit is
-  held only for the issue cycles, so independent chains on one core hide each other's
-  latency.
+* the chip is simulated as ``G`` core groups, ``G = min(cores, event_budget // stages)``:
+  each group has the lanes, matrix MACs, SFU throughput and per-core memory of
+  ``cores / G`` cores (see :func:`coarsen`), so a smaller budget simulates the same chip
+  more coarsely instead of leaving cores idle;
+* each core (group) has a vector unit and a matrix unit, each shared by the tiles on the
+  core (processor sharing: the issue slots interleave), and an SRAM (a SimPy container of
+  its capacity in bytes) of which a tile holds at most ``1 / buffers``;
+* DRAM is a processor-sharing channel: the transfers in flight share the bandwidth equally,
+  so no set of transfers beats ``bytes / bandwidth`` and none waits behind another whole
+  transfer; a transfer's data arrives ``latency_s`` after its last byte;
+* a stage starts one kernel launch (or barrier) after all its dependencies end, and is
+  split into ``min(ops, G)`` tiles, one per core group (continuing round-robin where the
+  previous stage stopped, so that independent stages share the chip); a chain (``steps``
+  > 1) stays in one tile per group, its carry in registers;
+* a tile streams its bytes through its SRAM share as ``k`` sub-tiles (``k`` = its bytes
+  over the share: what follows from the SRAM and the stage's shape, not from the budget):
+  it computes once its first sub-tile has arrived, cannot finish before its last one has
+  arrived and been computed, and stores all but the last sub-tile's results while it
+  computes.  So load, compute and store overlap as in a double-buffered kernel, and only
+  one sub-tile's load and store are exposed — except in a stage of indivisible thread
+  blocks (``granule_ops``), whose blocks fall in waves over the cores: the busiest core's
+  share sets the compute, and each later wave exposes two DRAM latencies (see
+  :func:`simulator.units.waves`);
+* compute per step is ``max(issue, latency)`` cycles: issuing the group's ops over its lanes,
+  or one dependent op chain, whichever is longer; the unit is busy only for the issue
+  cycles, so independent tiles on one core hide each other's latency.
 
-The number of tiles, hence of events, is capped by ``event_budget``: simulation cost grows
-with the tiles, not with T × d.
+The number of tiles, hence of events, is at most ``event_budget``: simulation cost grows
+with the tiles, not with T × d, and the answer does not depend on the budget beyond the
+rounding of lanes in :func:`coarsen`.
 """
 
 from __future__ import annotations
@@ -35,17 +44,15 @@ import pandas as pd
 import simpy
 
 from hwmodels.spec import Accelerator
-from simulator.bounds import SimulationError, bounds, placements, start_overhead_s
+from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
-from simulator.units import Placement, step_parts
+from simulator.units import Placement, step_parts, wave_exposure_s, waves
 from workloads.schedule import Schedule, Stage
 
 __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET", "coarsen"]
 
 DEFAULT_EVENT_BUDGET = 4096  # tiles in the whole schedule
-_TILES_PER_CORE = 4  # enough tiles per core for load/compute overlap to show
-_CHAIN_BLOCKS = 8  # blocks of a chain's steps that pipeline its loads with its compute
 MAX_SIMULATED_CORES = 1024  # beyond this, cores are simulated in equal groups
 
 
@@ -71,157 +78,173 @@ def coarsen(acc: Accelerator, max_cores: int = MAX_SIMULATED_CORES) -> Accelerat
     return Accelerator.model_validate(spec)
 
 
-@dataclass(frozen=True)
-class _Tiling:
-    groups: int
-    blocks: int
-    span: int = 1  # cores each tile stands for, when the budget leaves fewer tiles than cores
-
-    def ops(self, g: int, stage: Stage) -> int:
-        return (g + 1) * stage.ops // self.groups - g * stage.ops // self.groups
-
-    def steps(self, b: int, stage: Stage) -> int:
-        return (b + 1) * stage.steps // self.blocks - b * stage.steps // self.blocks
+def _split(total: int, parts: int, i: int) -> int:
+    """Size of part ``i`` of ``total`` split into ``parts`` near-equal parts."""
+    return (i + 1) * total // parts - i * total // parts
 
 
-def _tiling(stage: Stage, cores: int, lanes: int, budget: int) -> _Tiling:
-    if stage.steps == 1:
-        # up to _TILES_PER_CORE tiles per core for overlap, but never a tile smaller than one
-        # pass over the lanes: splitting a single pass would only add issue slots
-        batches = math.ceil(stage.ops / (cores * lanes))
-        per_core = max(1, min(_TILES_PER_CORE, batches))
-        groups = max(1, min(stage.ops, cores * per_core, budget))
-        return _Tiling(groups=groups, blocks=1, span=max(1, cores // groups))
-    # a chain keeps at least _CHAIN_BLOCKS blocks (its load/compute pipeline) however many
-    # cores there are: cores beyond budget / _CHAIN_BLOCKS widen each tile (span), so adding
-    # cores never trades away the chain's overlap
-    groups = max(1, min(stage.ops, cores, budget // min(stage.steps, _CHAIN_BLOCKS)))
-    blocks = max(1, min(stage.steps, budget // groups))
-    return _Tiling(groups=groups, blocks=blocks, span=max(1, cores // groups))
+class _SharedServer:
+    """A processor-sharing server: the ``n`` transfers in flight each move at
+    ``bandwidth / n``.  Kept in virtual time (bytes served to every active transfer so far),
+    so each arrival and completion costs O(log n): a transfer of ``B`` bytes that arrives at
+    virtual time ``v`` completes when the virtual time reaches ``v + B``."""
 
-
-class _OrderedServer:
-    """One server that, when it frees, serves the waiting request of lowest ``order`` (any
-    comparable key; ties: first come) — SimPy's ``PriorityResource`` semantics with a heap,
-    because that class re-sorts its whole queue on every request, quadratic in the thousands
-    of tiles that queue for DRAM at once."""
-
-    def __init__(self, env: simpy.Environment):
+    def __init__(self, env: simpy.Environment, bandwidth_bytes_per_s: float):
         self.env = env
-        self.busy = False
-        self.waiting: list[tuple[object, int, simpy.Event]] = []
+        self.bandwidth = bandwidth_bytes_per_s
+        self.virtual = 0.0
+        self.updated = 0.0
+        self.active: list[tuple[float, int, simpy.Event]] = []
         self.arrivals = 0
+        self.generation = 0  # a completion timer is stale once a later event re-planned it
 
-    def request(self, order) -> simpy.Event:
-        granted = self.env.event()
-        if self.busy:
-            heapq.heappush(self.waiting, (order, self.arrivals, granted))
-            self.arrivals += 1
-        else:
-            self.busy = True
-            granted.succeed()
-        return granted
+    def _advance(self) -> None:
+        if self.active:
+            self.virtual += (self.env.now - self.updated) * self.bandwidth / len(self.active)
+        self.updated = self.env.now
 
-    def release(self) -> None:
-        if self.waiting:
-            heapq.heappop(self.waiting)[2].succeed()
-        else:
-            self.busy = False
+    def transfer(self, nbytes: float) -> simpy.Event:
+        """An event that succeeds when ``nbytes`` have crossed the channel."""
+        self._advance()
+        done = self.env.event()
+        heapq.heappush(self.active, (self.virtual + nbytes, self.arrivals, done))
+        self.arrivals += 1
+        self._plan()
+        return done
+
+    def _plan(self) -> None:
+        self.generation += 1
+        if self.active:
+            wait = max(0.0, (self.active[0][0] - self.virtual) * len(self.active) / self.bandwidth)
+            timer = self.env.timeout(wait)
+            timer.callbacks.append(lambda _, generation=self.generation: self._complete(generation))
+
+    def _complete(self, generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._advance()
+        finish, _, done = heapq.heappop(self.active)
+        self.virtual = max(self.virtual, finish)
+        done.succeed()
+        while self.active and self.active[0][0] <= self.virtual * (1 + 1e-12):
+            heapq.heappop(self.active)[2].succeed()
+        self._plan()
 
 
 class _Machine:
-    """The SimPy resources of one accelerator for one run, and the trace they record."""
+    """The SimPy resources of one (coarsened) accelerator for one run, and what they record."""
 
     def __init__(self, env: simpy.Environment, acc: Accelerator, buffers: int):
         self.env = env
         self.acc = acc
         kinds = ("vector", "matrix") if acc.matrix is not None else ("vector",)
-        self.units = {kind: [simpy.Resource(env, capacity=1) for _ in range(acc.cores)] for kind in kinds}
+        # each unit is shared by the tiles on its core: issue slots interleave, cycle by cycle
+        self.units = {kind: [_SharedServer(env, 1.0) for _ in range(acc.cores)] for kind in kinds}
         # whole bytes: a float level would drift and a final put could block forever
         capacity = int(acc.sram.capacity_bytes)
         self.sram = [simpy.Container(env, capacity=capacity, init=capacity) for _ in range(acc.cores)]
         self.share = max(1, capacity // buffers)
         level = onchip_level(acc)
         self.onchip_bw_per_core = level[2] / acc.cores if level else acc.dram.bandwidth_bytes_per_s
-        # Loads before stores, then oldest tile first (stage, then tile order), not first come
-        # — the read priority of a DRAM controller: a load feeds compute that waits for it,
-        # while a store only frees its tile's SRAM (which throttles the loads when full).
-        # Serving stores in tile order instead let late loads starve behind early stores.
-        self.dram = _OrderedServer(env)
+        self.dram = _SharedServer(env, acc.dram.bandwidth_bytes_per_s)
         self.next_core = 0  # round-robin over all stages, so concurrent stages spread out
         self.dram_busy_s = 0.0
         self.unit_busy_s = {"vector": 0.0, "matrix": 0.0}
+        self.stage_compute_s: dict[int, float] = {}  # the longest tile compute of each stage
         self.rows: list[tuple] = []
 
-    def transfer(self, nbytes: float, order: tuple[int, int]):
-        if nbytes <= 0:
-            return
-        yield self.dram.request(order)
-        duration = nbytes / self.acc.dram.bandwidth_bytes_per_s
-        self.dram_busy_s += duration
-        yield self.env.timeout(duration)
-        self.dram.release()
-        yield self.env.timeout(self.acc.dram.latency_s)
+    def _move(self, nbytes: float) -> simpy.Event:
+        """The event that ``nbytes`` have crossed DRAM (their data lands a latency later)."""
+        self.dram_busy_s += nbytes / self.acc.dram.bandwidth_bytes_per_s
+        return self.dram.transfer(nbytes)
+
+    def transfer(self, nbytes: float):
+        """Move ``nbytes`` over DRAM; the data is there one DRAM latency after the last byte.
+        Returns (as a process, its value) the time it arrived."""
+        if nbytes > 0:
+            yield self._move(nbytes)
+            yield self.env.timeout(self.acc.dram.latency_s)
+        return self.env.now
+
+    def _stream_out(self, delay: float, written: float, k: int) -> simpy.Process | None:
+        """Store all but the last of ``k`` sub-tiles' results, from ``delay`` on (when the
+        first sub-tile has been computed), while the tile goes on computing."""
+        if k == 1 or written <= 0:
+            return None
+
+        def store():
+            yield self.env.timeout(delay)
+            yield from self.transfer(written - written / k)
+        return self.env.process(store())
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
-             steps: int, after: simpy.Event | None, computed: simpy.Event, dtype: str, span: int):
+             dtype: str, stretch: float, exposure_s: float):
         env = self.env
-        read = ops * steps * stage.bytes_read_per_op
-        written = ops * steps * stage.bytes_written_per_op
+        read = ops * stage.steps * stage.bytes_read_per_op
+        written = ops * stage.steps * stage.bytes_written_per_op
+        # sub-tiles: an SRAM share's worth of bytes, and never coarser than one pass over the
+        # lanes in one step — the granularity at which a kernel double-buffers its operands
+        passes = stage.steps * math.ceil(ops / self.acc.vector.lanes)
+        k = max(1, math.ceil((read + written) / self.share), passes)
         held = min(self.share, max(1, math.ceil(read + written)))
         yield self.sram[core].get(held)
         start = env.now
-        order = (index << 32) + tile
-        yield from self.transfer(read, (0, order))
-        if after is not None:
-            yield after
+        rest = None
+        if read > 0:
+            yield self._move(read / k)  # the first sub-tile's bytes; the rest follow at once
+            rest = env.process(self.transfer(read - read / k)) if k > 1 else None
+            yield env.timeout(self.acc.dram.latency_s)
         compute_start = env.now
+        work = 0.0
+        streamed = None
         if placement.unit != "transfer":
-            # The unit is held only while it issues (steps × issue); a step's latency beyond
-            # its issue time is waited out after release, so the dependent chains of
-            # independent tiles on one core interleave, as warps hide latency on a GPU.
-            # A tile standing for `span` cores spreads its ops over them.
-            issue, chain = step_parts(stage, placement, self.acc, dtype, math.ceil(ops / span))
-            busy = steps * issue
-            busy += ops * steps * stage.onchip_bytes_per_op / (self.onchip_bw_per_core * span)
-            with self.units[placement.unit][core].request() as unit:
-                yield unit
-                compute_start = env.now
-                self.unit_busy_s[placement.unit] += busy
-                yield env.timeout(busy)
-            if chain > issue:
-                yield env.timeout(steps * (chain - issue))
+            # The unit issues ``busy`` seconds of work, shared with the other tiles on its
+            # core; a step cannot finish before its dependent chain either, so the tile takes
+            # at least ``work``, and the chains of tiles sharing a core hide each other's
+            # latency, as warps do on a GPU.
+            # ``stretch``: the busiest core of a stage of whole thread blocks (see units.waves)
+            issue, chain = step_parts(stage, placement, self.acc, dtype, ops)
+            busy = stage.steps * issue
+            busy += ops * stage.steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
+            busy *= stretch
+            work = busy + stage.steps * max(0.0, chain - issue)
+            streamed = self._stream_out(work / k, written, k)
+            self.unit_busy_s[placement.unit] += busy
+            yield simpy.AllOf(env, [self.units[placement.unit][core].transfer(busy), env.timeout(work)])
+            if exposure_s:  # later waves of blocks wait for their first load, last store
+                yield env.timeout(exposure_s)
+        else:
+            streamed = self._stream_out(0.0, written, k)
+        if rest is not None:  # the last sub-tile arrives, then is computed
+            yield rest
+            last = rest.value + work / k
+            if last > env.now:
+                yield env.timeout(last - env.now)
         compute_end = env.now
-        computed.succeed()
-        yield from self.transfer(written, (1, order))
+        yield from self.transfer(written / k)
+        if streamed is not None:
+            yield streamed
         yield self.sram[core].put(held)
+        self.stage_compute_s[index] = max(self.stage_compute_s.get(index, 0.0),
+                                          work * (1 + 1 / k) + exposure_s)
         self.rows.append((index, stage.name, tile, placement.unit, core, start, compute_start,
                           compute_end, env.now, read, written))
 
 
 def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement,
-               deps: list[simpy.Event], budget: int, dtype: str):
+               deps: list[simpy.Event], dtype: str, real: Accelerator):
     env, acc = machine.env, machine.acc
     if deps:
         yield simpy.AllOf(env, deps)
     yield env.timeout(start_overhead_s(stage, acc))
-    # a pure transfer issues nothing, so its tiles need not fill the lanes
-    lanes = 1 if placement.unit == "transfer" else acc.vector.lanes
-    tiling = _tiling(stage, acc.cores, lanes, budget)
+    groups = min(stage.ops, acc.cores)
     first_core = machine.next_core
-    machine.next_core = (first_core + tiling.groups) % acc.cores
-    procs = []
-    carry: list[simpy.Event | None] = [None] * tiling.groups  # block k waits for block k − 1
-    tile = 0
-    for b in range(tiling.blocks):
-        steps = tiling.steps(b, stage)
-        for g in range(tiling.groups):
-            computed = env.event()
-            procs.append(env.process(machine.tile(
-                index, stage, placement, tile, (first_core + g) % acc.cores, tiling.ops(g, stage),
-                steps, carry[g], computed, dtype, tiling.span)))
-            carry[g] = computed
-            tile += 1
+    machine.next_core = (first_core + groups) % acc.cores
+    stretch = waves(stage, real)[1]  # thread blocks fall in waves over the real chip's cores
+    exposure = wave_exposure_s(stage, real) if placement.unit != "transfer" else 0.0
+    procs = [env.process(machine.tile(index, stage, placement, g, (first_core + g) % acc.cores,
+                                      _split(stage.ops, groups, g), dtype, stretch, exposure))
+             for g in range(groups)]
     yield simpy.AllOf(env, procs)
 
 
@@ -267,13 +290,13 @@ def _simulate_des(schedule: Schedule, accelerator: Accelerator, *, event_budget:
                   buffers: int) -> SimResult:
     placed = placements(schedule, accelerator)
     env = simpy.Environment()
-    machine = _Machine(env, coarsen(accelerator), buffers)
-    per_stage = max(1, event_budget // max(1, len(schedule.stages)))
+    groups = min(MAX_SIMULATED_CORES, max(1, event_budget // max(1, len(schedule.stages))))
+    machine = _Machine(env, coarsen(accelerator, groups), buffers)
     stage_procs: list[simpy.Process] = []
     for i, (stage, placement) in enumerate(zip(schedule.stages, placed)):
         deps = [stage_procs[d] for d in stage.deps]
-        stage_procs.append(env.process(
-            _run_stage(machine, i, stage, placement, deps, per_stage, schedule.dtype)))
+        stage_procs.append(env.process(_run_stage(machine, i, stage, placement, deps, schedule.dtype,
+                                                  accelerator)))
     events = 0
     while True:
         try:
@@ -288,7 +311,9 @@ def _simulate_des(schedule: Schedule, accelerator: Accelerator, *, event_budget:
         "stage", "stage_name", "tile", "unit", "core", "start_s", "compute_start_s",
         "compute_end_s", "end_s", "bytes_read", "bytes_written"])
     ends = trace.groupby("stage")["end_s"].max().reindex(range(len(schedule.stages)), fill_value=0.0)
+    compute = [machine.stage_compute_s.get(i, 0.0) for i in range(len(schedule.stages))]
     return SimResult.build(
         schedule, accelerator, latency_s=env.now, bounds=bounds(schedule, accelerator, placed),
+        upper_bound_s=upper_bound_s(schedule, accelerator, compute, exposed_latencies=3),
         placed=placed, stage_end_s=ends.to_numpy(), trace=trace, events=events,
         busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s, fidelity="des")

@@ -3,10 +3,14 @@
 Sequence parallelism (a linear recurrence over T steps on P chips):
 
 1. every chip scans its own T/P steps from a zero state — the single-chip simulation;
-2. the chips' carries — each chunk's affine map, ``carry_bytes`` each — are scanned across
-   chips over the link: on a ring the carry walks P − 1 hops one after another; with a fully
-   connected or torus topology the chips run a Kogge–Stone scan, ⌈log₂ P⌉ rounds of one
-   message per chip.  A hop costs ``link.latency_s + carry_bytes / link.bandwidth_bytes_per_s``;
+2. the chips' carries — each chunk's affine map (its composed transition and last state,
+   :func:`workloads.families.carry_bytes`) — are scanned across chips over the link: on a
+   ring the carry walks P − 1 hops one after another; with a fully connected or torus
+   topology the chips run a Kogge–Stone scan, ⌈log₂ P⌉ rounds of one message per chip.  A
+   hop costs ``link.latency_s + carry_bytes / bandwidth``, where the bandwidth is that of the
+   links joining two neighbours: ``links_per_chip`` shared among a chip's 2 (ring), 4
+   (2-D torus) or 6 (3-D torus) neighbours, or all of them through a switch (fully
+   connected); meanwhile every chip idles at its static power;
 3. every chip folds its incoming carry into its chunk: ``h_t += (Π a) · carry``, one
    multiply-add per element, reading the chunk's decays and states and writing the states.
 
@@ -24,10 +28,12 @@ from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError
 from simulator.engine import simulate
 from simulator.result import SimResult
-from workloads.catalog import Workload, schedule
+from workloads.catalog import Workload, WorkloadError, schedule
+from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage
 
-__all__ = ["SequenceParallelResult", "carry_hop_s", "sequence_parallel", "pipeline_latency_s"]
+__all__ = ["SequenceParallelResult", "carry_hop_s", "hop_bandwidth_bytes_per_s", "sequence_parallel",
+           "pipeline_latency_s"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +51,19 @@ class SequenceParallelResult:
         return {k: v for k, v in self.__dict__.items() if k != "per_chip"}
 
 
+#: neighbours a chip's links are shared among, per topology (a switch reaches every chip)
+_NEIGHBOURS = {"ring": 2, "torus-2d": 4, "torus-3d": 6, "fully-connected": 1}
+
+
+def hop_bandwidth_bytes_per_s(acc: Accelerator) -> float:
+    """Bandwidth between two neighbouring chips: the links that join them, each way."""
+    links = max(1, acc.link.links_per_chip // _NEIGHBOURS[acc.link.topology])
+    return links * acc.link.bandwidth_bytes_per_s
+
+
 def carry_hop_s(acc: Accelerator, nbytes: float) -> float:
-    """One message of ``nbytes`` over one link."""
-    return acc.link.latency_s + nbytes / acc.link.bandwidth_bytes_per_s
+    """One message of ``nbytes`` to a neighbouring chip."""
+    return acc.link.latency_s + nbytes / hop_bandwidth_bytes_per_s(acc)
 
 
 def _carry_rounds(acc: Accelerator, chips: int) -> int:
@@ -61,19 +77,24 @@ def sequence_parallel(workload: Workload, algorithm: str, acc: Accelerator, chip
                       **simulate_options) -> SequenceParallelResult:
     """Latency and energy of ``workload`` split along the sequence over ``chips`` chips.
 
-    ``carry_bytes`` defaults to the state a diagonal-family chunk hands on: the product of its
-    decays and its last state, for every channel of every copy.
+    ``carry_bytes`` defaults to the affine map one chunk of the family hands on (see
+    :func:`workloads.families.carry_element`: a diagonal head's decays and states, an SSD
+    head's scalar decay and K×V state, a delta-rule head's K×K transition and K×V state).
     """
     if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
         raise SimulationError(f"chips: expected an integer ≥ 1, got {chips!r}")
     if chips > 1 and acc.link is None:
         raise SimulationError(f"accelerator {acc.name!r} has no 'link' resource: cannot use {chips} chips")
     e = DTYPE_BYTES[dtype]
+    try:
+        element = carry_element(workload, dtype)
+    except WorkloadError as exc:
+        raise SimulationError(str(exc)) from None
+    if carry_bytes is None:
+        carry_bytes = float(element.copies * (element.a_bytes + element.b_bytes))
     local = workload.with_params(seq_len=max(1, math.ceil(workload.seq_len / chips)))
     per_chip = simulate(schedule(local, algorithm, dtype), acc, policy, **simulate_options)
-    channels = workload.batch * workload.heads * workload.state
-    if carry_bytes is None:
-        carry_bytes = 2.0 * channels * e
+    channels = round(element.copies * element.b_bytes / e)  # state entries the carry updates
     rounds = _carry_rounds(acc, chips)
     carry = rounds * carry_hop_s(acc, carry_bytes)
     fixup_s, fixup_energy = 0.0, 0.0
@@ -86,7 +107,8 @@ def sequence_parallel(workload: Workload, algorithm: str, acc: Accelerator, chip
     messages = rounds * (chips if acc.link is not None and acc.link.topology != "ring" else 1)
     link_bytes = messages * carry_bytes
     link_j = link_bytes * (acc.link.energy_per_byte_j if acc.link else 0.0)
-    energy = chips * (per_chip.energy_j + fixup_energy) + link_j
+    idle_j = chips * acc.static_power_w * carry  # the chips wait for their carries
+    energy = chips * (per_chip.energy_j + fixup_energy) + link_j + idle_j
     return SequenceParallelResult(chips=chips, latency_s=per_chip.latency_s + carry + fixup_s,
                                   chip_scan_s=per_chip.latency_s, carry_s=carry, fixup_s=fixup_s,
                                   link_bytes=link_bytes, energy_j=energy, per_chip=per_chip)

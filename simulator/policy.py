@@ -49,6 +49,7 @@ def fuse(schedule: Schedule, acc: Accelerator) -> Schedule:
     _, capacity, _ = level
     stages = schedule.stages
     out: list[Stage] = []
+    fused = 0
     i = 0
     while i < len(stages):
         j = i
@@ -65,15 +66,23 @@ def fuse(schedule: Schedule, acc: Accelerator) -> Schedule:
         block = stages[i : j + 1]
         copies = max(s.copies for s in block)
         total_ws = working * copies  # the whole working set crosses DRAM once each way
+        # ... and never less than the block's inputs and outputs: a stage that declares no
+        # resident bytes still reads what the block consumes and writes what it produces
+        read_total = max(total_ws, block[0].bytes_read)
+        written_total = max(total_ws, block[-1].bytes_written)
         for k, stage in enumerate(block):
             moved = stage.bytes_read_per_op + stage.bytes_written_per_op
-            read = total_ws / stage.total_ops if k == 0 else 0.0
-            written = total_ws / stage.total_ops if k == len(block) - 1 else 0.0
+            read = read_total / stage.total_ops if k == 0 else 0.0
+            written = written_total / stage.total_ops if k == len(block) - 1 else 0.0
             out.append(dataclasses.replace(
                 stage, name=f"{stage.name} (fused)", bytes_read_per_op=read,
                 bytes_written_per_op=written, onchip_bytes_per_op=moved, launch=(k == 0)))
+        fused += len(block)
         i = j + 1
-    return dataclasses.replace(schedule, stages=tuple(out), meta={**schedule.meta, "policy": "fused"})
+    if not fused:  # nothing fits on chip: the schedule runs as built, and says so
+        return schedule
+    meta = {**schedule.meta, "policy": "fused", "fused_stages": fused}
+    return dataclasses.replace(schedule, stages=tuple(out), meta=meta)
 
 
 def wave_tile(acc: Accelerator, tile: int, itemsize: int) -> int:

@@ -27,6 +27,14 @@ def critical_path(schedule: Schedule, stage_end_s: np.ndarray) -> tuple[int, ...
     return tuple(reversed(path))
 
 
+def _notes(schedule: Schedule, placed: list[Placement]) -> tuple[str, ...]:
+    notes = [p.note for p in placed if p.note]
+    if "iterations" in schedule.meta:
+        how = schedule.meta.get("iterations_how", "given by the caller")
+        notes.append(f"{schedule.meta['iterations']} Newton iterations ({how})")
+    return tuple(notes)
+
+
 @dataclass(frozen=True)
 class SimResult:
     """Latency, energy, bytes, utilisation and bounds of a schedule on an accelerator.
@@ -45,7 +53,7 @@ class SimResult:
     compute_bound_s: float
     memory_bound_s: float
     depth_bound_s: float
-    brent_upper_bound_s: float
+    upper_bound_s: float
     flops: float
     dram_bytes: float
     onchip_bytes: float
@@ -62,13 +70,15 @@ class SimResult:
     stages: int
     tiles: int
     events: int
+    fused_stages: int = 0  # stages the fused policy kept on chip (0: the schedule as built)
+    newton_iterations: int = 0  # DEER / quasi-DEER iterations costed (0: not a Newton form)
     critical_path: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     trace: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, schedule: Schedule, acc: Accelerator, *, latency_s: float, bounds: Bounds,
-              placed: list[Placement], stage_end_s: np.ndarray, trace: pd.DataFrame | None,
+              upper_bound_s: float, placed: list[Placement], stage_end_s: np.ndarray, trace: pd.DataFrame | None,
               events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
         by_unit = {"vector": 0.0, "matrix": 0.0}
         for stage, placement in zip(schedule.stages, placed):
@@ -86,7 +96,7 @@ class SimResult:
             policy=schedule.meta.get("policy", "unfused"), fidelity=fidelity,
             latency_s=latency_s, lower_bound_s=bounds.lower_s, compute_bound_s=bounds.compute_s,
             memory_bound_s=bounds.memory_s, depth_bound_s=bounds.depth_s,
-            brent_upper_bound_s=bounds.brent_upper_s, flops=schedule.work_flops,
+            upper_bound_s=upper_bound_s, flops=schedule.work_flops,
             dram_bytes=schedule.dram_bytes, onchip_bytes=schedule.onchip_bytes,
             energy_j=dynamic + static, dynamic_energy_j=dynamic, static_energy_j=static,
             energy_vector_j=by_unit["vector"], energy_matrix_j=by_unit["matrix"],
@@ -94,8 +104,10 @@ class SimResult:
             vector_utilisation=busy_s["vector"] / span, matrix_utilisation=busy_s["matrix"] / span,
             dram_utilisation=dram_busy_s / (span / acc.cores), stages=len(schedule.stages),
             tiles=0 if trace is None else len(trace), events=events,
+            fused_stages=int(schedule.meta.get("fused_stages", 0)),
+            newton_iterations=int(schedule.meta.get("iterations", 0)),
             critical_path=critical_path(schedule, stage_end_s),
-            notes=tuple(p.note for p in placed if p.note), trace=trace,
+            notes=_notes(schedule, placed), trace=trace,
         )
 
     def to_record(self) -> dict:

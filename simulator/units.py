@@ -110,6 +110,25 @@ def chain_seconds(stage: Stage, placement: Placement, acc: Accelerator) -> float
     return stage.steps * cycles / acc.clock_hz
 
 
+def waves(stage: Stage, acc: Accelerator) -> tuple[int, float]:
+    """``(waves, stretch)`` of a stage made of indivisible work units (``granule_ops`` ops
+    each, a thread block's tile): the cores take the units in ⌈units / cores⌉ waves, so the
+    busiest core computes ``stretch`` = waves · cores / units times its even share; and each
+    wave after the first exposes its unit's first load and last store (two DRAM latencies),
+    as a core running one block at a time cannot overlap them with another block.
+    ``(1, 1.0)`` for a stage without granules."""
+    if not stage.granule_ops:
+        return 1, 1.0
+    units = max(1, math.ceil(stage.ops / stage.granule_ops))
+    n = math.ceil(units / acc.cores)
+    return n, n * acc.cores / units
+
+
+def wave_exposure_s(stage: Stage, acc: Accelerator) -> float:
+    """The DRAM latencies the waves after the first expose (see :func:`waves`)."""
+    return (waves(stage, acc)[0] - 1) * 2 * acc.dram.latency_s
+
+
 def dynamic_energy_j(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
     """Arithmetic energy of the whole stage (memory energy is counted per byte elsewhere)."""
     total = stage.total_ops

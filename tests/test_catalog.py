@@ -34,7 +34,7 @@ def test_every_schedule_simulates_within_bounds(presets, name, algo):
             assert "exceeds the" in str(exc)
             continue
         ran += 1
-        assert result.latency_s >= result.lower_bound_s * (1 - 1e-9)
+        assert result.lower_bound_s * (1 - 1e-9) <= result.latency_s <= result.upper_bound_s * (1 + 1e-9)
         assert result.energy_j > 0
     assert ran >= 1
 

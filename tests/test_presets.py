@@ -159,10 +159,13 @@ def test_calibrate_writes_a_valid_spec_of_this_machine(tmp_path, capsys):
     assert "GFLOP/s fp32" in capsys.readouterr().out
     host = load_accelerator(path)
     assert path.read_text().startswith("# Written by `scansim calibrate`")
+    # timings are sanity-checked only: on a machine running another CPU-bound job a parallel
+    # region's launch measured 14–17 ms (an idle one: well under 1 ms), so no test may
+    # depend on the machine being idle
     assert host.cores >= 1 and host.clock_hz > 1e8
-    assert host.vector.lanes >= 1 and 1 <= host.vector.op_latency_cycles < 100
+    assert host.vector.lanes >= 1 and 1 <= host.vector.op_latency_cycles < 1000
     assert host.dram.bandwidth_bytes_per_s > 1e8 and host.dram.capacity_bytes > 1e8
-    assert host.memory[0].bandwidth_bytes_per_s > 0 and host.kernel_launch_s < 1e-2
+    assert host.memory[0].bandwidth_bytes_per_s > 0 and 0 < host.kernel_launch_s < 1.0
 
 
 def test_pipelined_array_pays_one_fill_per_gemm():

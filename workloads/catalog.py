@@ -142,7 +142,8 @@ def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp
     ``options``: ``chunk``, ``inner``, ``outer`` for the chunked circuit; ``chunk`` for the
     chunked matmul forms; ``block`` for blocked attention; ``tile`` for GEMM; ``circuit`` and
     ``iterations`` for DEER / quasi-DEER (iterations default to the count measured by running
-    the kernel, see :func:`workloads.families.measured_iterations`).
+    the kernel with recurrent weights of ``weight_scale``, see
+    :func:`workloads.families.measured_iterations`; the schedule's meta says how it was found).
     """
     if workload.family not in FAMILIES:
         raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
@@ -154,7 +155,10 @@ def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp
     if dtype not in DTYPE_BYTES:
         raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
     if algorithm in ("deer", "quasi-deer") and "iterations" not in options:
-        options["iterations"] = measured_iterations(workload, algorithm)
+        scale = options.pop("weight_scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e3:
+            raise WorkloadError(f"weight_scale: expected a number in (0, 1000), got {scale!r}")
+        options["iterations"], options["iterations_how"] = measured_iterations(workload, algorithm, float(scale))
     return _schedule(workload, algorithm, dtype, tuple(sorted(options.items())))
 
 

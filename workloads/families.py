@@ -22,7 +22,7 @@ from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
 from workloads.errors import WorkloadError
 from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
 
-__all__ = ["Family", "FAMILIES"]
+__all__ = ["Family", "FAMILIES", "carry_element", "measured_iterations"]
 
 
 @dataclass(frozen=True)
@@ -91,18 +91,25 @@ def _readout(w, e, steps_name="readout") -> Stage:
                  latency_ops=_log2(K))
 
 
-def _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix: bool, prep_flops: float):
-    """Dense-element (or scalar-decay) circuit over K×V states, with prep and readout."""
-    e = DTYPE_BYTES[dtype]
-    K, V, N, T = w.state, w.value, _copies(w), w.seq_len
-    circuit = _circuit(algorithm, T, options)
+def _matrix_state_cost(w, e, a_is_matrix: bool) -> AffineCost:
+    K, V, N = w.state, w.value, _copies(w)
     if a_is_matrix:
-        cost = AffineCost(copies=N, a_bytes=K * K * e, b_bytes=K * V * e,
+        return AffineCost(copies=N, a_bytes=K * K * e, b_bytes=K * V * e,
                           full_flops=2 * K**3 + 2 * K * K * V, b_only_flops=2 * K * K * V,
                           latency_ops=K, width=K * V)
-    else:  # scalar decay: A is one number per step
-        cost = AffineCost(copies=N, a_bytes=e, b_bytes=K * V * e, full_flops=1 + 2 * K * V,
-                          b_only_flops=2 * K * V, latency_ops=1, width=K * V)
+    # scalar decay: A is one number per step
+    return AffineCost(copies=N, a_bytes=e, b_bytes=K * V * e, full_flops=1 + 2 * K * V,
+                      b_only_flops=2 * K * V, latency_ops=1, width=K * V)
+
+
+def _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix: bool, prep_flops: float,
+                          steps: int):
+    """Dense-element (or scalar-decay) circuit over the ``steps`` K×V states the kernel scans
+    (T, or T·n_h micro-steps for DeltaProduct), with prep and a readout per token."""
+    e = DTYPE_BYTES[dtype]
+    K, V, N, T = w.state, w.value, _copies(w), steps
+    circuit = _circuit(algorithm, T, options)
+    cost = _matrix_state_cost(w, e, a_is_matrix)
     a_elems = K * K if a_is_matrix else 1
     prep = Stage("form transitions", "vector", ops=N * T * K * V, flops_per_op=prep_flops / (K * V),
                  sfu_ops_per_op=1 / (K * V), bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
@@ -136,7 +143,8 @@ def _ssd(w, algorithm, dtype, options):
                     bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
                     bytes_written_per_op=e, latency_ops=_log2(K), gemm_shape=(C, V, K))
         return in_sequence([intra], [passing], [out])
-    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=False, prep_flops=2 * K * V)
+    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=False, prep_flops=2 * K * V,
+                                 steps=T)
 
 
 def _delta_kind(w) -> tuple[float, float]:
@@ -181,7 +189,7 @@ def _dplr(w, algorithm, dtype, options):
                     bytes_written_per_op=e, latency_ops=_log2(K + C), gemm_shape=(C, V, K + C))
         return in_sequence([wy], [passing], [out])
     return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=True,
-                                 prep_flops=2 * K * K + 2 * K * V)
+                                 prep_flops=2 * K * K + 2 * K * V, steps=steps)
 
 
 # --------------------------------------------------------------------------- nonlinear RNNs
@@ -235,33 +243,46 @@ def _nonlinear(w, algorithm, dtype, options):
 
 
 def _attention(w, algorithm, dtype, options):
+    """Ops are (query, key) pairs: a pair's score q·k, its exponential and its share of the
+    weighted sum of V are independent of every other pair's, and what joins them — the dot
+    products over D, the row maximum, the normaliser and the sum over keys — are reductions,
+    trees of depth log₂ D and log₂ T.  So attention's depth is O(log T) (transformers sit in
+    TC⁰), however its work of O(T²) is spread."""
     e = DTYPE_BYTES[dtype]
     D, E, N, T = w.state, w.value, _copies(w), w.seq_len
-    pairs = T * (T + 1) / 2  # causal (query, key) pairs
+    pairs = T * (T + 1) // 2  # causal (query, key) pairs
+    ops = N * pairs
     if algorithm == "blocked":
         Bq = int(options.get("block", 128))
         nq = math.ceil(T / Bq)
-        # FlashAttention: per query block, key blocks in order with a running max/sum; Q and O
-        # cross DRAM once, K and V once per query block that needs them (≈ nq/2 times)
+        # FlashAttention: per query block, key blocks with a running max and sum (online
+        # softmax).  The merge of two key blocks' (max, sum, partial output) is associative,
+        # so the key blocks of a row combine in a tree of ⌈log₂ nq⌉ merges of a few dependent
+        # ops each; within a block the reductions are log₂ D (scores) and log₂ Bq (row max,
+        # sum, P·V).  Q and O cross DRAM once, K and V once per query block that needs them
+        # (≈ nq/2 times).
         kv_reads = N * (nq + 1) / 2 * T * (D + E) * e
         kv_once = N * T * (D + E) * e
-        ops = N * T * E
         return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
-                      flops_per_op=N * pairs * (2 * D + 2 * E) / ops, sfu_ops_per_op=N * pairs / ops,
+                      flops_per_op=2 * D + 2 * E, sfu_ops_per_op=1,
                       bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
-                      bytes_written_per_op=e, latency_ops=_log2(D) + math.ceil(nq / 2),
+                      bytes_written_per_op=N * T * E * e / ops,
+                      latency_ops=_log2(D) + 2 * _log2(Bq) + 3 * _log2(nq),
                       gemm_shape=(Bq, Bq, D), reread_bytes_per_op=(kv_reads - kv_once) / ops,
-                      rereaders=nq, reread_set_bytes=T * (D + E) * e),)
+                      rereaders=nq, reread_set_bytes=T * (D + E) * e,
+                      granule_ops=ops / (N * nq)),)  # a thread block: one query block of a head
     if algorithm == "naive":
         # materialised T×T scores: written, read and rewritten by softmax, read by ·V
-        scores = Stage("scores QKᵀ", "matrix", ops=int(N * pairs), flops_per_op=2 * D,
+        scores = Stage("scores QKᵀ", "matrix", ops=ops, flops_per_op=2 * D,
                        bytes_read_per_op=2 * T * D * e / pairs, bytes_written_per_op=e,
-                       latency_ops=_log2(D))
-        soft = Stage("softmax", "vector", ops=int(N * pairs), flops_per_op=3, sfu_ops_per_op=1,
-                     bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=_log2(T))
-        mix = Stage("weights·V", "matrix", ops=N * T * E, flops_per_op=2 * pairs / T,
-                    bytes_read_per_op=(pairs + T * E) * e / (T * E), bytes_written_per_op=e,
-                    latency_ops=_log2(T))
+                       latency_ops=_log2(D), gemm_shape=(T, T, D))
+        # row max, exp, row sum and divide: two length-T tree reductions per row
+        soft = Stage("softmax", "vector", ops=ops, flops_per_op=3, sfu_ops_per_op=1,
+                     bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=2 * _log2(T) + 2)
+        # each pair adds p·v into its row's E outputs: a length-T tree sum per output
+        mix = Stage("weights·V", "matrix", ops=ops, flops_per_op=2 * E,
+                    bytes_read_per_op=(pairs + T * E) * e / pairs, bytes_written_per_op=T * E * e / pairs,
+                    latency_ops=_log2(T), gemm_shape=(T, E, T))
         return in_sequence([scores], [soft], [mix])
     raise AssertionError(algorithm)
 
@@ -278,7 +299,7 @@ def _gemm(w, algorithm, dtype, options):
     return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
                   bytes_read_per_op=gemm_read_bytes(w.m, w.n, w.k, tile, e) / ops,
                   bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k),
-                  panel_tile=tile),)
+                  panel_tile=tile, granule_ops=tile * tile),)  # a thread block: one output tile
 
 
 def _elementwise(w, algorithm, dtype, options):
@@ -326,14 +347,55 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 
 
-def measured_iterations(w, algorithm: str, max_len: int = 4096, seed: int = 0) -> int:
+#: the affine element (A, b) of each linear family: what one chunk of a sequence hands on
+_ELEMENTS = {
+    "diagonal": _diagonal_cost, "dense": _dense_cost, "permutation-diagonal": _pd_cost,
+    "ssd": lambda w, e: _matrix_state_cost(w, e, a_is_matrix=False),
+    **{f: (lambda w, e: _matrix_state_cost(w, e, a_is_matrix=True))
+       for f in ("deltanet", "gated-deltanet", "deltaproduct", "rwkv7")},
+}
+
+
+def carry_element(w, dtype: str) -> AffineCost:
+    """The affine map one chunk of ``w``'s sequence hands to the next — its composed
+    transition (``a_bytes``) and its last state (``b_bytes``) per independent copy
+    (``copies``): what sequence parallelism sends between chips.  :class:`WorkloadError` for
+    families whose steps do not compose (nonlinear cells, attention, primitives)."""
+    if w.family not in _ELEMENTS:
+        raise WorkloadError(f"workload {w.name!r}: family {w.family!r} has no associative carry, "
+                            f"so its sequence cannot be split over chips; linear families: "
+                            f"{', '.join(_ELEMENTS)}")
+    return _ELEMENTS[w.family](w, DTYPE_BYTES[dtype])
+
+
+def measured_iterations(w, algorithm: str, weight_scale: float = 1.0, max_len: int = 4096,
+                        seed: int = 0) -> tuple[int, str]:
     """Newton iterations DEER / quasi-DEER take on this cell, measured by running the kernel
-    on random inputs of min(T, max_len) steps with PyTorch-style random weights."""
+    on random inputs with random weights uniform in ±weight_scale/√d (PyTorch's default
+    initialisation at ``weight_scale`` 1; larger scales make the cell less contracting and
+    the iteration count grow towards T).
+
+    Returns ``(iterations, how)``: ``how`` says at which length and width the count was
+    measured and, when T exceeds ``max_len``, how it was extrapolated to T — from the counts
+    at ``max_len`` / 2 and ``max_len``: kept when they agree (the count has saturated),
+    else grown in proportion to T (Newton needs at most T + 1 iterations), capped at T + 1.
+    """
     from workloads.kernels.rnn import init_params, rnn
 
-    T = min(w.seq_len, max_len)
     d = min(w.state, 64)  # iteration counts depend on the contraction, not the width; cap cost
-    rng = np.random.default_rng(seed)
-    _, iterations = rnn(w.family, init_params(w.family, d, d, seed=seed), rng.normal(size=(T, d)),
-                        algorithm)
-    return iterations
+
+    def count(T: int) -> int:
+        rng = np.random.default_rng(seed)
+        params = init_params(w.family, d, d, seed=seed, scale=weight_scale)
+        return rnn(w.family, params, rng.normal(size=(T, d)), algorithm)[1]
+
+    T = w.seq_len
+    measured = count(min(T, max_len))
+    how = f"measured at T = {min(T, max_len)}, d = {d}, weight scale {weight_scale:g}"
+    if T <= max_len:
+        return measured, how
+    half = count(max_len // 2)
+    if half == measured:
+        return measured, how + f"; extrapolated to T = {T} as saturated (same count at T = {max_len // 2})"
+    grown = min(T + 1, math.ceil(measured + (measured - half) * (T - max_len) / (max_len // 2)))
+    return grown, how + f"; extrapolated to T = {T}: {half} → {measured} iterations from T = {max_len // 2} to {max_len}, grown linearly"

@@ -58,6 +58,7 @@ class Stage:
     reread_bytes_per_op: float = 0.0  # part of the reads that re-read data other tiles read too
     rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
     reread_set_bytes: float = 0.0  # size of the data one group of rereaders shares
+    granule_ops: float = 0.0  # ops of one indivisible work unit (a thread block's tile); 0: fluid
 
     @cached_property
     def total_ops(self) -> int:
@@ -196,6 +197,10 @@ def affine_stages(circuit: Circuit, cost: AffineCost) -> list[Stage]:
     whose carry stays in registers: it reads only the new destination operands.  Ops are
     lane-sized: a combine is ``cost.width`` ops of ``1/width`` of its flops and bytes.
     """
+    if circuit.depth == 0:  # one position: no combine, but the layer still reads and writes it
+        return [Stage("copy (no combine)", "transfer", ops=cost.copies * cost.width,
+                      bytes_read_per_op=cost.b_bytes / cost.width,
+                      bytes_written_per_op=cost.b_bytes / cost.width, copies=cost.copies)]
     full_per_level = _live_products(circuit.n, circuit.ptr, circuit.src, circuit.dst)
     chained = _chained(circuit.ptr, circuit.src, circuit.dst)
     sizes = circuit.level_sizes
