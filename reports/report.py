@@ -143,7 +143,10 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
 
     if len(failed):
         tables.append(Table("Points the model rejected", failed[["workload", "accelerator", "error"]]))
-    shown = ok[[c for c in cols + ["lower_bound_s", "dram_bytes", "policy", "usd_per_million_tokens"] if c in ok]]
+    extra = ["lower_bound_s", "upper_bound_s", "dram_bytes", "policy", "usd_per_million_tokens"]
+    if "newton_iterations" in ok and (ok["newton_iterations"] > 0).any():  # DEER: say what was costed
+        extra += ["newton_iterations", "notes"]
+    shown = ok[[c for c in cols + extra if c in ok]]
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
     headline = f"{len(results)} design points ({len(failed)} rejected by the model)."
     if validation is not None:

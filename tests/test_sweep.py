@@ -169,3 +169,45 @@ def test_accelerator_overrides_objectives_and_a_swept_crossover_axis(tmp_path):
     bad = dict(doc, objectives=["speed"])
     with pytest.raises(SweepError, match=r"objectives: unknown \['speed'\]"):
         load_sweep(write(tmp_path, bad, "bad.yaml"))
+
+
+def test_report_rebuilds_the_point_it_draws_with_all_its_parameters():
+    """The tornado and the Gantt chart re-run one point: with its workload parameters and its
+    chunk (once rebuilt from seq_len alone, so a batch-8 sweep showed every ×0.5 / ×2 row at
+    0.03–0.15 of a latency it had not computed)."""
+    from reports.report import _point, sensitivity
+    from reports.sweep import evaluate
+
+    point = {"workload": "mamba-130m", "workload_params": {"batch": 8}, "accelerator": "h100-sxm5-80gb",
+             "algorithm": "chunked", "chunk": 256, "dtype": "fp32", "policy": "unfused",
+             "fidelity": "des", "event_budget": 256, "workload.seq_len": 4096}
+    row = pd.Series({**evaluate(point), "workload_params": '{"batch": 8}'})
+    again = _point(row)
+    assert again["chunk"] == 256 and again["workload_params"] == {"batch": 8}
+    assert evaluate(again)["latency_s"] == row["latency_s"]
+    changes = sensitivity(again)
+    # halving or doubling one hardware parameter moves latency by at most ×2 or so, never ×30
+    assert ((changes[["half", "double"]] > 0.4) & (changes[["half", "double"]] < 2.5)).all().all()
+
+
+def test_circuit_check_runs_the_chunk_the_point_costs(monkeypatch):
+    """The sweep's circuit check executes the very circuit the point costs (once it checked
+    chunked(64) while the point costed chunked(256))."""
+    import reports.sweep as sweep
+
+    built = []
+
+    def recording(name, n, **options):
+        built.append((name, n, options))
+        return prefix_circuit(name, n, **options)
+
+    from workloads.circuits import prefix_circuit
+
+    monkeypatch.setattr(sweep, "prefix_circuit", recording)
+    sweep.circuit_error.cache_clear()
+    point = {"workload": "diagonal-d64", "workload_params": {}, "accelerator": "h100-sxm5-80gb",
+             "algorithm": "chunked", "chunk": 256, "dtype": "fp32", "policy": "unfused",
+             "fidelity": "analytic", "event_budget": 256, "workload.seq_len": 1000}
+    row = sweep.evaluate(point)
+    assert built == [("chunked", 1000, {"chunk": 256})] and row["circuit_max_rel_error"] < 1e-12
+    sweep.circuit_error.cache_clear()
