@@ -10,7 +10,7 @@ import pandas as pd
 from hwmodels.spec import Accelerator
 from simulator.bounds import Bounds
 from simulator.policy import onchip_level
-from simulator.units import Placement, dynamic_energy_j
+from simulator.units import Placement, dynamic_energy_j, operand_stream_bytes
 from workloads.schedule import Schedule
 
 
@@ -86,6 +86,10 @@ class SimResult:
                 by_unit[placement.unit] += dynamic_energy_j(stage, placement, acc, schedule.dtype)
         level = onchip_level(acc)
         onchip_j = schedule.onchip_bytes * (level[0].energy_per_byte_j if level else 0.0)
+        # a matrix unit's operands stream from its core's SRAM into the array
+        onchip_j += acc.sram.energy_per_byte_j * sum(
+            operand_stream_bytes(stage, placement, acc, schedule.dtype)
+            for stage, placement in zip(schedule.stages, placed))
         # every DRAM byte also passes through the core's innermost memory once
         dram_j = schedule.dram_bytes * (acc.dram.energy_per_byte_j + acc.sram.energy_per_byte_j)
         dynamic = by_unit["vector"] + by_unit["matrix"] + onchip_j + dram_j

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
 from hwmodels.systolic import gemm_cycles
-from workloads.schedule import Stage
+from workloads.schedule import DTYPE_BYTES, Stage
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,17 @@ def waves(stage: Stage, acc: Accelerator) -> tuple[int, float]:
 def wave_exposure_s(stage: Stage, acc: Accelerator) -> float:
     """The DRAM latencies the waves after the first expose (see :func:`waves`)."""
     return (waves(stage, acc)[0] - 1) * 2 * acc.dram.latency_s
+
+
+def operand_stream_bytes(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
+    """SRAM bytes a matrix stage's operands stream through to the array: each cycle a
+    ``rows`` × ``cols`` array takes ``rows + cols`` operands from its core's SRAM for its
+    ``rows · cols`` MACs, whatever DRAM moved (0 for other units)."""
+    if placement.unit != "matrix":
+        return 0.0
+    rows, cols = acc.matrix.rows, acc.matrix.cols
+    macs = stage.total_ops * stage.flops_per_op / 2
+    return macs * (rows + cols) / (rows * cols) * DTYPE_BYTES[dtype]
 
 
 def dynamic_energy_j(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:

@@ -44,6 +44,13 @@ def test_closed_form_totals():
     ssd = get_workload("mamba2-2.7b").with_params(seq_len=T)
     N, K, V = ssd.heads, ssd.state, ssd.value
     assert schedule(ssd, "sequential").work_flops == 5 * N * K * V * T
+    # GLA: the same recurrence arithmetic, but a gate (read and exponentiated) per key channel
+    gla = get_workload("gla-1.3b").with_params(seq_len=T)
+    seq = schedule(gla, "sequential").stages[0]
+    assert schedule(gla, "sequential").work_flops == 5 * gla.heads * gla.state * gla.value * T
+    assert seq.total_ops * seq.sfu_ops_per_op == pytest.approx(gla.heads * gla.state * T)
+    ssd_like = get_workload("retnet-1.3b").with_params(seq_len=T)
+    assert schedule(ssd_like, "sequential").stages[0].sfu_ops_per_op * 256 * 512 == pytest.approx(1)
     dn = get_workload("deltanet-1.3b").with_params(seq_len=T)
     assert schedule(dn, "sequential").work_flops == 8 * dn.heads * dn.state * dn.value * T
     dp = get_workload("deltaproduct-1.3b").with_params(seq_len=T)

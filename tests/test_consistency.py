@@ -111,7 +111,8 @@ def _costed_combines(sched, copies: int, width: int) -> float:
 
 @pytest.mark.parametrize("algo", ["kogge-stone", "brent-kung", "sklansky", "han-carlson"])
 @pytest.mark.parametrize("name,n_h", [("deltanet-1.3b", 1), ("deltaproduct-1.3b", 2),
-                                      ("deltaproduct-1.3b", 3), ("rwkv7-1.5b", 1), ("mamba2-2.7b", 1)])
+                                      ("deltaproduct-1.3b", 3), ("rwkv7-1.5b", 1), ("mamba2-2.7b", 1),
+                                      ("gla-1.3b", 1)])
 def test_costed_circuit_is_the_executed_circuit(name, n_h, algo):
     """DeltaProduct's kernel runs the delta rule over T·n_h micro-steps, so its circuit has
     T·n_h positions; once the costed circuit had T whatever n_h (equal flops for n_h = 1, 2, 3)."""

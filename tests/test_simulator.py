@@ -254,3 +254,16 @@ def test_bounds_match_schedule_totals(h100):
     assert b.compute_s == pytest.approx(sched.work_flops / h100.peak_flops_per_s("fp32"))
     result = simulate(sched, h100, "unfused")
     assert b.lower_s == result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
+def test_gemm_operands_stream_through_sram_and_cost_its_energy(toy):
+    """A matrix unit takes rows + cols operands per cycle from its SRAM for rows · cols MACs:
+    8 MACs on a 2 × 2 array read 8 · 4/4 fp32 operands = 32 bytes, whatever DRAM moved (once
+    a GEMM's energy charged nothing for them)."""
+    acc = toy.replace(
+        matrix={"rows": 2, "cols": 2, "dataflow": "os", "clock_hz": 2.0,
+                "macs_per_cycle": {"fp32": 4}, "energy_per_mac_j": {"fp32": 0.0}},
+        memory=[dict(toy.memory[0].model_dump(), energy_per_byte_j=1.0),
+                dict(toy.memory[1].model_dump(), energy_per_byte_j=0.0)])
+    mm = simulate(one(Stage("mm", "matrix", ops=1, flops_per_op=16)), acc)
+    assert mm.energy_onchip_j == pytest.approx(32.0) and mm.dynamic_energy_j == pytest.approx(32.0)

@@ -80,6 +80,18 @@ CATALOG: dict[str, Workload] = {w.name: w for w in (
              description="Mamba-2 2.7B layer: 80 heads of P = 64, d_state N = 128",
              source="Dao & Gu, arXiv 2405.21060; state-spaces/mamba mamba2-2.7b config: "
                     "d_model 2560, 64 layers, expand 2, headdim 64, d_state 128"),
+    Workload("gla-1.3b", "gla", seq_len=2048, heads=4, state=256, value=512,
+             description="GLA 1.3B layer: 4 heads, K = 256, V = 512, a gate per key channel",
+             source="Yang et al., arXiv 2312.06635 (1.3B: d_model 2048, 24 layers, 4 heads, "
+                    "expand_k 0.5, expand_v 1)"),
+    Workload("retnet-1.3b", "ssd", seq_len=2048, heads=8, state=256, value=512,
+             description="RetNet 1.3B retention layer: 8 heads, K = 256, V = 512, a fixed decay "
+                         "per head (costed as the scalar-decay scan, reading the decay per step)",
+             source="Sun et al., arXiv 2307.08621 (1.3B: d_model 2048, 24 layers, 8 heads, "
+                    "value dim 2·d_model)"),
+    Workload("linear-attention-1.3b", "ssd", seq_len=2048, heads=16, state=128, value=128,
+             description="causal linear attention (no decay: α = 1) at DeltaNet-1.3B's head sizes",
+             source="Katharopoulos et al., arXiv 2006.16236; head sizes of DeltaNet 1.3B"),
     Workload("deltanet-1.3b", "deltanet", seq_len=2048, heads=16, state=128, value=128,
              description="DeltaNet 1.3B layer: 16 heads, K = V = 128",
              source="Yang et al., arXiv 2406.06484 (1.3B: d_model 2048, 24 layers, 16 heads)"),

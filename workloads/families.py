@@ -91,60 +91,78 @@ def _readout(w, e, steps_name="readout") -> Stage:
                  latency_ops=_log2(K))
 
 
-def _matrix_state_cost(w, e, a_is_matrix: bool) -> AffineCost:
+#: elements of the transition A_t per head, by its kind: one decay, one per key channel, K×K
+def _a_elems(w, transition: str) -> int:
+    return {"scalar": 1, "diagonal": w.state, "matrix": w.state * w.state}[transition]
+
+
+def _matrix_state_cost(w, e, transition: str) -> AffineCost:
+    """The combine of K×V-state elements whose A is a scalar decay, a diagonal gate or K×K."""
     K, V, N = w.state, w.value, _copies(w)
-    if a_is_matrix:
+    if transition == "matrix":
         return AffineCost(copies=N, a_bytes=K * K * e, b_bytes=K * V * e,
                           full_flops=2 * K**3 + 2 * K * K * V, b_only_flops=2 * K * K * V,
                           latency_ops=K, width=K * V)
-    # scalar decay: A is one number per step
-    return AffineCost(copies=N, a_bytes=e, b_bytes=K * V * e, full_flops=1 + 2 * K * V,
+    # scalar decay or diagonal gate: A_d A_s is 1 or K products, A_d B_s + B_d is 2KV flops
+    a = _a_elems(w, transition)
+    return AffineCost(copies=N, a_bytes=a * e, b_bytes=K * V * e, full_flops=a + 2 * K * V,
                       b_only_flops=2 * K * V, latency_ops=1, width=K * V)
 
 
-def _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix: bool, prep_flops: float,
+def _matrix_state_circuit(w, algorithm, dtype, options, transition: str, prep_flops: float,
                           steps: int):
-    """Dense-element (or scalar-decay) circuit over the ``steps`` K×V states the kernel scans
+    """Dense-element (or gated) circuit over the ``steps`` K×V states the kernel scans
     (T, or T·n_h micro-steps for DeltaProduct), with prep and a readout per token."""
     e = DTYPE_BYTES[dtype]
     K, V, N, T = w.state, w.value, _copies(w), steps
     circuit = _circuit(algorithm, T, options)
-    cost = _matrix_state_cost(w, e, a_is_matrix)
-    a_elems = K * K if a_is_matrix else 1
+    cost = _matrix_state_cost(w, e, transition)
     prep = Stage("form transitions", "vector", ops=N * T * K * V, flops_per_op=prep_flops / (K * V),
                  sfu_ops_per_op=1 / (K * V), bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
-                 bytes_written_per_op=(a_elems + K * V) * e / (K * V))
+                 bytes_written_per_op=(_a_elems(w, transition) + K * V) * e / (K * V))
     return in_sequence([prep], affine_stages(circuit, cost), [_readout(w, e)])
 
 
-def _ssd(w, algorithm, dtype, options):
-    e = DTYPE_BYTES[dtype]
-    K, V, N, T = w.state, w.value, _copies(w), w.seq_len
-    if algorithm == "sequential":
-        # every state entry S_ij is a scalar channel: S_ij ← α S_ij + k_i v_j (1 mul + 1 FMA)
-        # and adds q_i S_ij into o_j (1 FMA); per step a head reads q, k, v, α, writes o
-        return (Stage("recurrence", "vector", ops=N * K * V, steps=T, flops_per_op=5,
-                      sfu_ops_per_op=1 / (K * V),
-                      bytes_read_per_op=(2 * K + V + 1) * e / (K * V),
-                      bytes_written_per_op=V * e / (K * V), latency_ops=1 + _log2(K)),)
-    if algorithm == "chunked":
-        C = int(options.get("chunk", 64))
-        n = math.ceil(T / C)
-        # per chunk: QKᵀ (2C²K), decay-masked ·V (2C²V), chunk state Kᵀ(wV) (2CKV), with C²
-        # exp(γ_t − γ_i) special-function ops; ops are the C² score entries of a chunk
-        intra = Stage("chunk: masked QKᵀ·V and chunk state", "matrix", ops=N * n * C * C,
-                      flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V) / (C * C), sfu_ops_per_op=1,
-                      bytes_read_per_op=C * (2 * K + V + 1) * e / (C * C),
-                      bytes_written_per_op=(C * V + K * V) * e / (C * C),
-                      latency_ops=_log2(K) + _log2(C), gemm_shape=(C, C, K))
-        passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
-                        flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
-        out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
-                    bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
-                    bytes_written_per_op=e, latency_ops=_log2(K), gemm_shape=(C, V, K))
-        return in_sequence([intra], [passing], [out])
-    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=False, prep_flops=2 * K * V,
-                                 steps=T)
+def _gated(transition: str) -> Callable:
+    """Matrix-state scans with a scalar decay (Mamba-2 SSD, RetNet, linear attention) or a
+    decay per key channel (GLA): ``S_t = diag(α_t) S_{t-1} + k_t v_tᵀ``.  ``a`` gates per head
+    and step: 1 or K, each read from DRAM and exponentiated."""
+
+    def build(w, algorithm, dtype, options):
+        e = DTYPE_BYTES[dtype]
+        K, V, N, T = w.state, w.value, _copies(w), w.seq_len
+        a = _a_elems(w, transition)
+        if algorithm == "sequential":
+            # every state entry S_ij is a scalar channel: S_ij ← α_i S_ij + k_i v_j (1 mul +
+            # 1 FMA) and adds q_i S_ij into o_j (1 FMA); per step a head reads q, k, v, α and
+            # writes o
+            return (Stage("recurrence", "vector", ops=N * K * V, steps=T, flops_per_op=5,
+                          sfu_ops_per_op=a / (K * V),
+                          bytes_read_per_op=(2 * K + V + a) * e / (K * V),
+                          bytes_written_per_op=V * e / (K * V), latency_ops=1 + _log2(K)),)
+        if algorithm == "chunked":
+            C = int(options.get("chunk", 64))
+            n = math.ceil(T / C)
+            # per chunk: QKᵀ (2C²K), decay-masked ·V (2C²V), chunk state Kᵀ(wV) (2CKV); a
+            # scalar decay masks the C² scores with exp(γ_t − γ_i), a vector gate folds
+            # exp(±b) into the C rows of Q and K per channel (GLA, arXiv 2312.06635 §4):
+            # C² or 2CK special-function ops; ops are the C² score entries of a chunk
+            exps = C * C if transition == "scalar" else 2 * C * K
+            intra = Stage("chunk: masked QKᵀ·V and chunk state", "matrix", ops=N * n * C * C,
+                          flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V + exps) / (C * C),
+                          sfu_ops_per_op=exps / (C * C),
+                          bytes_read_per_op=C * (2 * K + V + a) * e / (C * C),
+                          bytes_written_per_op=(C * V + K * V) * e / (C * C),
+                          latency_ops=_log2(K) + _log2(C), gemm_shape=(C, C, K))
+            passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
+                            flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
+            out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
+                        bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
+                        bytes_written_per_op=e, latency_ops=_log2(K), gemm_shape=(C, V, K))
+            return in_sequence([intra], [passing], [out])
+        return _matrix_state_circuit(w, algorithm, dtype, options, transition, prep_flops=2 * K * V,
+                                     steps=T)
+    return build
 
 
 def _delta_kind(w) -> tuple[float, float]:
@@ -188,7 +206,7 @@ def _dplr(w, algorithm, dtype, options):
                     bytes_read_per_op=(C * K + C * V + K * V) * e / (C * V),
                     bytes_written_per_op=e, latency_ops=_log2(K + C), gemm_shape=(C, V, K + C))
         return in_sequence([wy], [passing], [out])
-    return _matrix_state_circuit(w, algorithm, dtype, options, a_is_matrix=True,
+    return _matrix_state_circuit(w, algorithm, dtype, options, "matrix",
                                  prep_flops=2 * K * K + 2 * K * V, steps=steps)
 
 
@@ -319,6 +337,8 @@ def _reduction(w, algorithm, dtype, options):
 
 
 _CIRCUIT_NAMES = tuple(CIRCUITS)
+# matrix-state families: the recurrence, their chunked matmul form, then the other circuits
+_MATMUL_FORMS = ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked"))
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("diagonal", _CIRCUIT_NAMES, _affine(_diagonal_cost),
@@ -326,13 +346,15 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("dense", _CIRCUIT_NAMES, _affine(_dense_cost), "h_t = A_t h_{t-1} + b_t, d×d transitions"),
     Family("permutation-diagonal", _CIRCUIT_NAMES, _affine(_pd_cost),
            "h_t = P_t D_t h_{t-1} + b_t (PD-SSM; the S5 word problem)"),
-    Family("ssd", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
-           _ssd, "S_t = α_t S_{t-1} + k_t v_tᵀ (Mamba-2 SSD, RetNet)"),
-    Family("deltanet", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+    Family("ssd", _MATMUL_FORMS, _gated("scalar"),
+           "S_t = α_t S_{t-1} + k_t v_tᵀ (Mamba-2 SSD, RetNet, linear attention)"),
+    Family("gla", _MATMUL_FORMS, _gated("diagonal"),
+           "S_t = diag(α_t) S_{t-1} + k_t v_tᵀ, a decay per key channel (GLA)"),
+    Family("deltanet", _MATMUL_FORMS,
            _dplr, "S_t = S_{t-1} − β k (kᵀ S_{t-1}) + β k vᵀ"),
-    Family("gated-deltanet", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+    Family("gated-deltanet", _MATMUL_FORMS,
            _dplr, "the delta rule with a scalar decay α_t"),
-    Family("deltaproduct", ("sequential", "chunked") + tuple(c for c in CIRCUITS if c not in ("sequential", "chunked")),
+    Family("deltaproduct", _MATMUL_FORMS,
            _dplr, "n_h Householder (delta-rule) steps per token"),
     Family("rwkv7", ("sequential",) + tuple(c for c in CIRCUITS if c != "sequential"),
            _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ; 'chunked' is the chunked "
@@ -350,8 +372,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 #: the affine element (A, b) of each linear family: what one chunk of a sequence hands on
 _ELEMENTS = {
     "diagonal": _diagonal_cost, "dense": _dense_cost, "permutation-diagonal": _pd_cost,
-    "ssd": lambda w, e: _matrix_state_cost(w, e, a_is_matrix=False),
-    **{f: (lambda w, e: _matrix_state_cost(w, e, a_is_matrix=True))
+    "ssd": lambda w, e: _matrix_state_cost(w, e, "scalar"),
+    "gla": lambda w, e: _matrix_state_cost(w, e, "diagonal"),
+    **{f: (lambda w, e: _matrix_state_cost(w, e, "matrix"))
        for f in ("deltanet", "gated-deltanet", "deltaproduct", "rwkv7")},
 }
 

@@ -10,6 +10,7 @@ Public API (tools outside the project call exactly these):
 * :func:`dplr_scan`, :func:`delta_product`, :func:`matrix_state_scan` — RWKV-7-style DPLR,
   DeltaProduct, and the generic matrix-state affine scan beneath them;
 * :func:`ssd` — Mamba-2 / RetNet scalar-decay scan: sequential and chunked (SSD);
+* :func:`gla` — gated linear attention (a decay per key channel): sequential and chunked;
 * :func:`rnn` — Elman, GRU, LSTM: sequential, DEER, quasi-DEER, with the iteration count;
 * :func:`attention` — causal softmax attention: naive and blocked online softmax.
 """
@@ -22,11 +23,12 @@ from workloads.kernels.affine import (
 )
 from workloads.kernels.attention import attention
 from workloads.kernels.delta import delta_product, delta_rule, dplr_scan, matrix_state_scan
+from workloads.kernels.gla import gla
 from workloads.kernels.rnn import CELLS, init_params, rnn
 from workloads.kernels.ssd import ssd
 
 __all__ = [
     "linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan",
-    "delta_rule", "dplr_scan", "delta_product", "matrix_state_scan", "ssd", "rnn", "CELLS",
+    "delta_rule", "dplr_scan", "delta_product", "matrix_state_scan", "ssd", "gla", "rnn", "CELLS",
     "init_params", "attention",
 ]
