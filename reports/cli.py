@@ -17,6 +17,7 @@ from reports.validate import (CASES_FILE, ValidationError_, describe, load_cases
                               write_validation_report)
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
+from workloads.backward import DIRECTIONS, STATES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
@@ -93,10 +94,10 @@ def _cmd_simulate(args) -> int:
         if algorithm not in ("deer", "quasi-deer"):
             raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
         options["weight_scale"] = args.weight_scale
-    sched = schedule(workload, algorithm, args.dtype, **options)
+    sched = schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states, **options)
     result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
     record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
-              **result.to_record()}
+              "direction": args.direction, **result.to_record()}
     if args.json:
         print(json.dumps(record))
     else:
@@ -206,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="discrete-event simulation or the closed form")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
+    sim.add_argument("--direction", default="fwd", choices=list(DIRECTIONS),
+                     help="fwd: the layer's forward pass; fwd+bwd: a training step's forward and backward")
+    sim.add_argument("--states", default="store", choices=list(STATES),
+                     help="fwd+bwd: the backward reads the states the forward stored, or recomputes them")
     sim.add_argument("--weight-scale", dest="weight_scale", type=float, default=None,
                      help="DEER / quasi-DEER: recurrent weights uniform in ±scale/√d when measuring "
                           "the Newton iterations (default 1, PyTorch's initialisation)")

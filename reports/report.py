@@ -64,6 +64,8 @@ def _point(row: pd.Series) -> dict:
     for key in row.index:  # swept workload dimensions and chunk sizes
         if (key.startswith("workload.") or key == "chunk") and pd.notna(row[key]):
             point[key] = int(row[key])
+    if "direction" in row.index and isinstance(row["direction"], str):
+        point["direction"] = row["direction"]
     point["workload.seq_len"] = int(row["seq_len"])
     point["seq_len"] = int(row["seq_len"])
     point["fidelity"] = "des"

@@ -47,6 +47,7 @@ from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
 from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, simulate
+from workloads.backward import DIRECTIONS
 from workloads.catalog import PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels import linear_scan
@@ -130,7 +131,9 @@ class SweepSpec(_Strict):
         for path, values in self.axes.items():
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
-                                 "accelerator.<spec path>, algorithm, dtype, policy or chunk")
+                                 "accelerator.<spec path>, algorithm, dtype, policy, chunk or direction")
+            if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
+                raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
             if path.startswith("workload.") and path.split(".", 1)[1] not in PARAMS:
                 raise ValueError(f"axes: {path!r}: expected a workload dimension ({', '.join(PARAMS)})")
             if isinstance(values, list) and not values:
@@ -140,7 +143,7 @@ class SweepSpec(_Strict):
         return self
 
 
-_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|policy|chunk)")
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|policy|chunk|direction)")
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -295,7 +298,8 @@ def point_schedule(point: dict) -> tuple[Workload, str, dict, Schedule]:
     w = get_workload(point["workload"]).with_params(**dims)
     algorithm = point.get("algorithm") or algorithms(w)[0]
     options = {"chunk": int(point["chunk"])} if point.get("chunk") is not None and algorithm == "chunked" else {}
-    return w, algorithm, options, schedule(w, algorithm, point["dtype"], **options)
+    direction = point.get("direction") or "fwd"
+    return w, algorithm, options, schedule(w, algorithm, point["dtype"], direction=direction, **options)
 
 
 def evaluate(point: dict) -> dict:

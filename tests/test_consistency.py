@@ -61,6 +61,7 @@ def points(draw):
     if w.family in ("elman", "gru", "lstm"):
         w = w.with_params(state=draw(st.sampled_from([8, 64, 512])), inputs=0)
     options = {"iterations": draw(st.integers(1, 4))} if algo in ("deer", "quasi-deer") else {}
+    options["direction"] = draw(st.sampled_from(["fwd", "fwd+bwd"]))
     return w, algo, options
 
 

@@ -211,3 +211,13 @@ def test_circuit_check_runs_the_chunk_the_point_costs(monkeypatch):
     row = sweep.evaluate(point)
     assert built == [("chunked", 1000, {"chunk": 256})] and row["circuit_max_rel_error"] < 1e-12
     sweep.circuit_error.cache_clear()
+
+
+def test_direction_is_a_sweep_axis(tmp_path):
+    doc = dict(SMALL, accelerators=["h100-sxm5-80gb"],
+               axes={"workload.seq_len": [256], "algorithm": ["kogge-stone"], "direction": ["fwd", "fwd+bwd"]})
+    results = run_sweep(load_sweep(write(tmp_path, doc)), tmp_path / "out")
+    by = results.set_index("direction")["latency_s"]
+    assert by["fwd+bwd"] > 2 * by["fwd"]
+    with pytest.raises(SweepError, match="direction"):
+        load_sweep(write(tmp_path, dict(doc, axes={"direction": ["bwd"]}), "bad.yaml"))

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
+from workloads.backward import DIRECTIONS, STATES, backward_stages
 from workloads.errors import WorkloadError
 from workloads.families import FAMILIES, measured_iterations
 from workloads.schedule import DTYPE_BYTES, Schedule
@@ -147,9 +148,12 @@ def algorithms(workload: Workload) -> tuple[str, ...]:
     return FAMILIES[workload.family].algorithms
 
 
-def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp32",
-             **options) -> Schedule:
-    """The schedule of ``workload`` under ``algorithm`` at ``dtype``.
+def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp32", *,
+             direction: str = "fwd", states: str = "store", **options) -> Schedule:
+    """The schedule of ``workload`` under ``algorithm`` at ``dtype``: its forward pass, or
+    with ``direction="fwd+bwd"`` a training step's forward and backward (see
+    :mod:`workloads.backward`; ``states`` says whether the backward reads the states the
+    forward stored or recomputes them).
 
     ``options``: ``chunk``, ``inner``, ``outer`` for the chunked circuit; ``chunk`` for the
     chunked matmul forms; ``block`` for blocked attention; ``tile`` for GEMM; ``circuit`` and
@@ -166,18 +170,27 @@ def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp
                             f"got {algorithm!r}")
     if dtype not in DTYPE_BYTES:
         raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    if direction not in DIRECTIONS:
+        raise WorkloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    if states not in STATES:
+        raise WorkloadError(f"states: expected one of {', '.join(STATES)}, got {states!r}")
     if algorithm in ("deer", "quasi-deer") and "iterations" not in options:
         scale = options.pop("weight_scale", 1.0)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e3:
             raise WorkloadError(f"weight_scale: expected a number in (0, 1000), got {scale!r}")
         options["iterations"], options["iterations_how"] = measured_iterations(workload, algorithm, float(scale))
-    return _schedule(workload, algorithm, dtype, tuple(sorted(options.items())))
+    return _schedule(workload, algorithm, dtype, direction, states, tuple(sorted(options.items())))
 
 
 @lru_cache(maxsize=256)
-def _schedule(workload: Workload, algorithm: str, dtype: str, options: tuple) -> Schedule:
+def _schedule(workload: Workload, algorithm: str, dtype: str, direction: str, states: str,
+              options: tuple) -> Schedule:
     # Cached: schedules are immutable and small, while the circuit behind one can be large.
     stages = FAMILIES[workload.family].build(workload, algorithm, dtype, dict(options))
     label = f"{workload.name} T={workload.seq_len} {algorithm} {dtype}"
-    meta = {"family": workload.family, "algorithm": algorithm, **dict(options)}
+    meta = {"family": workload.family, "algorithm": algorithm, "direction": direction, **dict(options)}
+    if direction == "fwd+bwd":
+        stages = backward_stages(workload, algorithm, dtype, dict(options), stages, states)
+        label += f" fwd+bwd ({states} states)"
+        meta["states"] = states
     return Schedule(name=label, dtype=dtype, stages=stages, meta=meta)
