@@ -19,6 +19,7 @@ from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.backward import DIRECTIONS, STATES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
+from workloads.implementations import IMPLEMENTATIONS
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
@@ -64,6 +65,10 @@ def _cmd_workloads_list(args) -> int:
     for w in CATALOG.values():
         print(f"{w.name:22s} {w.family:22s} {w.description}")
         print(f"{'':22s} algorithms: {', '.join(algorithms(w))}")
+    print("\nimplementations (--impl): shipped kernels, costed as they are built")
+    for kernel in IMPLEMENTATIONS.values():
+        print(f"{kernel.name:22s} {', '.join(kernel.families):22s} {kernel.description}")
+        print(f"{'':22s} source: {kernel.source}")
     return 0
 
 
@@ -88,8 +93,8 @@ def _cmd_simulate(args) -> int:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     workload = workload.with_params(**params)
-    algorithm = args.algo or algorithms(workload)[0]
-    options = {}
+    algorithm = args.algo or (IMPLEMENTATIONS[args.impl].algorithm if args.impl else algorithms(workload)[0])
+    options = {"impl": args.impl} if args.impl else {}
     if args.weight_scale is not None:
         if algorithm not in ("deer", "quasi-deer"):
             raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
@@ -207,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="discrete-event simulation or the closed form")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
+    sim.add_argument("--impl", default=None, choices=list(IMPLEMENTATIONS),
+                     help="cost a shipped kernel's implementation (see: scansim workloads list)")
     sim.add_argument("--direction", default="fwd", choices=list(DIRECTIONS),
                      help="fwd: the layer's forward pass; fwd+bwd: a training step's forward and backward")
     sim.add_argument("--states", default="store", choices=list(STATES),

@@ -117,7 +117,7 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     fn_lat = col(lambda a: a.sfu.function(stage.sfu_function).latency_cycles)
                     issue = issue + per_core * stage.sfu_ops_per_op / (fn_rate * clock)
                     total = total + stage.total_ops * stage.sfu_ops_per_op / (fn_rate * clock)
-                    chain = chain + fn_lat
+                    chain = chain + (fn_lat if stage.sfu_on_chain else 0.0)
                 work[unit] = work[unit] + total
                 chain_s = stage.steps * chain / clock
                 compute = stage.steps * np.maximum(issue, chain / clock)

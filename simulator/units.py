@@ -72,7 +72,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
     if stage.sfu_ops_per_op:
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
-        chain_cycles += fn.latency_cycles
+        chain_cycles += fn.latency_cycles if stage.sfu_on_chain else 0.0
     return issue_s, chain_cycles / acc.clock_hz
 
 
@@ -105,7 +105,7 @@ def chain_seconds(stage: Stage, placement: Placement, acc: Accelerator) -> float
     if placement.unit == "transfer":
         return 0.0
     cycles = stage.latency_ops * acc.vector.op_latency_cycles
-    if stage.sfu_ops_per_op:
+    if stage.sfu_ops_per_op and stage.sfu_on_chain:
         cycles += acc.sfu.function(stage.sfu_function).latency_cycles
     return stage.steps * cycles / acc.clock_hz
 

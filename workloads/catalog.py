@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from workloads.backward import DIRECTIONS, STATES, backward_stages
 from workloads.errors import WorkloadError
+from workloads.implementations import IMPLEMENTATIONS
 from workloads.families import FAMILIES, measured_iterations
 from workloads.schedule import DTYPE_BYTES, Schedule
 
@@ -148,8 +149,9 @@ def algorithms(workload: Workload) -> tuple[str, ...]:
     return FAMILIES[workload.family].algorithms
 
 
-def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp32", *,
-             direction: str = "fwd", states: str = "store", **options) -> Schedule:
+def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: str = "fp32", *,
+             direction: str = "fwd", states: str = "store", impl: str | None = None,
+             **options) -> Schedule:
     """The schedule of ``workload`` under ``algorithm`` at ``dtype``: its forward pass, or
     with ``direction="fwd+bwd"`` a training step's forward and backward (see
     :mod:`workloads.backward`; ``states`` says whether the backward reads the states the
@@ -164,6 +166,8 @@ def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp
     if workload.family not in FAMILIES:
         raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
                             f"expected one of {', '.join(FAMILIES)}")
+    if impl is not None:
+        return _implementation(workload, impl, algorithm, dtype, direction)
     family = FAMILIES[workload.family]
     if algorithm not in family.algorithms:
         raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
@@ -180,6 +184,26 @@ def schedule(workload: Workload, algorithm: str = "sequential", dtype: str = "fp
             raise WorkloadError(f"weight_scale: expected a number in (0, 1000), got {scale!r}")
         options["iterations"], options["iterations_how"] = measured_iterations(workload, algorithm, float(scale))
     return _schedule(workload, algorithm, dtype, direction, states, tuple(sorted(options.items())))
+
+
+def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype: str,
+                    direction: str) -> Schedule:
+    """The schedule of one shipped kernel (see :mod:`workloads.implementations`)."""
+    if impl not in IMPLEMENTATIONS:
+        raise WorkloadError(f"impl: unknown implementation {impl!r}, expected one of {', '.join(IMPLEMENTATIONS)}")
+    kernel = IMPLEMENTATIONS[impl]
+    if workload.family not in kernel.families:
+        raise WorkloadError(f"impl: {impl!r} implements {', '.join(kernel.families)}, "
+                            f"not workload {workload.name!r} of family {workload.family!r}")
+    if algorithm not in (None, "sequential", kernel.algorithm):  # "sequential": the default
+        raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r}")
+    if dtype not in DTYPE_BYTES:
+        raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    if direction not in DIRECTIONS:
+        raise WorkloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    label = f"{workload.name} T={workload.seq_len} {impl} {dtype}" + (" fwd+bwd" if direction != "fwd" else "")
+    meta = {"family": workload.family, "algorithm": kernel.algorithm, "impl": impl, "direction": direction}
+    return Schedule(name=label, dtype=dtype, stages=kernel.build(workload, dtype, direction), meta=meta)
 
 
 @lru_cache(maxsize=256)

@@ -45,6 +45,7 @@ class Stage:
     flops_per_op: float = 0.0
     sfu_ops_per_op: float = 0.0
     sfu_function: str = "exp"  # which transcendental the SFU ops are: exp, tanh or sigmoid
+    sfu_on_chain: bool = True  # the SFU result feeds the next step (False: computed off the chain)
     bytes_read_per_op: float = 0.0
     bytes_written_per_op: float = 0.0
     resident_bytes_per_op: float = 0.0
