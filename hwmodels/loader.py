@@ -7,6 +7,8 @@ names the file and the key path (``memory[1].bandwidth_bytes_per_s``) in every e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import re
 from importlib import resources
 from pathlib import Path
@@ -150,8 +152,16 @@ def _resolve(document: object, source: str, chain: tuple[str, ...] = ()) -> obje
     return _merge(parent, override) if isinstance(parent, dict) else parent
 
 
-def load_accelerator(name_or_path: str | Path) -> Accelerator:
-    """A shipped preset by name, or a spec file by path (``base:`` inheritance applied)."""
+def load_accelerator(name_or_path: str | Path | Mapping) -> Accelerator:
+    """A shipped preset by name, a spec file by path, or a spec document as a mapping
+    (``base:`` inheritance applied)."""
+    if isinstance(name_or_path, Accelerator):
+        return name_or_path
+    if isinstance(name_or_path, Mapping):
+        return parse_accelerator(_resolve(dict(name_or_path), "spec mapping"), "spec mapping")
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"load_accelerator: expected a preset name, a path or a mapping, "
+                        f"got {type(name_or_path).__name__}")
     text = str(name_or_path)
     if text in preset_names():
         with resources.as_file(_preset_dir() / f"{text}.yaml") as path:

@@ -18,8 +18,9 @@ __all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "Specia
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# strict: a number is a number — `true` is not 1 Hz and "2e9" (a string) is not 2 GHz
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 Count = Annotated[int, Field(ge=1, strict=True)]
 
 

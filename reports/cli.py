@@ -36,10 +36,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_hw_list(args) -> int:
+    print(f"{'preset':24s} {'vector':>17s}  {'matrix (dense)':34s} {'memory':>11s}  description")
     for name in preset_names():
         acc = load_accelerator(name)
-        print(f"{name:24s} {acc.peak_flops_per_s('fp32') / 1e12:8.2f} TFLOP/s fp32  "
-              f"{acc.dram.bandwidth_bytes_per_s / 1e9:8.1f} GB/s  {acc.description}")
+        vector = max(acc.vector.flops_per_lane_per_cycle, key=lambda d: acc.peak_flops_per_s(d) if d != "fp64" else 0)
+        rates = [(d, acc.matrix_peak_flops_per_s(d)) for d in acc.matrix.macs_per_cycle] if acc.matrix else []
+        matrix = ", ".join(f"{d} {r / 1e12:.4g}" for d, r in rates) + " TFLOP/s" if rates else "none"
+        print(f"{name:24s} {acc.peak_flops_per_s(vector) / 1e12:7.4g} TFLOP/s {vector:4s}  {matrix:34s} "
+              f"{acc.dram.bandwidth_bytes_per_s / 1e9:6.4g} GB/s  {acc.description}")
     return 0
 
 
@@ -142,9 +146,9 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_report(args) -> int:
     from reports.report import write_sweep_report
-    from reports.sweep import read_results
+    from reports.sweep import SWEEP_FILE, read_results
 
-    settings = Path(args.results) / "sweep.json"
+    settings = Path(args.results) / SWEEP_FILE
     objectives = tuple(json.loads(settings.read_text())["objectives"]) if settings.is_file() else \
         ("latency_s", "energy_j", "chip_cost_usd")
     index = write_sweep_report(read_results(args.results), args.output, objectives=objectives)

@@ -35,8 +35,8 @@ def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
         for (workload, algo), line in sub.groupby(["workload", "algorithm"], sort=False):
             line = line.sort_values("seq_len")
             k = growth_exponent(line["seq_len"], line["latency_s"])
-            ax.loglog(line["seq_len"], line["latency_s"], marker="o", ms=3,
-                      label=f"{workload} · {algo} (∝ T^{k:.2f})")
+            growth = f" (∝ T^{k:.2f})" if np.isfinite(k) else ""  # one length: no exponent
+            ax.loglog(line["seq_len"], line["latency_s"], marker="o", ms=3, label=f"{workload} · {algo}{growth}")
         ax.set_title(acc)
         ax.set_xlabel("sequence length T")
         ax.set_ylabel("simulated latency (s)")
@@ -83,18 +83,25 @@ def plot_crossover(frame: pd.DataFrame, column: str, path: Path) -> Path:
     for ax, workload in zip(axes[0], workloads):
         sub = frame[frame["workload"] == workload]
         best = sub.loc[sub.groupby(["seq_len", column])["latency_s"].idxmin()]
-        ts, cs = sorted(best["seq_len"].unique()), sorted(best[column].unique(), key=str)
+        # numbers sort as numbers (32, 64, 128 — not "128", "32", "64"), anything else as text
+        numeric = pd.api.types.is_numeric_dtype(best[column])
+        ts, cs = sorted(best["seq_len"].unique()), sorted(best[column].unique(), key=None if numeric else str)
         grid = np.full((len(cs), len(ts)), np.nan)
         for _, r in best.iterrows():
             grid[cs.index(r[column]), ts.index(r["seq_len"])] = colours[r["algorithm"]]
         ax.imshow(grid, aspect="auto", origin="lower", cmap="tab10", vmin=0, vmax=9)
-        ax.set_xticks(range(len(ts)), [f"{t:g}" for t in ts], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(cs)), [str(c)[:22] for c in cs], fontsize=7)
-        ax.set_xlabel("T")
+        ax.set_xticks(range(len(ts)), [f"{int(t):,}" for t in ts], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(cs)), [(f"{c:,.4g}" if numeric else str(c))[:22] for c in cs], fontsize=7)
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel(column)
         ax.set_title(workload, fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(colours[a] / 9)) for a in algos]
-    fig.legend(handles, algos, loc="upper right", fontsize=7)
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # the legend goes below the panels, not over one
+    fig.legend(handles, algos, loc="lower center", ncol=min(len(algos), 6), fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_roofline(frame: pd.DataFrame, peaks: dict[str, tuple[float, float]], path: Path) -> Path:

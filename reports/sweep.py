@@ -354,6 +354,11 @@ def done_ids(folder: Path) -> set[str]:
     return ids
 
 
+#: the sweep's description beside its parquet parts; the leading "_" makes pyarrow skip it, so
+#: ``pd.read_parquet(folder)`` reads the results folder as one dataset
+SWEEP_FILE = "_sweep.json"
+
+
 def read_results(folder: str | Path) -> pd.DataFrame:
     """Every finished point of a results folder, one row each."""
     folder = Path(folder)
@@ -394,12 +399,16 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: 
     finishes; return the whole results table.  ``scheduler`` is a Dask scheduler address."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(spec.model_dump_json(indent=2))  # the report reads objectives
+    description = out / SWEEP_FILE
     todo = points(spec)
     existing = done_ids(out)
     if existing and not resume:
         raise SweepError(f"{out}: already holds {len(existing)} results; pass --resume to continue "
                          "it, or choose another folder")
+    if existing and description.is_file() and description.read_text() != spec.model_dump_json(indent=2):
+        raise SweepError(f"{out}: holds the results of another sweep ({description} differs from this "
+                         "sweep file); resume it with its own file, or choose another folder")
+    description.write_text(spec.model_dump_json(indent=2))  # the report reads the objectives
     todo = [p for p in todo if p["point_id"] not in existing]
     size = 1 if spec.fidelity == "des" else 256  # a DES point is worth its own file
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]

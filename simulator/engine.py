@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import pandas as pd
 import simpy
 
+from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
@@ -255,6 +256,8 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
 
     Parameters
     ----------
+    accelerator : an :class:`~hwmodels.spec.Accelerator`, or what
+        :func:`hwmodels.loader.load_accelerator` takes (a preset name, a spec path, a mapping)
     policy : ``unfused``, ``fused`` or ``auto`` (the faster of the two; see
         :mod:`simulator.policy`)
     event_budget : maximum number of tiles over the whole schedule (≥ 1)
@@ -263,6 +266,10 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     fidelity : ``des`` (this discrete-event simulation) or ``analytic`` (closed form, see
         :mod:`simulator.analytic`)
     """
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"simulate: expected a Schedule (workloads.schedule), got {type(schedule).__name__}")
+    if not isinstance(accelerator, Accelerator):  # a preset name, a spec file or a mapping
+        accelerator = load_accelerator(accelerator)
     if policy not in POLICIES:
         raise SimulationError(f"policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
     if fidelity not in ("des", "analytic"):
@@ -277,7 +284,21 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)
     results = [run(s, accelerator, event_budget=event_budget, buffers=buffers) for s in candidates]
-    return min(results, key=lambda r: r.latency_s)
+    best = min(results, key=lambda r: r.latency_s)
+    _check_finite(best, accelerator)
+    return best
+
+
+def _check_finite(result: SimResult, acc: Accelerator) -> None:
+    """A result is finite or an error: a denormal rate or a huge latency in a spec can make
+    times overflow, and an Infinity must never be printed as an answer."""
+    values = {k: v for k, v in result.to_record().items() if isinstance(v, float)}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        raise SimulationError(
+            f"accelerator {acc.name!r}: the result is not finite ({', '.join(bad[:3])}): a rate "
+            "in the spec is too small or a latency too large for double precision "
+            "(expected bandwidths, clocks and rates ≥ 1e-30, latencies ≤ 1e30)")
 
 
 def _simulate_analytic(schedule, accelerator, **_):

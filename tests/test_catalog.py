@@ -7,7 +7,7 @@ import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
-from workloads.catalog import CATALOG, algorithms, get_workload, schedule
+from workloads.catalog import CATALOG, WorkloadError, algorithms, get_workload, schedule
 
 CASES = [(name, algo) for name, w in CATALOG.items() for algo in algorithms(w)]
 
@@ -86,3 +86,14 @@ def test_deer_iterations_are_measured_and_scale_the_schedule():
     assert len([s for s in fixed.stages if s.name.startswith("linearise")]) == 2
     depth = math.ceil(math.log2(256))
     assert len(fixed.stages) == 1 + 2 * (1 + depth + 1)
+
+
+def test_a_parameter_the_family_does_not_read_is_refused():
+    """Once ``-p value=999`` on a diagonal workload was accepted and changed nothing."""
+    with pytest.raises(WorkloadError, match="'value' is not a dimension of family 'diagonal'"):
+        get_workload("mamba-130m").with_params(value=999)
+    with pytest.raises(WorkloadError, match="expected one of m, n, k"):
+        get_workload("gemm-4096").with_params(heads=4)
+    # T alone is accepted by every workload: sweeps vary it across mixed workloads
+    assert get_workload("gemm-4096").with_params(seq_len=4).m == 4096
+    assert get_workload("deltaproduct-1.3b").with_params(householders=3).householders == 3

@@ -221,3 +221,21 @@ def test_direction_is_a_sweep_axis(tmp_path):
     assert by["fwd+bwd"] > 1.5 * by["fwd"]  # at T = 256 launches weigh: 1.9×
     with pytest.raises(SweepError, match="direction"):
         load_sweep(write(tmp_path, dict(doc, axes={"direction": ["bwd"]}), "bad.yaml"))
+
+
+def test_results_folder_is_one_parquet_dataset_and_keeps_its_own_sweep(tmp_path):
+    """pandas reads the folder as a dataset (the description is ``_sweep.json``, which pyarrow
+    skips); a refused second run leaves it untouched; resuming with another sweep file is
+    refused rather than merging two sweeps."""
+    path = write(tmp_path, SMALL)
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out)
+    assert len(pd.read_parquet(out)) == 8
+    before = (out / "_sweep.json").read_text()
+    other = write(tmp_path, dict(SMALL, name="other"), "other.yaml")
+    with pytest.raises(SweepError, match="pass --resume"):
+        run_sweep(load_sweep(other), out)
+    assert (out / "_sweep.json").read_text() == before
+    with pytest.raises(SweepError, match="holds the results of another sweep"):
+        run_sweep(load_sweep(other), out, resume=True)
+    assert len(run_sweep(load_sweep(path), out, resume=True)) == 8

@@ -14,7 +14,7 @@ from functools import lru_cache
 from workloads.backward import DIRECTIONS, STATES, backward_stages
 from workloads.errors import WorkloadError
 from workloads.implementations import IMPLEMENTATIONS
-from workloads.families import FAMILIES, measured_iterations
+from workloads.families import DIMENSIONS, FAMILIES, measured_iterations
 from workloads.schedule import DTYPE_BYTES, Schedule
 
 __all__ = ["Workload", "WorkloadError", "CATALOG", "PARAMS", "get_workload", "schedule", "algorithms"]
@@ -55,10 +55,15 @@ class Workload:
 
     def with_params(self, **params: int) -> Workload:
         """A copy with integer dimensions overridden (names in :data:`PARAMS`)."""
+        dims = DIMENSIONS.get(self.family, PARAMS)
         for key, value in params.items():
             if key not in PARAMS:
                 raise WorkloadError(
                     f"workload {self.name!r}: unknown parameter {key!r}, expected one of {', '.join(PARAMS)}")
+            if key not in dims and key != "seq_len":  # T: swept across mixed workloads
+                raise WorkloadError(
+                    f"workload {self.name!r}: parameter {key!r} is not a dimension of family "
+                    f"{self.family!r}, expected one of {', '.join(dims)}")
             low = 0 if key == "inputs" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise WorkloadError(

@@ -14,6 +14,8 @@ position ``i`` covers ``[0, i]``).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
@@ -312,6 +314,10 @@ def _generator(name: str) -> Callable[..., Circuit]:
         ) from None
 
 
+#: the most combines a circuit may have (two int32 indices each: 2 GiB)
+MAX_COMBINES = 1 << 28
+
+
 def prefix_circuit(name: str, n: int, **options) -> Circuit:
     """Build the named prefix circuit over ``n`` ≥ 1 positions.
 
@@ -321,6 +327,13 @@ def prefix_circuit(name: str, n: int, **options) -> Circuit:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise CircuitError(f"n must be an integer ≥ 1, got {n!r}")
     generator = _generator(name)
+    # refuse before allocating: a circuit holds two int32 indices per combine, at most
+    # n·⌈log₂ n⌉ combines (Kogge–Stone's count; the sequential chain has n − 1)
+    bound = n - 1 if name == "sequential" else n * max(1, math.ceil(math.log2(n)))
+    if bound > MAX_COMBINES:
+        raise CircuitError(f"circuit {name!r} over n = {n} positions: up to {bound:.3g} combines, more than "
+                           f"the {MAX_COMBINES:.3g} ({8 * MAX_COMBINES / 2**30:.0f} GiB of indices) "
+                           "scansim builds; expected a shorter sequence")
     try:
         return generator(int(n), **options)
     except TypeError as exc:

@@ -22,7 +22,7 @@ from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
 from workloads.errors import WorkloadError
 from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
 
-__all__ = ["Family", "FAMILIES", "carry_element", "measured_iterations"]
+__all__ = ["Family", "FAMILIES", "DIMENSIONS", "carry_element", "measured_iterations"]
 
 
 @dataclass(frozen=True)
@@ -389,6 +389,19 @@ def carry_element(w, dtype: str) -> AffineCost:
                             f"so its sequence cannot be split over chips; linear families: "
                             f"{', '.join(_ELEMENTS)}")
     return _ELEMENTS[w.family](w, DTYPE_BYTES[dtype])
+
+
+_SEQUENCE = ("seq_len", "batch", "heads", "state")
+#: the dimensions each family's schedule reads: a parameter outside them would change nothing
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    **{f: _SEQUENCE for f in ("diagonal", "dense", "permutation-diagonal")},
+    **{f: _SEQUENCE + ("value",) for f in ("ssd", "gla", "deltanet", "gated-deltanet", "rwkv7", "attention")},
+    "deltaproduct": _SEQUENCE + ("value", "householders"),
+    **{f: _SEQUENCE + ("inputs",) for f in ("elman", "gru", "lstm")},
+    "gemm": ("m", "n", "k"),
+    "elementwise": ("elements", "inputs", "flops_per_element"),
+    "reduction": ("elements",),
+}
 
 
 def measured_iterations(w, algorithm: str, weight_scale: float = 1.0, max_len: int = 4096,
