@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 import simpy

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -227,24 +228,38 @@ def test_latency_between_lower_and_upper_bound(sched, acc):
     assert math.isfinite(result.energy_j)
 
 
+def _chain(sched: Schedule) -> Schedule:
+    """The same stages, each depending on the one before: no two stages run at once (every
+    catalog schedule is such a chain)."""
+    return Schedule(sched.name, sched.dtype, tuple(
+        dataclasses.replace(s, deps=(i - 1,) if i else ()) for i, s in enumerate(sched.stages)))
+
+
+def _better(acc: Accelerator, factor: int) -> list[Accelerator]:
+    return [acc.replace(memory=[m.model_dump() for m in acc.memory[:-1]] + [
+                dict(acc.dram.model_dump(), bandwidth_bytes_per_s=acc.dram.bandwidth_bytes_per_s * factor)]),
+            acc.replace(vector=dict(acc.vector.model_dump(), lanes=acc.vector.lanes * factor)),
+            acc.replace(cores=acc.cores * factor)]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sched=schedules(), acc=accelerators(), factor=st.sampled_from([2, 4]))
 def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
-    """More DRAM bandwidth, wider lanes or more cores are never more than 2 % slower.  Over
-    4,000 random cases (factor 2 or 4) the worst seen was 1.4 % for bandwidth, 1.1 % for lanes
-    and 2.6 % for cores (once: more cores let an independent stage start sooner and share the
-    DRAM with the stage on the critical path, which a bandwidth share blind to the critical
-    path cannot avoid).  Before DRAM and units were shared (processor sharing) and tiles
-    streamed their bytes, a non-pre-emptive queue of whole tiles made doubling the lanes of a
-    one-core chip 22 % slower on a loaded machine's hypothesis draw, and cores 55 %."""
-    base = simulate(sched, acc, event_budget=256)
-    assert base.latency_s <= base.upper_bound_s * (1 + 1e-9)
-    faster_mem = acc.replace(memory=[m.model_dump() for m in acc.memory[:-1]] + [
-        dict(acc.dram.model_dump(), bandwidth_bytes_per_s=acc.dram.bandwidth_bytes_per_s * factor)])
-    wider = acc.replace(vector=dict(acc.vector.model_dump(), lanes=acc.vector.lanes * factor))
-    more_cores = acc.replace(cores=acc.cores * factor)
-    for better in (faster_mem, wider, more_cores):
-        assert simulate(sched, better, event_budget=256).latency_s <= base.latency_s * 1.02
+    """More DRAM bandwidth, wider lanes or more cores are never more than 2 % slower on a
+    chain of stages (every catalog schedule): worst seen over 1,500 hypothesis examples 1.5 %
+    (lanes, cores: a coarser pass moves the pipeline's exposed first load), and over 2,000
+    random cases in bench/bench_consistency.py 0.77 %.  Where independent stages run at once
+    the allowance is 10 %: DRAM and the units are shared without knowing which stage is
+    critical, so more resources can let a side stage start sooner and take bandwidth from the
+    critical one — worst seen 5.0 % (lanes) and 4.7 % (cores), Graham's list-scheduling
+    anomaly.  Before DRAM and units were shared and tiles streamed their bytes, a
+    non-pre-emptive queue of whole tiles made doubling the lanes of a one-core chip 22 %
+    slower, and cores 55 %."""
+    for schedule_, allowance in ((_chain(sched), 1.02), (sched, 1.10)):
+        base = simulate(schedule_, acc, event_budget=256)
+        assert base.latency_s <= base.upper_bound_s * (1 + 1e-9)
+        for chip in _better(acc, factor):
+            assert simulate(schedule_, chip, event_budget=256).latency_s <= base.latency_s * allowance
 
 
 def test_bounds_match_schedule_totals(h100):

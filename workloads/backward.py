@@ -53,7 +53,15 @@ def _log2(n) -> int:
     return max(1, math.ceil(math.log2(max(2, n))))
 
 
-def backward_stages(w, algorithm: str, dtype: str, options: dict, forward: tuple[Stage, ...],
+def _gradient(stage: Stage, name: str, flops_per_op: float) -> Stage:
+    """The gradient pass of ``stage``: it reads what the stage read and wrote (its inputs and
+    the gradient of its output) and writes the gradients of its inputs."""
+    return dataclasses.replace(stage, name=name, deps=(), flops_per_op=flops_per_op,
+                               bytes_read_per_op=stage.bytes_read_per_op + stage.bytes_written_per_op,
+                               bytes_written_per_op=stage.bytes_read_per_op)
+
+
+def backward_stages(w, algorithm: str, dtype: str, forward: tuple[Stage, ...],
                     states: str = "store") -> tuple[Stage, ...]:
     """The forward stages followed by the backward's (see the module docstring)."""
     if states not in STATES:
@@ -61,7 +69,7 @@ def backward_stages(w, algorithm: str, dtype: str, options: dict, forward: tuple
     e = DTYPE_BYTES[dtype]
     family = w.family
     if family == "attention":
-        groups = _attention_backward(w, algorithm, forward)
+        groups = _attention_backward(w, algorithm, e, forward)
     elif family in ("elman", "gru", "lstm"):
         groups = _rnn_backward(w, algorithm, e, forward)
     elif family == "gemm":
@@ -76,10 +84,7 @@ def backward_stages(w, algorithm: str, dtype: str, options: dict, forward: tuple
         # matrix-state recurrence: recompute S (and ∂q = S do), then the reverse dS chain,
         # which reads what the forward read and wrote and writes the input gradients
         chain = forward[0]
-        reverse = dataclasses.replace(chain, name="bwd: reverse dS, ∂k, ∂v, ∂gate", deps=(),
-                                      flops_per_op=chain.flops_per_op + 3,
-                                      bytes_read_per_op=chain.bytes_read_per_op + chain.bytes_written_per_op,
-                                      bytes_written_per_op=chain.bytes_read_per_op)
+        reverse = _gradient(chain, "bwd: reverse dS, ∂k, ∂v, ∂gate", chain.flops_per_op + 3)
         groups = [_again(forward, "bwd recompute S, ∂q: "), [reverse]]
     else:
         groups = _scan_backward(w, dtype, forward, states)
@@ -110,31 +115,32 @@ def _chunked_backward(forward, states):
     groups = []
     if states == "recompute":
         groups.append(_again([passing], "bwd recompute states: "))
-    groups.append([dataclasses.replace(passing, name="bwd: chunk-state gradients, in reverse", deps=())])
-    groups.append([dataclasses.replace(intra, name="bwd: intra-chunk ∂Q, ∂K, ∂V", deps=(),
-                                       flops_per_op=2 * intra.flops_per_op,
-                                       bytes_read_per_op=intra.bytes_read_per_op + intra.bytes_written_per_op,
-                                       bytes_written_per_op=intra.bytes_read_per_op)])
-    groups.append([dataclasses.replace(out, name="bwd: ∂ of the output matmuls", deps=(),
-                                       flops_per_op=2 * out.flops_per_op,
-                                       bytes_read_per_op=out.bytes_read_per_op + out.bytes_written_per_op,
-                                       bytes_written_per_op=out.bytes_read_per_op)])
+    groups.append(_again([passing], "bwd: chunk-state gradients, in reverse: "))
+    groups.append([_gradient(intra, "bwd: intra-chunk ∂Q, ∂K, ∂V", 2 * intra.flops_per_op)])
+    groups.append([_gradient(out, "bwd: ∂ of the output matmuls", 2 * out.flops_per_op)])
     return groups
 
 
-def _attention_backward(w, algorithm, forward):
-    D, E = w.state, w.value
+def _attention_backward(w, algorithm, e, forward):
+    D, E, N, T = w.state, w.value, w.batch * w.heads, w.seq_len
     if algorithm == "blocked":
         fwd = forward[0]
-        # reads: K, V once per key block (granule); Q, dO, O·dO row sums and the dQ accumulator
-        # (read and written) once per key block that needs them — the forward's re-reads
-        # with Q's role taken by Q, dO and dQ; writes dK, dV once
+        n = fwd.rereaders  # key blocks = query blocks
+        # FA2's backward runs a thread block per key block: it reads its K, V once and writes
+        # dK, dV once; for every query block that needs it (≈ (n + 1)/2) it reads Q, dO and
+        # the row statistics (log-sum-exp, rowsum(dO ⊙ O): two fp32) and adds into the fp32
+        # ∂Q accumulator (read and written)
+        kv = N * T * (D + E) * e
+        q_side = N * T * ((D + E) * e + 2 * 4)
+        dq = N * T * D * 4
+        passes = (n + 1) / 2
+        ops = fwd.ops
         return [[dataclasses.replace(
             fwd, name="bwd: FlashAttention-2 (recompute scores, five matmuls)", deps=(),
-            flops_per_op=6 * D + 4 * E, bytes_read_per_op=fwd.bytes_read_per_op * (2 * D + E) / D,
-            bytes_written_per_op=fwd.bytes_written_per_op * (D + 2 * (D + E)) / E,
-            reread_bytes_per_op=fwd.reread_bytes_per_op * (2 * D + E) / (D + E),
-            latency_ops=fwd.latency_ops + _log2(D))]]
+            flops_per_op=6 * D + 4 * E, bytes_read_per_op=(kv + passes * (q_side + dq)) / ops,
+            bytes_written_per_op=(kv + passes * dq) / ops,
+            reread_bytes_per_op=(passes - 1) * (q_side + dq) / ops,
+            reread_set_bytes=T * ((D + E) * e + 8 + 4 * D), latency_ops=fwd.latency_ops + _log2(D))]]
     scores, soft, mix = forward
     return [_again([mix], "bwd ∂V = Pᵀ·∂O: "), _again([mix], "bwd ∂P = ∂O·Vᵀ: "),
             _again([soft], "bwd ∂S = P ⊙ (∂P − rowsum): "),

@@ -219,7 +219,7 @@ def _schedule(workload: Workload, algorithm: str, dtype: str, direction: str, st
     label = f"{workload.name} T={workload.seq_len} {algorithm} {dtype}"
     meta = {"family": workload.family, "algorithm": algorithm, "direction": direction, **dict(options)}
     if direction == "fwd+bwd":
-        stages = backward_stages(workload, algorithm, dtype, dict(options), stages, states)
+        stages = backward_stages(workload, algorithm, dtype, stages, states)
         label += f" fwd+bwd ({states} states)"
         meta["states"] = states
     return Schedule(name=label, dtype=dtype, stages=stages, meta=meta)
