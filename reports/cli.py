@@ -12,9 +12,6 @@ import sys
 from pathlib import Path
 
 from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
-from reports.sweep import SweepError
-from reports.validate import (CASES_FILE, ValidationError_, describe, load_cases, run_validation, summary,
-                              write_validation_report)
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.backward import DIRECTIONS, STATES
@@ -23,7 +20,15 @@ from workloads.implementations import IMPLEMENTATIONS
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
-USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError, SweepError, ValidationError_)
+USER_ERRORS = (SpecError, WorkloadError, SimulationError, CircuitError)
+#: user errors of the modules the commands import when they run (sweeps, reports and the
+#: validation set pull in pandas, SciPy and Dask: `scansim --help` must not wait for them)
+LAZY_USER_ERRORS = (("reports.sweep", "SweepError"), ("reports.validate", "ValidationError_"))
+
+
+def _is_user_error(exc: Exception) -> bool:
+    lazy = tuple(getattr(sys.modules[m], name) for m, name in LAZY_USER_ERRORS if m in sys.modules)
+    return isinstance(exc, USER_ERRORS + lazy)
 
 
 class UsageError(Exception):
@@ -157,6 +162,9 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_validate(args) -> int:
+    from reports.validate import (CASES_FILE, describe, load_cases, run_validation, summary,
+                                  write_validation_report)
+
     table, orderings = run_validation(load_cases(Path(args.cases) if args.cases else CASES_FILE),
                                       fast=args.fast)
     shown = table[["case", "hardware", "sizes", "metric", "published", "predicted", "ratio", "source"]]
@@ -263,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except (UsageError, *USER_ERRORS) as exc:
+    except Exception as exc:
+        if not (isinstance(exc, UsageError) or _is_user_error(exc)):
+            raise  # a bug: exit 1 with its traceback
         print(f"scansim: error: {exc}", file=sys.stderr)
         return 2
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import heapq
 import math
 
-import pandas as pd
 import simpy
 
 from hwmodels.loader import load_accelerator
@@ -327,6 +326,8 @@ def _simulate_des(schedule: Schedule, accelerator: Accelerator, *, event_budget:
     stuck = [i for i, proc in enumerate(stage_procs) if not proc.triggered]
     if stuck:  # a bug, not a user error: the model must never wedge
         raise RuntimeError(f"simulation of {schedule.name!r} deadlocked in stage {stuck[0]}")
+    import pandas as pd  # here, not at import: `scansim --help` must not pay for pandas
+
     trace = pd.DataFrame(machine.rows, columns=[
         "stage", "stage_name", "tile", "unit", "core", "start_s", "compute_start_s",
         "compute_end_s", "end_s", "bytes_read", "bytes_written"])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import Bounds
 from simulator.policy import onchip_level
 from simulator.units import Placement, dynamic_energy_j, operand_stream_bytes
 from workloads.schedule import Schedule
+
+if TYPE_CHECKING:  # pandas is imported by the DES when it builds a trace
+    import pandas as pd
 
 
 def critical_path(schedule: Schedule, stage_end_s: np.ndarray) -> tuple[int, ...]:

@@ -15,13 +15,13 @@ position ``i`` covers ``[0, i]``).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
 import numpy as np
-from numba import njit
+
+from workloads._jit import njit_on_first_call
 
 __all__ = ["Circuit", "CircuitError", "CIRCUITS", "prefix_circuit"]
 
@@ -168,7 +168,7 @@ def _index_dtype(n: int):
 _OK, _BAD_INDEX, _WRITTEN_TWICE, _NOT_ADJACENT, _INCOMPLETE = range(5)
 
 
-@njit(cache=True)
+@njit_on_first_call(cache=True)
 def _check_intervals(n, ptr, src, dst):
     """Return (code, level, lo, src, dst) of the first violation, code 0 if none."""
     lo = np.arange(n)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from numba import njit
 
+from workloads._jit import njit_on_first_call
 from workloads.circuits import Circuit
 
 __all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence",
@@ -147,7 +147,7 @@ class AffineCost:
     width: int = 1  # lanes one combine can keep busy (d² for a d×d product)
 
 
-@njit(cache=True)
+@njit_on_first_call(cache=True)
 def _live_products(n, ptr, src, dst):
     """Per level: how many of its combines form a product A_d A_s that a later combine reads?
 
@@ -171,7 +171,7 @@ def _live_products(n, ptr, src, dst):
     return counts
 
 
-@njit(cache=True)
+@njit_on_first_call(cache=True)
 def _chained(ptr, src, dst):
     """Per level j ≥ 1: does level j consume exactly level j−1's results, pair for pair?"""
     depth = len(ptr) - 1
