@@ -115,8 +115,9 @@ def _costed_combines(sched, copies: int, width: int) -> float:
                                       ("deltaproduct-1.3b", 3), ("rwkv7-1.5b", 1), ("mamba2-2.7b", 1),
                                       ("gla-1.3b", 1)])
 def test_costed_circuit_is_the_executed_circuit(name, n_h, algo):
-    """DeltaProduct's kernel runs the delta rule over T·n_h micro-steps, so its circuit has
-    T·n_h positions; once the costed circuit had T whatever n_h (equal flops for n_h = 1, 2, 3)."""
+    """DeltaProduct's kernel runs the delta rule over T·n_h micro-steps (under a circuit too:
+    tests/test_families.py), so its circuit has T·n_h positions; once the costed circuit had
+    T whatever n_h (equal flops for n_h = 1, 2, 3)."""
     T = 100
     w = get_workload(name).with_params(seq_len=T, heads=2, state=4, value=4)
     if n_h > 1:
@@ -125,19 +126,6 @@ def test_costed_circuit_is_the_executed_circuit(name, n_h, algo):
     width = w.state * w.value  # one combine is K·V lane-sized ops
     executed = prefix_circuit(algo, T * n_h)
     assert _costed_combines(sched, w.batch * w.heads, width) == executed.size
-
-
-def test_deltaproduct_kernel_runs_the_circuit_over_micro_steps():
-    from workloads.kernels.delta import delta_product
-
-    rng = np.random.default_rng(0)
-    B, T, nh, H, K = 1, 9, 3, 2, 4
-    q = rng.normal(size=(B, T, H, K))
-    k = rng.normal(size=(B, T, nh, H, K))
-    k /= np.linalg.norm(k, axis=-1, keepdims=True)
-    v, beta = rng.normal(size=(B, T, nh, H, K)), rng.uniform(0, 1, (B, T, nh, H))
-    reference = delta_product(q, k, v, beta, "sequential")
-    np.testing.assert_allclose(delta_product(q, k, v, beta, "brent-kung"), reference, atol=1e-10)
 
 
 def test_fused_policy_label_says_whether_anything_fused():

@@ -95,6 +95,8 @@ def test_delta_product_with_one_householder_is_the_delta_rule_and_forms_agree():
     v3, b3 = rng.normal(size=(1, 40, 3, 2, 5)), rng.uniform(0, 2, (1, 40, 3, 2))
     ref = delta_product(q, k3, v3, b3)
     assert rmse(delta_product(q, k3, v3, b3, "chunked", chunk=8), ref) < 1e-12
+    # under a circuit the kernel scans the T·n_h micro-steps: what the schedule costs
+    assert rmse(delta_product(q, k3, v3, b3, "brent-kung"), ref) < 1e-12
     # by hand for one token: two Householder steps then a read-out
     S = np.zeros((6, 5))
     for j in range(3):
