@@ -20,9 +20,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/scansim demo -o out/demo
 
-# one pytest worker per core: a clean clone compiles its Numba kernels in parallel
+# one pytest worker per core, a test file per worker at a time (its kernels compile once):
+# a clean clone compiles its Numba kernels in parallel
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'

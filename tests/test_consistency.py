@@ -4,7 +4,6 @@ the executed one, and labels that say what happened."""
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
