@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from workloads.backward import DIRECTIONS, STATES, backward_stages
 from workloads.errors import WorkloadError
-from workloads.implementations import IMPLEMENTATIONS
 from workloads.families import DIMENSIONS, FAMILIES, measured_iterations
+from workloads.implementations import IMPLEMENTATIONS
 from workloads.schedule import DTYPE_BYTES, Schedule
 
 __all__ = ["Workload", "WorkloadError", "CATALOG", "PARAMS", "get_workload", "schedule", "algorithms"]
@@ -171,18 +171,18 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     if workload.family not in FAMILIES:
         raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
                             f"expected one of {', '.join(FAMILIES)}")
-    if impl is not None:
-        return _implementation(workload, impl, algorithm, dtype, direction)
-    family = FAMILIES[workload.family]
-    if algorithm not in family.algorithms:
-        raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
-                            f"got {algorithm!r}")
     if dtype not in DTYPE_BYTES:
         raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
     if direction not in DIRECTIONS:
         raise WorkloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if states not in STATES:
         raise WorkloadError(f"states: expected one of {', '.join(STATES)}, got {states!r}")
+    if impl is not None:
+        return _implementation(workload, impl, algorithm, dtype, direction)
+    family = FAMILIES[workload.family]
+    if algorithm not in family.algorithms:
+        raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
+                            f"got {algorithm!r}")
     if algorithm in ("deer", "quasi-deer") and "iterations" not in options:
         scale = options.pop("weight_scale", 1.0)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e3:
@@ -202,10 +202,6 @@ def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype:
                             f"not workload {workload.name!r} of family {workload.family!r}")
     if algorithm not in (None, "sequential", kernel.algorithm):  # "sequential": the default
         raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r}")
-    if dtype not in DTYPE_BYTES:
-        raise WorkloadError(f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
-    if direction not in DIRECTIONS:
-        raise WorkloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
     label = f"{workload.name} T={workload.seq_len} {impl} {dtype}" + (" fwd+bwd" if direction != "fwd" else "")
     meta = {"family": workload.family, "algorithm": kernel.algorithm, "impl": impl, "direction": direction}
     return Schedule(name=label, dtype=dtype, stages=kernel.build(workload, dtype, direction), meta=meta)
