@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from workloads.kernels._checks import REAL, check_array, check_heads, check_int, check_log_decays, check_shape
+from workloads.kernels._checks import REAL, check_array, check_heads, check_log_decays, check_shape, gated_scan
 
 __all__ = ["gla"]
 
@@ -96,11 +96,4 @@ def gla(q: np.ndarray, k: np.ndarray, v: np.ndarray, g: np.ndarray,
     if g.dtype != q.dtype:
         raise ValueError(f"g: expected dtype {q.dtype} (the dtype of q), got {g.dtype}")
     check_log_decays(g)
-    o = np.empty(v.shape, dtype=q.dtype)
-    if algorithm == "sequential":
-        _gla_sequential(q, k, v, g, o)
-    elif algorithm == "chunked":
-        _gla_chunked(q, k, v, g, o, check_int("chunk", chunk))
-    else:
-        raise ValueError(f"algorithm: expected 'sequential' or 'chunked', got {algorithm!r}")
-    return o
+    return gated_scan(_gla_sequential, _gla_chunked, q, k, v, g, algorithm, chunk)

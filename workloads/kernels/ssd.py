@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from workloads.kernels._checks import check_heads, check_int, check_log_decays
+from workloads.kernels._checks import check_heads, check_log_decays, gated_scan
 
 __all__ = ["ssd"]
 
@@ -82,11 +82,4 @@ def ssd(q: np.ndarray, k: np.ndarray, v: np.ndarray, g: np.ndarray,
     """
     q, k, v, g = check_heads(q, k, v, g=g)
     check_log_decays(g)
-    o = np.empty(v.shape, dtype=q.dtype)
-    if algorithm == "sequential":
-        _ssd_sequential(q, k, v, g, o)
-    elif algorithm == "chunked":
-        _ssd_chunked(q, k, v, g, o, check_int("chunk", chunk))
-    else:
-        raise ValueError(f"algorithm: expected 'sequential' or 'chunked', got {algorithm!r}")
-    return o
+    return gated_scan(_ssd_sequential, _ssd_chunked, q, k, v, g, algorithm, chunk)
