@@ -162,22 +162,48 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from reports.validate import (CASES_FILE, describe, load_cases, run_validation, summary,
-                                  write_validation_report)
+    import pandas as pd
 
-    table, orderings = run_validation(load_cases(Path(args.cases) if args.cases else CASES_FILE),
-                                      fast=args.fast)
-    shown = table[["case", "hardware", "sizes", "metric", "published", "predicted", "ratio", "source"]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=48))
-    if len(orderings):
+    from reports.progress import Progress
+    from reports.validate import (CASES_FILE, RECURRENT_FILE, breakdown, describe, held_out_verdict,
+                                  load_cases, run_validation, summary, write_validation_report)
+
+    if args.cases:
+        sets = [(Path(args.cases).stem, Path(args.cases))]
+    else:
+        sets = [(name, path) for name, path in (("kernels", CASES_FILE), ("recurrent", RECURRENT_FILE))
+                if args.set in ("all", name)]
+    tables, orderings = [], []
+    for name, path in sets:
+        cases = load_cases(path)
+        bar = Progress(len(cases.cases), True, f"scansim validate {name}", "case")
+        table, order = run_validation(cases, fast=args.fast, name=name, progress=lambda *_: bar.update())
+        bar.close()
+        tables.append(table)
+        orderings.append(order)
+        print(f"== {name} ({path}) ==")
+        if (table["split"] == "held-out").any():  # a set with a held-out half: its accuracy by group
+            fmt = {"float_format": lambda v: f"{v:.3f}", "index": False, "max_colwidth": 60}
+            print(breakdown(table, ["split", "family"]).to_string(**fmt))
+            print()
+            print(breakdown(table, ["split", "source", "hardware"]).to_string(**fmt))
+            print("\n" + describe(summary(table, order)))
+            print(held_out_verdict(table) + "\n")
+            continue
+        shown = table[["case", "hardware", "sizes", "metric", "published", "predicted", "ratio", "source"]]
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=48))
+        if len(order):
+            print()
+            print(order[["claim", "published_holds", "predicted_holds"]].to_string(index=False))
+        print("\n" + describe(summary(table, order)))
+        published = table[table["hardware"] != "host"]
+        if 0 < len(published) < len(table):  # host timings are noisy: the published cases alone
+            print(describe(summary(published, order), " (published only, host timings left out)"))
         print()
-        print(orderings[["claim", "published_holds", "predicted_holds"]].to_string(index=False))
-    print("\n" + describe(summary(table, orderings)))
-    published = table[table["hardware"] != "host"]
-    if 0 < len(published) < len(table):  # host timings are noisy: the published cases alone
-        print(describe(summary(published, orderings), " (published only, host timings left out)"))
     if args.output:
-        print(f"wrote {write_validation_report(table, orderings, Path(args.output))}")
+        report = write_validation_report(pd.concat(tables, ignore_index=True),
+                                         pd.concat(orderings, ignore_index=True), Path(args.output))
+        print(f"wrote {report}")
     return 0
 
 
@@ -257,7 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="compare predictions with published measurements")
     val.add_argument("-o", "--output", default=None, help="folder for validation.csv and the HTML report")
-    val.add_argument("--cases", default=None, help="validation-set YAML (default: the shipped set)")
+    val.add_argument("--cases", default=None, help="a validation-set YAML of your own (default: the shipped sets)")
+    val.add_argument("--set", choices=("all", "kernels", "recurrent"), default="all",
+                     help="which shipped set: kernels (GEMM, attention, systolic arrays), recurrent "
+                          "(RNN and chunked linear-attention kernels, with a held-out half), or all")
     val.add_argument("--fast", action="store_true", help="leave out the cases measured on this machine")
     val.set_defaults(run=_cmd_validate)
 

@@ -147,10 +147,11 @@ def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_validation(table: pd.DataFrame, band: float, path: Path) -> Path:
-    """Predicted vs published time, log-log, one marker per hardware, with the ±band and ×/÷ 2
-    lines around the diagonal."""
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+def plot_validation(table: pd.DataFrame, band: float, path: Path, colour: str = "hardware") -> Path:
+    """Predicted vs published time, log-log, one colour per value of ``colour`` (hardware or
+    family), circles for the development half and triangles for the held-out half, with the
+    ±band and ×/÷ 2 lines around the diagonal."""
+    fig, ax = plt.subplots(figsize=(6.8, 5.8))
     lo = min(table["published_s"].min(), table["predicted_s"].min()) / 2
     hi = max(table["published_s"].max(), table["predicted_s"].max()) * 2
     x = np.geomspace(lo, hi, 50)
@@ -158,9 +159,15 @@ def plot_validation(table: pd.DataFrame, band: float, path: Path) -> Path:
     ax.plot(x, x, color="0.4", lw=1)
     for factor in (0.5, 2.0):
         ax.plot(x, x * factor, color="grey", lw=0.8, ls="--")
-    for hardware, group in table.groupby("hardware"):
-        ax.scatter(group["published_s"], group["predicted_s"], s=22, label=hardware)
+    split = table["split"] if "split" in table else pd.Series("dev", index=table.index)
+    colours = dict(zip(sorted(table[colour].unique()), plt.get_cmap("tab10").colors * 3))
+    for value, group in table.groupby(colour):
+        for half, marker in (("dev", "o"), ("held-out", "^")):
+            part = group[split.loc[group.index] == half]
+            if len(part):
+                ax.scatter(part["published_s"], part["predicted_s"], s=20, marker=marker, alpha=0.8,
+                           color=colours[value], label=value if half == "dev" or len(part) == len(group) else None)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi),
            xlabel="published time (s)", ylabel="scansim predicted time (s)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=colour)
     return _save(fig, path)

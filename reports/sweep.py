@@ -31,8 +31,6 @@ import json
 import math
 import os
 import re
-import sys
-import time
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -46,6 +44,7 @@ from scipy.stats import qmc
 from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
 from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml
 from hwmodels.spec import Accelerator
+from reports.progress import Progress
 from simulator import SimulationError, simulate
 from workloads.backward import DIRECTIONS
 from workloads.catalog import PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
@@ -368,31 +367,6 @@ def read_results(folder: str | Path) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
-class _Progress:
-    """A tqdm bar on a terminal; a plain line every few seconds otherwise."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.count, self.last = total, 0, time.monotonic()
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="point")
-        self.enabled = enabled
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and (time.monotonic() - self.last > 5 or self.count == self.total):
-            print(f"scansim sweep: {self.count}/{self.total} points", file=sys.stderr, flush=True)
-            self.last = time.monotonic()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: str | None = None,
               resume: bool = False, progress: bool = False) -> pd.DataFrame:
     """Run every point not yet in ``out`` (all of them unless ``resume``), writing each as it
@@ -412,7 +386,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: 
     todo = [p for p in todo if p["point_id"] not in existing]
     size = 1 if spec.fidelity == "des" else 256  # a DES point is worth its own file
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-    bar = _Progress(len(todo), progress)
+    bar = Progress(len(todo), progress)
     try:
         if scheduler:
             from distributed import Client, as_completed

@@ -26,13 +26,17 @@ from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "BAND", "LIMIT", "Case", "Ordering", "ValidationSet", "ValidationError_",
-           "describe", "load_cases", "run_validation", "summary", "validation_section",
+__all__ = ["CASES_FILE", "RECURRENT_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case", "Ordering", "ValidationSet", "ValidationError_",
+           "breakdown", "describe", "held_out_verdict", "load_cases", "run_validation", "summary", "validation_section",
            "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
+RECURRENT_FILE = Path(__file__).parent / "validation" / "recurrent.yaml"
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
 LIMIT = 2.0  # every case within ×/÷ 2
+#: targets of the recurrent set's held-out half (per family and overall): median |log ratio|
+#: within log 1.5, and this share of its cases within ×/÷ 2
+HELD_OUT_BAND, HELD_OUT_SHARE = 1.5, 0.8
 
 
 class ValidationError_(ValueError):  # noqa: N801 — pydantic owns the plain name
@@ -49,6 +53,8 @@ class Case(_Strict):
     workload: str = Field(min_length=1)
     params: dict[str, int] = {}
     algorithm: str
+    impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
+    direction: Literal["fwd", "fwd+bwd"] = "fwd"
     options: dict[str, int] = {}
     policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
     dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
@@ -58,6 +64,7 @@ class Case(_Strict):
     conditions: str = ""
     source: str = Field(min_length=1)
     note: str = ""  # why a case sits outside the band, when it does
+    split: Literal["dev", "held-out"] = "dev"  # held-out: never modelled from (see recurrent.yaml)
 
     @model_validator(mode="after")
     def _complete(self):
@@ -122,15 +129,19 @@ def load_cases(path: str | Path = CASES_FILE) -> ValidationSet:
 def _check(case: Case) -> None:
     """Everything about a case that can be wrong before it runs: workload, sizes, algorithm
     and options (by building its schedule), hardware, and what a host case can measure."""
-    w = get_workload(case.workload).with_params(**case.params)
-    schedule(w, case.algorithm, case.dtype, **case.options)
+    family = _schedule(case).meta["family"]
     if case.hardware != "host":
         load_accelerator(case.hardware)
-    elif w.family != "diagonal" or case.dtype not in _HOST_DTYPES:
-        raise WorkloadError(f"host cases time diagonal scans in fp32 or fp64, got {w.family!r} in {case.dtype}")
+    elif family != "diagonal" or case.dtype not in _HOST_DTYPES:
+        raise WorkloadError(f"host cases time diagonal scans in fp32 or fp64, got {family!r} in {case.dtype}")
 
 
 _HOST_DTYPES = {"fp32": np.float32, "fp64": np.float64}
+
+
+def _schedule(case: Case):
+    w = get_workload(case.workload).with_params(**case.params)
+    return schedule(w, case.algorithm, case.dtype, direction=case.direction, impl=case.impl, **case.options)
 
 
 @lru_cache(maxsize=1)
@@ -158,36 +169,49 @@ def _measure_host(case: Case) -> float:
     return median_seconds(partial(linear_scan, out=np.empty_like(a)), a, b, circuit)
 
 
-_COLUMNS = ("case", "hardware", "workload", "algorithm", "sizes", "dtype", "metric", "published",
-            "predicted", "published_s", "predicted_s", "ratio", "within_band", "source",
-            "conditions", "note")
+_COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "sizes", "dtype",
+            "metric", "published", "predicted", "published_s", "predicted_s", "ratio", "within_band",
+            "split", "source", "conditions", "note")
+
+
+@lru_cache(maxsize=64)
+def _accelerator(hardware: str):
+    return _host() if hardware == "host" else load_accelerator(hardware)
 
 
 def _evaluate(case: Case) -> dict:
-    acc = _host() if case.hardware == "host" else load_accelerator(case.hardware)
-    w = get_workload(case.workload).with_params(**case.params)
-    predicted = simulate(schedule(w, case.algorithm, case.dtype, **case.options), acc, case.policy).latency_s
+    acc = _accelerator(case.hardware)
+    planned = _schedule(case)
+    predicted = simulate(planned, acc, case.policy).latency_s
     clock = acc.matrix.clock_hz if acc.matrix is not None else acc.clock_hz
     published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
     ratio = predicted / published
     sizes = ", ".join(f"{k}={v}" for k, v in case.params.items())
     hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
     return {
-        "case": case.id, "hardware": hardware, "workload": case.workload,
-        "algorithm": case.algorithm, "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
+        "case": case.id, "hardware": hardware, "workload": case.workload, "family": planned.meta["family"],
+        "algorithm": case.algorithm, "impl": case.impl or "", "direction": case.direction, "sizes": sizes,
+        "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
         "published_s": published, "predicted_s": predicted, "ratio": ratio,
-        "within_band": 1 / BAND <= ratio <= BAND, "source": case.source,
+        "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
         "conditions": case.conditions, "note": case.note,
     }
 
 
-def run_validation(cases: ValidationSet, *, fast: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_validation(cases: ValidationSet, *, fast: bool = False, name: str = "kernels",
+                   progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(table, orderings)``: one row per case (host cases left out when ``fast``) and one
     per ordering whose two cases both ran, with whether the published and the predicted
-    times put them in the claimed order."""
+    times put them in the claimed order; both carry the set's ``name`` in a ``set`` column.
+    ``progress(done, total)`` is called as cases finish."""
     chosen = [c for c in cases.cases if not (fast and c.hardware == "host")]
-    table = pd.DataFrame([_evaluate(c) for c in chosen], columns=list(_COLUMNS))
+    rows = []
+    for i, case in enumerate(chosen):
+        rows.append(_evaluate(case))
+        if progress is not None:
+            progress(i + 1, len(chosen))
+    table = pd.DataFrame(rows, columns=list(_COLUMNS)).assign(set=name)
     by_id = table.set_index("case")
     rows = []
     for o in cases.orderings:
@@ -198,10 +222,10 @@ def run_validation(cases: ValidationSet, *, fast: bool = False) -> tuple[pd.Data
                          "predicted_holds": bool(f.predicted_s < s.predicted_s),
                          "predicted_speedup": float(s.predicted_s / f.predicted_s),
                          "published_speedup": float(s.published_s / f.published_s),
-                         "source": o.source})
+                         "source": o.source, "set": name})
     return table, pd.DataFrame(rows, columns=["claim", "faster", "slower", "published_holds",
                                               "predicted_holds", "predicted_speedup",
-                                              "published_speedup", "source"])
+                                              "published_speedup", "source", "set"])
 
 
 def summary(table: pd.DataFrame, orderings: pd.DataFrame) -> dict:
@@ -222,6 +246,35 @@ def summary(table: pd.DataFrame, orderings: pd.DataFrame) -> dict:
     }
 
 
+def breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Accuracy per group of cases: count, median ratio, median |log ratio|, share within ×/÷ 2,
+    and whether the group meets the held-out targets (see :data:`HELD_OUT_BAND`)."""
+    log_ratio = np.log(table["ratio"].to_numpy(dtype=float))
+    frame = table.assign(_abs=np.abs(log_ratio), _in=np.abs(log_ratio) <= math.log(LIMIT))
+    out = frame.groupby(by, sort=True).agg(cases=("ratio", "size"), median_ratio=("ratio", "median"),
+                                           median_abs_log_ratio=("_abs", "median"),
+                                           within_2x=("_in", "mean")).reset_index()
+    out["meets_targets"] = ((out["median_abs_log_ratio"] <= math.log(HELD_OUT_BAND))
+                            & (out["within_2x"] >= HELD_OUT_SHARE))
+    return out
+
+
+def held_out_verdict(table: pd.DataFrame) -> str:
+    """One line: the held-out half against its targets, overall and per family."""
+    held = table[table["split"] == "held-out"]
+    if held.empty:
+        return "no held-out cases"
+    overall = breakdown(held.assign(_all="all"), ["_all"]).iloc[0]
+    families = breakdown(held, ["family"])
+    failing = families.loc[~families["meets_targets"], "family"].tolist()
+    return (f"held-out half, {int(overall.cases)} cases: median |log ratio| {overall.median_abs_log_ratio:.3f} "
+            f"(target ≤ log {HELD_OUT_BAND:g} = {math.log(HELD_OUT_BAND):.3f}), "
+            f"{overall.within_2x * 100:.0f} % within ×/÷ 2 (target ≥ {HELD_OUT_SHARE * 100:.0f} %); "
+            f"families meeting both: {len(families) - len(failing)}/{len(families)}"
+            + (f" (not: {', '.join(failing)})" if failing else "")
+            + f"; targets {'met' if overall.meets_targets and not failing else 'NOT met'}")
+
+
 def describe(s: dict, what: str = "") -> str:
     """One line of :func:`summary`'s figures, as the CLI prints them and the report shows them."""
     return (f"{s['cases']} cases{what}: median predicted/published time {s['median_ratio']:.3f}, "
@@ -232,25 +285,43 @@ def describe(s: dict, what: str = "") -> str:
 
 
 def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path):
-    """``(text, figures, tables)`` of the validation section of a report in ``folder``: the
-    summary sentence, the predicted-vs-published scatter (written there) and the tables."""
+    """``(text, figures, tables)`` of the validation section of a report in ``folder``: per
+    validation set (the ``set`` column), its summary sentence, its predicted-vs-published
+    scatter (written there) and its tables; a set with a held-out half also gets its targets'
+    verdict and its accuracy by split, family and source."""
     from reports.html import Figure, Table
     from reports.plots import plot_validation
 
-    plot_validation(table, BAND, folder / "validation.png")
-    text = "Validation: " + describe(summary(table, orderings)) + "."
-    shown = table[["case", "hardware", "workload", "algorithm", "sizes", "dtype", "metric",
-                   "published", "predicted", "ratio", "source", "note"]]
-    figures = [Figure("Validation: predicted vs published", "validation.png",
-                      "Log-log, one marker per case; the band is ±25 %, the dashed lines ×/÷ 2.")]
-    tables = [Table("Validation cases", shown, "ratio = predicted time / published time"),
-              Table("Validation orderings", orderings,
-                    "Does scansim rank the two cases as the source does?")]
-    return text, figures, tables
+    texts, figures, tables = [], [], []
+    for i, (name, part) in enumerate(table.groupby("set", sort=False)):
+        split = bool((part["split"] == "held-out").any())
+        colour = "family" if split else "hardware"
+        image = "validation.png" if i == 0 else f"validation-{name}.png"
+        plot_validation(part, BAND, folder / image, colour=colour)
+        mine = orderings[orderings["set"] == name] if len(orderings) else orderings
+        line = f"Validation ({name}): " + describe(summary(part, mine))
+        texts.append(line + ("; " + held_out_verdict(part) if split else "") + ".")
+        figures.append(Figure(f"Validation ({name}): predicted vs published", image,
+                              f"Log-log, one marker per case, one colour per {colour}"
+                              + ("; circles: development half, triangles: held-out half" if split else "")
+                              + "; the band is ±25 %, the dashed lines ×/÷ 2."))
+        if split:
+            tables += [Table(f"Validation ({name}) by split and family", breakdown(part, ["split", "family"]),
+                             f"held-out targets: median |log ratio| ≤ log {HELD_OUT_BAND:g} and "
+                             f"≥ {HELD_OUT_SHARE * 100:.0f} % within ×/÷ 2, per family and overall"),
+                       Table(f"Validation ({name}) by source", breakdown(part, ["split", "source", "hardware"]),
+                             "a source is one table of one document on one GPU, wholly in one half")]
+        shown = part[["case", "hardware", "workload", "algorithm", "impl", "direction", "sizes", "dtype",
+                      "metric", "published", "predicted", "ratio", "split", "source", "note"]]
+        tables.append(Table(f"Validation ({name}) cases", shown, "ratio = predicted time / published time"))
+        if len(mine):
+            tables.append(Table(f"Validation ({name}) orderings", mine.drop(columns="set"),
+                                "Does scansim rank the two cases as the source does?"))
+    return " ".join(texts), figures, tables
 
 
 def write_validation_report(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path) -> Path:
-    """``validation.csv``, ``orderings.csv``, the scatter plot and ``index.html`` in ``folder``."""
+    """``validation.csv``, ``orderings.csv``, the scatter plots and ``index.html`` in ``folder``."""
     from reports.html import write_report
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -119,8 +119,9 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     total = total + stage.total_ops * stage.sfu_ops_per_op / (fn_rate * clock)
                     chain = chain + (fn_lat if stage.sfu_on_chain else 0.0)
                 work[unit] = work[unit] + total
-                chain_s = stage.steps * chain / clock
-                compute = stage.steps * np.maximum(issue, chain / clock)
+                sync = stage.step_kernels * (launch + dram_lat)  # units.step_sync_s
+                chain_s = stage.steps * (chain / clock + sync)
+                compute = stage.steps * np.maximum(issue, chain / clock + sync)
                 compute = compute + per_core * stage.steps * stage.onchip_bytes_per_op / onchip_bw + exposure
             dep_depth = np.max(depth[list(stage.deps)], axis=0) if stage.deps else 0.0
             depth[s_idx] = dep_depth + overhead + chain_s

@@ -108,7 +108,9 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
       every query block of a head) fetches it from DRAM once per wave of concurrent tiles:
       its re-reads shrink by ``min(rereaders, cores)``, as long as the data the wave shares
       (``reread_set_bytes`` per group of rereaders, a head's K and V; ⌈cores / rereaders⌉
-      groups run at once) fits that cache.
+      groups run at once) fits that cache;
+    * a chain that reads the same ``step_reread_bytes`` every step (an RNN's recurrent
+      weights) fetches them from DRAM once when they fit that cache.
     """
     caches = [m.capacity_bytes for m in acc.memory[:-1] if m.scope == "chip"]
     if not caches:
@@ -127,6 +129,9 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
             kept = stage.reread_bytes_per_op / min(stage.rereaders, acc.cores)
             reads -= stage.reread_bytes_per_op - kept
             stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1)
+        if stage.step_reread_bytes and stage.steps > 1 and stage.step_reread_bytes <= max(caches):
+            reads -= stage.step_reread_bytes / stage.ops * (1 - 1 / stage.steps)
+            stage = dataclasses.replace(stage, step_reread_bytes=0.0)
         if reads != stage.bytes_read_per_op:
             stage = dataclasses.replace(stage, bytes_read_per_op=reads)
             changed = True

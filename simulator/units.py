@@ -57,6 +57,13 @@ def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
     return 2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz * systolic_efficiency(stage, acc)
 
 
+def step_sync_s(stage: Stage, acc: Accelerator) -> float:
+    """What a step of a chain waits for besides its arithmetic when every step is its own
+    kernels (``step_kernels``, as cuDNN's RNN launches a GEMM and an elementwise kernel per
+    time step): each kernel's launch after the previous one drains, then its first load."""
+    return stage.step_kernels * (acc.kernel_launch_s + acc.dram.latency_s)
+
+
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
                ops: int) -> tuple[float, float]:
     """``(issue_s, chain_s)`` of one step of ``ops`` ops of ``stage`` on one core: the time the
@@ -73,7 +80,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
         chain_cycles += fn.latency_cycles if stage.sfu_on_chain else 0.0
-    return issue_s, chain_cycles / acc.clock_hz
+    return issue_s, chain_cycles / acc.clock_hz + step_sync_s(stage, acc)
 
 
 def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str, ops: int) -> float:
@@ -101,13 +108,14 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
 
 
 def chain_seconds(stage: Stage, placement: Placement, acc: Accelerator) -> float:
-    """The stage's critical path: ``steps`` dependent steps of one op latency chain each."""
+    """The stage's critical path: ``steps`` dependent steps of one op latency chain each (and
+    their kernels' launches and first loads, when every step is its own kernels)."""
     if placement.unit == "transfer":
         return 0.0
     cycles = stage.latency_ops * acc.vector.op_latency_cycles
     if stage.sfu_ops_per_op and stage.sfu_on_chain:
         cycles += acc.sfu.function(stage.sfu_function).latency_cycles
-    return stage.steps * cycles / acc.clock_hz
+    return stage.steps * (cycles / acc.clock_hz + step_sync_s(stage, acc))
 
 
 def waves(stage: Stage, acc: Accelerator) -> tuple[int, float]:

@@ -101,7 +101,7 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
     rows = (index.parent / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3 * 3  # header + workloads × algorithms × T × presets
     assert "kogge-stone" in index.read_text()
-    assert "validation.png" in parser.images and "Validation cases" in index.read_text()
+    assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
 
 
 def test_console_script_entry_point():

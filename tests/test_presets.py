@@ -40,6 +40,15 @@ PEAKS = [
     ("rtx-4090", "fp32", "vector", 82.6e12, 0.01),
     ("rtx-4090", "bf16", "matrix", 165.2e12, 0.01),
     ("rtx-4090", None, "dram", 1.008e12, 0.001),
+    ("v100-sxm2-16gb", "fp32", "vector", 15.7e12, 0.01),
+    ("v100-sxm2-16gb", "fp16", "matrix", 125e12, 0.01),
+    ("v100-sxm2-16gb", None, "dram", 900e9, 0.001),
+    ("p100-pcie-16gb", "fp32", "vector", 9.3e12, 0.01),
+    ("p100-pcie-16gb", "fp16", "vector", 18.7e12, 0.01),
+    ("p100-pcie-16gb", None, "dram", 732e9, 0.001),
+    ("t4", "fp32", "vector", 8.1e12, 0.01),
+    ("t4", "fp16", "matrix", 65e12, 0.01),
+    ("t4", None, "dram", 320e9, 0.001),
 ]
 
 

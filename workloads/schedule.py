@@ -60,6 +60,8 @@ class Stage:
     rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
     reread_set_bytes: float = 0.0  # size of the data one group of rereaders shares
     granule_ops: float = 0.0  # ops of one indivisible work unit (a thread block's tile); 0: fluid
+    step_kernels: int = 0  # kernels launched per step of a chain (0: the steps run inside one kernel)
+    step_reread_bytes: float = 0.0  # DRAM bytes every step reads again (a chain's weights)
 
     @cached_property
     def total_ops(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from workloads.implementations import selective_scan
+from workloads.implementations import cudnn_rnn, fla_chunk, selective_scan
 
 __all__ = ["Implementation", "IMPLEMENTATIONS"]
 
@@ -30,4 +30,8 @@ class Implementation:
 IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("selective-scan", ("diagonal",), "chunked", selective_scan.build,
                    selective_scan.__doc__.strip().splitlines()[0], selective_scan.SOURCE),
+    Implementation("cudnn-rnn", tuple(cudnn_rnn.GATES), "sequential", cudnn_rnn.build,
+                   cudnn_rnn.__doc__.strip().splitlines()[0], cudnn_rnn.SOURCE),
+    Implementation("fla-chunk", ("ssd", "gla"), "chunked", fla_chunk.build,
+                   fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE),
 )}

@@ -1,0 +1,151 @@
+"""flash-linear-attention's chunked kernels: chunk_simple_gla (scalar gate) and chunk_gla.
+
+Built as the Triton kernels of fla-org/flash-linear-attention are (``fla/ops/common/chunk_h.py``,
+``fla/ops/common/chunk_o.py``, ``fla/ops/simple_gla/chunk.py``, ``fla/ops/gla/chunk.py``; Yang
+et al., arXiv 2312.06635 §4 for GLA's secondary chunking).  With chunk C = 64 and NT = T / C:
+
+* ``chunk_fwd_h``: a thread block per (key tile, value tile, batch·head) walks the NT chunks in
+  order, storing the state h of every chunk (the input dtype; fp32 in the backward's
+  recompute) and adding ``kᵀ v`` — k is read once per value tile, v once per key tile;
+* ``chunk_fwd_o``: a block per (value tile, chunk, batch·head) forms ``q h`` and the masked
+  intra-chunk ``(q kᵀ) v``, reading q and k once per value tile;
+* backward (``chunk_*_bwd``): h recomputed in fp32, ``chunk_bwd_dh`` walks the chunks in
+  reverse storing dh (fp32), then ``dq, dk`` (and the gate's gradient) and ``dv`` kernels;
+* GLA adds a gate per key channel: the gate's cumulative sum (fp32), the intra-chunk scores A
+  (fp32) computed in 16-row sub-chunks — off the diagonal as gated matmuls, on the diagonal
+  elementwise, one ``exp2`` per (row, column, key channel) — and gate factors ``exp2(g)``
+  applied to q and k in every kernel that reads them; its backward adds dA, the intra-chunk
+  dq/dk and the gate gradient's reverse cumulative sum.
+
+Tiles are the largest of each kernel's autotuning list (64 for the state kernels, 128 for
+the output kernels, ``BKV_LIST`` / ``_O_CONFIGS``).  ``exp2`` runs on the SFU (MUFU.EX2, 16
+per SM per clock: CUDA C++ Programming Guide, arithmetic instruction throughput).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from workloads.schedule import DTYPE_BYTES, Stage
+
+SOURCE = ("fla-org/flash-linear-attention fla/ops/common/chunk_h.py, chunk_o.py, fla/ops/simple_gla/chunk.py, "
+          "fla/ops/gla/chunk.py; Yang et al., arXiv 2312.06635 §4 (secondary chunking)")
+
+C, SUB = 64, 16  # FLA's chunk size and GLA's sub-chunk
+_STATE_TILE, _OUT_TILE = 64, 128
+_FP32 = 4
+
+
+def _tiles(n: int, tile: int) -> int:
+    return math.ceil(n / tile)
+
+
+def _kernel(name, *, blocks: int, block_flops: float, reads: float, writes: float,
+            steps: int = 1, exps: float = 0.0, shape=(C, C, C)) -> Stage:
+    """One Triton kernel: ``blocks`` thread blocks (one op each, one indivisible unit of work)
+    per step, each doing ``block_flops`` of matmul flops and ``exps`` exp2s; ``reads`` and
+    ``writes`` are the kernel's DRAM bytes in all."""
+    total = blocks * steps
+    return Stage(name, "matrix", ops=blocks, steps=steps, flops_per_op=block_flops,
+                 sfu_ops_per_op=exps / total, sfu_function="exp", sfu_on_chain=False,
+                 bytes_read_per_op=reads / total, bytes_written_per_op=writes / total,
+                 latency_ops=2 * math.log2(C), gemm_shape=shape, granule_ops=1)
+
+
+def _in_stream_order(stages: list[Stage]) -> tuple[Stage, ...]:
+    """The kernels as one CUDA stream runs them: each starts when the one before has ended."""
+    return tuple(dataclasses.replace(s, deps=(i - 1,) if i else ()) for i, s in enumerate(stages))
+
+
+def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
+    e = DTYPE_BYTES[dtype]
+    B, H, K, V, T = w.batch, w.heads, w.state, w.value, w.seq_len
+    BH, NT = B * H, _tiles(T, C)
+    gla = w.family == "gla"
+    tokens = B * T * H
+    q_bytes, v_bytes = tokens * K * e, tokens * V * e
+    gate = tokens * (K if gla else 1) * _FP32  # g after its cumulative sum (fp32)
+    nk, nv = _tiles(K, _STATE_TILE), _tiles(V, _STATE_TILE)
+    ok, ov = _tiles(K, _OUT_TILE), _tiles(V, _OUT_TILE)
+    states = BH * NT * K * V  # one state per chunk
+
+    def fwd_h(state_bytes: int) -> Stage:
+        # per step and block: the state tile's update kᵀv (2·C·64·64) and, for GLA, the gate
+        # factors of its k tile
+        return _kernel("chunk_fwd_h: state of every chunk (sequential over chunks)",
+                       blocks=nk * nv * BH, steps=NT, block_flops=2 * C * _STATE_TILE ** 2,
+                       reads=q_bytes * nv + v_bytes * nk + (gate * nv if gla else 0),
+                       writes=states * state_bytes, exps=tokens * K * nv if gla else 0,
+                       shape=(_STATE_TILE, _STATE_TILE, C))
+
+    stages: list[Stage] = []
+    if gla:
+        stages.append(Stage("chunk_local_cumsum: the gate's running sum per chunk", "vector",
+                            ops=tokens * K, flops_per_op=1, bytes_read_per_op=_FP32,
+                            bytes_written_per_op=_FP32, latency_ops=math.log2(C)))
+    stages.append(fwd_h(e))
+    if gla:
+        # scores A (fp32, B·T·H·C): off-diagonal sub-blocks as gated matmuls (q and k scaled by
+        # exp2 of the gate), diagonal sub-blocks elementwise: SUB·SUB·K exp2s and 3 flops each
+        sub = C // SUB
+        pairs = sub * (sub - 1) // 2
+        inter = _kernel("chunk_gla_fwd_A intra_sub_inter: gated off-diagonal scores", blocks=NT * sub * sub * BH,
+                        block_flops=2 * SUB * SUB * K * pairs / (sub * sub),
+                        reads=2 * q_bytes * sub / 2 + gate * sub, writes=tokens * C * _FP32,
+                        exps=BH * NT * pairs * 2 * SUB * K, shape=(SUB, SUB, K))
+        diagonal = Stage("chunk_gla_fwd_A intra_sub_intra: diagonal scores, elementwise", "vector",
+                         ops=BH * NT * sub * SUB * SUB * K, flops_per_op=3, sfu_ops_per_op=1,
+                         sfu_function="exp", sfu_on_chain=False,
+                         bytes_read_per_op=(2 * q_bytes + gate) / (BH * NT * sub * SUB * SUB * K),
+                         bytes_written_per_op=tokens * SUB * _FP32 / (BH * NT * sub * SUB * SUB * K),
+                         latency_ops=math.log2(K))
+        stages += [inter, diagonal]
+        out = _kernel("chunk_gla_fwd_o: o = (q ⊙ exp2 g) h + A v", blocks=ov * NT * BH,
+                      block_flops=2 * C * K * _OUT_TILE + 2 * C * C * _OUT_TILE,
+                      reads=(q_bytes + gate) * ov + states * e + tokens * C * _FP32 * ov + v_bytes,
+                      writes=v_bytes, exps=tokens * K * ov, shape=(C, _OUT_TILE, K))
+    else:
+        out = _kernel("chunk_fwd_o: o = q h + (q kᵀ ⊙ M) v", blocks=ov * NT * BH,
+                      block_flops=2 * C * K * _OUT_TILE + 2 * C * C * K + 2 * C * C * _OUT_TILE,
+                      reads=2 * q_bytes * ov + states * e + v_bytes + gate, writes=v_bytes,
+                      exps=ov * tokens * (C + 1), shape=(C, _OUT_TILE, K))
+    stages.append(out)
+    if direction == "fwd":
+        return _in_stream_order(stages)
+
+    stages.append(fwd_h(_FP32))  # recomputed, in fp32
+    stages.append(_kernel("chunk_bwd_dh: state gradient of every chunk (reverse)", blocks=nk * nv * BH,
+                          steps=NT, block_flops=2 * C * _STATE_TILE ** 2,
+                          reads=q_bytes * nv + v_bytes * nk + (gate * nv if gla else 0),
+                          writes=states * _FP32, exps=tokens * K * nv if gla else 0,
+                          shape=(_STATE_TILE, _STATE_TILE, C)))
+    # dv = (q kᵀ ⊙ M)ᵀ do + k dh: a block per (value tile, chunk, batch·head)
+    stages.append(_kernel("chunk_bwd_dv", blocks=ov * NT * BH,
+                          block_flops=2 * C * C * K + 2 * C * C * _OUT_TILE + 2 * C * K * _OUT_TILE,
+                          reads=2 * q_bytes * ov + v_bytes + states * _FP32 + (gate * ov if gla else 0),
+                          writes=v_bytes, exps=tokens * K * ov if gla else 0, shape=(C, _OUT_TILE, K)))
+    # dq, dk (and dg): a block per (key tile, chunk, batch·head), looping over value tiles
+    # through v, do, h and dh
+    stages.append(_kernel("chunk_bwd_dqk(g): dq, dk and the gate's gradient", blocks=ok * NT * BH,
+                          block_flops=4 * C * V * _OUT_TILE + 2 * C * C * V + 2 * C * C * _OUT_TILE,
+                          reads=2 * v_bytes * ok + 2 * states * _FP32 + 2 * q_bytes + gate,
+                          writes=2 * q_bytes + gate * ok, exps=tokens * K * 2 if gla else 0,
+                          shape=(C, _OUT_TILE, V)))
+    if gla:
+        # dA (fp32 scores' gradient), the intra-chunk dq/dk from it (sub-chunks, diagonal
+        # elementwise as in the forward), and the gate gradient's reverse cumulative sum
+        sub = C // SUB
+        stages.append(_kernel("chunk_gla_bwd_dA: dA = do vᵀ", blocks=NT * BH, block_flops=2 * C * C * V,
+                              reads=2 * v_bytes, writes=tokens * C * _FP32, shape=(C, C, V)))
+        stages.append(Stage("chunk_gla_bwd_dqk_intra: intra-chunk dq, dk, elementwise on the diagonal",
+                            "vector", ops=2 * BH * NT * sub * SUB * SUB * K, flops_per_op=3,
+                            sfu_ops_per_op=1, sfu_function="exp", sfu_on_chain=False,
+                            bytes_read_per_op=(2 * q_bytes + gate + tokens * C * _FP32)
+                            / (2 * BH * NT * sub * SUB * SUB * K),
+                            bytes_written_per_op=2 * tokens * K * _FP32 / (2 * BH * NT * sub * SUB * SUB * K),
+                            latency_ops=math.log2(K)))
+        stages.append(Stage("chunk_local_cumsum (reverse): the gate's gradient", "vector", ops=tokens * K,
+                            flops_per_op=1, bytes_read_per_op=_FP32, bytes_written_per_op=_FP32,
+                            latency_ops=math.log2(C)))
+    return _in_stream_order(stages)
