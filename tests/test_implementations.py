@@ -75,3 +75,81 @@ def test_implementation_errors_name_what_was_expected():
         schedule(get_workload("mamba2-2.7b"), impl="selective-scan")
     with pytest.raises(WorkloadError, match="runs 'chunked', got 'kogge-stone'"):
         schedule(get_workload("mamba-130m"), "kogge-stone", impl="selective-scan")
+
+
+# --------------------------------------------------------------------------- cuDNN RNN
+
+def _rnn(family="lstm", **params):
+    return get_workload(f"{family}-2048").with_params(**{"inputs": 0, **params})
+
+
+def test_cudnn_rnn_launches_two_kernels_per_step_and_rereads_weights_that_do_not_fit():
+    """Every step is a GEMM and an elementwise kernel: the chain pays two launches and two
+    first loads per step; weights that fit the L2 come from DRAM once, others every step."""
+    v100 = load_accelerator("v100-sxm2-16gb")
+    T, N = 100, 16
+    small, large = _rnn(state=256, batch=N, seq_len=T), _rnn(state=2048, batch=N, seq_len=T)
+    for w in (small, large):
+        result = simulate(schedule(w, dtype="fp16", impl="cudnn-rnn"), v100)
+        per_step = 2 * (v100.kernel_launch_s + v100.dram.latency_s)
+        assert result.depth_bound_s >= T * per_step
+        assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+    weights = lambda w: 4 * w.state ** 2 * 2  # noqa: E731 — four gates, fp16
+    assert weights(small) < v100.memory[1].capacity_bytes < weights(large)
+    kept = simulate(schedule(small, dtype="fp16", impl="cudnn-rnn"), v100).dram_bytes
+    reread = simulate(schedule(large, dtype="fp16", impl="cudnn-rnn"), v100).dram_bytes
+    assert weights(small) <= kept < 2 * weights(small) + T * N * 4 * 256 * 2 * 3
+    assert reread >= T * weights(large)
+
+
+def test_cudnn_rnn_backward_adds_reverse_steps_and_one_weight_gradient_gemm():
+    w = _rnn("gru", state=1024, batch=32, seq_len=50)
+    fwd = schedule(w, dtype="fp32", impl="cudnn-rnn")
+    both = schedule(w, dtype="fp32", impl="cudnn-rnn", direction="fwd+bwd")
+    assert [s.steps for s in both.stages] == [50, 50, 1]
+    # dU = Σ δ hᵀ: 2 · (3d) · d · N·T flops, as the forward's recurrent GEMMs
+    assert both.stages[-1].flops == pytest.approx(2 * 3 * 1024 * 1024 * 32 * 50)
+    p100 = load_accelerator("p100-pcie-16gb")  # no tensor cores: every GEMM on the vector unit
+    one, two = simulate(fwd, p100), simulate(both, p100)
+    assert 2 * one.latency_s < two.latency_s and any("vector unit" in n for n in one.notes)
+    with_inputs = schedule(w.with_params(inputs=512), dtype="fp32", impl="cudnn-rnn")
+    assert with_inputs.stages[0].gemm_shape == (32 * 50, 3 * 1024, 512)
+
+
+# --------------------------------------------------------------------------- FLA chunked kernels
+
+def test_fla_chunk_kernels_follow_the_source():
+    """chunk_simple_gla: forward = state pass + output; backward = fp32 state recompute,
+    reverse dh pass, dv and dq/dk kernels.  chunk_gla adds the gate's cumsum, the intra-chunk
+    scores (off-diagonal and diagonal sub-chunks), and in the backward dA, the intra-chunk
+    dq/dk and the reverse cumsum."""
+    ssd = get_workload("retnet-1.3b").with_params(batch=4, seq_len=4096, heads=16, state=128, value=128)
+    gla = get_workload("gla-1.3b").with_params(batch=4, seq_len=4096, heads=16, state=128, value=128)
+    names = lambda s: [st.name.split(":")[0] for st in s.stages]  # noqa: E731
+    assert names(schedule(ssd, None, "bf16", impl="fla-chunk")) == ["chunk_fwd_h", "chunk_fwd_o"]
+    both = schedule(ssd, None, "bf16", impl="fla-chunk", direction="fwd+bwd")
+    assert names(both)[2:] == ["chunk_fwd_h", "chunk_bwd_dh", "chunk_bwd_dv", "chunk_bwd_dqk(g)"]
+    assert len(schedule(gla, None, "bf16", impl="fla-chunk", direction="fwd+bwd").stages) == 5 + 7
+    # one kernel after another, as one stream runs them
+    assert all(st.deps == ((i - 1,) if i else ()) for i, st in enumerate(both.stages))
+    # the state pass walks the chunks in order: 64-token chunks, a block per 64×64 state tile
+    h = both.stages[0]
+    assert h.steps == 4096 // 64 and h.ops == 2 * 2 * 4 * 16
+    # it stores every chunk's state: bf16 in the forward, fp32 in the backward's recompute
+    states = 4 * 16 * 64 * 128 * 128
+    assert h.bytes_written == pytest.approx(states * 2) and both.stages[2].bytes_written == pytest.approx(states * 4)
+
+
+def test_a_stage_of_few_thread_blocks_runs_at_one_block_per_core():
+    """8 thread blocks on a 132-SM chip: each runs on its own SM at one SM's rate, in the DES
+    at any event budget as in the closed form — not stretched as if the chip's even share
+    were smaller than one block."""
+    w = get_workload("gla-1.3b").with_params(batch=2, seq_len=4096, heads=4, state=64, value=64)
+    s = schedule(w, None, "bf16", impl="fla-chunk")
+    h200 = load_accelerator("h200-sxm-141gb")
+    stage = s.stages[1]
+    assert stage.ops == 8 and stage.granule_ops == 1
+    des = [simulate(s, h200, event_budget=b).latency_s for b in (256, 4096)]
+    closed = simulate(s, h200, fidelity="analytic").latency_s
+    assert des[0] == pytest.approx(des[1], rel=0.02)
+    assert des[1] == pytest.approx(closed, rel=0.25)
