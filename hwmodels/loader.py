@@ -27,8 +27,41 @@ class SpecError(ValueError):
     """A spec that cannot be used; the message names the file, the field and what was expected."""
 
 
+#: limits on what a YAML document may hold before it is turned into objects: a spec, sweep or
+#: validation file is a few kilobytes; these refuse hostile files in milliseconds
+MAX_YAML_BYTES = 16 << 20  # 16 MiB of text
+MAX_YAML_DEPTH = 64  # levels of nested mappings and lists
+MAX_YAML_NODES = 1_000_000  # values once every alias is expanded (a "billion laughs" file has 10^9)
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate mapping keys and nesting deeper than
+    :data:`MAX_YAML_DEPTH` (PyYAML's composer recurses once per level)."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                           problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """Values in ``node`` with every alias expanded (aliases share nodes: memoised, so a
+    document of 10^9 values through aliases is counted in a few hundred steps)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # a node reached again while counting itself: a recursive alias
+        if isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded_size(child, memo) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    return memo[key]
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep=False):
@@ -56,20 +89,45 @@ _StrictLoader.add_constructor(
 def read_yaml(path: str | Path) -> object:
     """Load one YAML document safely, refusing duplicate keys; :class:`SpecError` on failure."""
     path = Path(path)
+    if not str(path).strip():
+        raise SpecError("expected the path of a YAML file, got an empty name")
     try:
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise SpecError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_YAML_BYTES >> 20} MiB "
+                            "a spec, sweep or validation file may hold")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a folder, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}): expected a YAML file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    loader = None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise SpecError(f"{path}: its aliases expand to more than {MAX_YAML_NODES:,} values; "
+                            "expected a spec, sweep or validation file (an alias bomb?)")
+        return loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark else ""
-        raise SpecError(f"{path}{where}: malformed YAML: {exc.problem or exc.context}") from None
+        raise SpecError(f"{path}{where}: malformed YAML: {_one_line(exc.problem or exc.context)}") from None
+    except yaml.reader.ReaderError as exc:  # a NUL byte, a control character
+        raise SpecError(f"{path}: character {exc.character:#06x} at position {exc.position} is not "
+                        "allowed in YAML: expected printable text") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: malformed YAML: {exc}") from None
+        raise SpecError(f"{path}: malformed YAML: {_one_line(exc)}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _one_line(message) -> str:
+    return " ".join(str(message).split())
 
 
 def key_path(loc: tuple) -> str:
@@ -92,9 +150,10 @@ def describe_error(error: dict) -> str:
     if kind == "missing":
         return "missing required field"
     message = error["msg"].replace("Value error, ", "")
-    if "input" in error and kind not in ("model_type",):
-        return f"expected {message[0].lower()}{message[1:]}, got {error['input']!r}"
-    return message
+    if "input" in error and kind not in ("model_type",) and error.get("loc"):
+        got = repr(error["input"])
+        return f"expected {message[0].lower()}{message[1:]}, got {got if len(got) <= 60 else got[:57] + '...'}"
+    return message  # a check of the whole document: its message says what was wrong
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -163,6 +222,9 @@ def load_accelerator(name_or_path: str | Path | Mapping) -> Accelerator:
         raise TypeError(f"load_accelerator: expected a preset name, a path or a mapping, "
                         f"got {type(name_or_path).__name__}")
     text = str(name_or_path)
+    if not text.strip():
+        raise SpecError(f"expected a preset name ({', '.join(preset_names())}) or the path of a YAML "
+                        "spec file, got an empty name")
     if text in preset_names():
         with resources.as_file(_preset_dir() / f"{text}.yaml") as path:
             return parse_accelerator(_resolve(read_yaml(path), f"preset {text}", (text,)), f"preset {text}")

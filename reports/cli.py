@@ -217,6 +217,7 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scansim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scansim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     hw = sub.add_parser("hw", help="accelerator specs").add_subparsers(
@@ -296,8 +297,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scansim")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def _check_leading_options(argv: list[str]) -> None:
+    """Options before the command are only --help and --version: name any other one, rather
+    than argparse's complaint that the command is missing."""
+    for token in argv:
+        if not token.startswith("-"):
+            return
+        if token not in ("-h", "--help", "--version"):
+            raise UsageError(f"unrecognized option {token!r} before the command; "
+                             "expected a command first (scansim --help lists them)")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
+        _check_leading_options(sys.argv[1:] if argv is None else list(argv))
         args = build_parser().parse_args(argv)
         return args.run(args)
     except Exception as exc:

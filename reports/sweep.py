@@ -89,9 +89,13 @@ class AcceleratorEntry(_Strict):
     overrides: dict[str, float | int | str] = Field(default_factory=dict)  # spec path → value
 
 
+#: the most points one sweep may hold (at ~1 ms a closed-form point, a quarter of an hour)
+MAX_POINTS = 1_000_000
+
+
 class Sampler(_Strict):
     kind: Literal["grid", "random", "sobol"] = "grid"
-    points: int = Field(default=64, ge=1)
+    points: int = Field(default=64, ge=1, le=MAX_POINTS)
     seed: int = 0
 
 
@@ -139,6 +143,12 @@ class SweepSpec(_Strict):
                 raise ValueError(f"axes: {path!r}: expected at least one value")
             if self.sampler.kind == "grid" and isinstance(values, Range):
                 raise ValueError(f"axes: {path!r}: a grid needs a list of values, not a range")
+        lists = [len(v) for v in self.axes.values() if isinstance(v, list)]
+        settings = math.prod(lists) if self.sampler.kind == "grid" else self.sampler.points
+        total = len(self.workloads) * len(self.accelerators) * settings
+        if total > MAX_POINTS:
+            raise ValueError(f"the sweep holds {total:,} points, more than the {MAX_POINTS:,} scansim runs "
+                             "in one sweep: expected fewer axis values or sampler points")
         return self
 
 

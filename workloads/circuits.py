@@ -316,6 +316,9 @@ def _generator(name: str) -> Callable[..., Circuit]:
 
 #: the most combines a circuit may have (two int32 indices each: 2 GiB)
 MAX_COMBINES = 1 << 28
+#: the most memory building one circuit may take: 16 bytes per combine (its two indices, and
+#: the int64 ranges they are built from) and 8 per level (the level offsets)
+MAX_CIRCUIT_BYTES = 2 << 30
 
 
 def prefix_circuit(name: str, n: int, **options) -> Circuit:
@@ -330,10 +333,15 @@ def prefix_circuit(name: str, n: int, **options) -> Circuit:
     # refuse before allocating: a circuit holds two int32 indices per combine, at most
     # n·⌈log₂ n⌉ combines (Kogge–Stone's count; the sequential chain has n − 1)
     bound = n - 1 if name == "sequential" else n * max(1, math.ceil(math.log2(n)))
+    levels = n - 1 if name == "sequential" else 2 * max(1, math.ceil(math.log2(n)))
     if bound > MAX_COMBINES:
         raise CircuitError(f"circuit {name!r} over n = {n} positions: up to {bound:.3g} combines, more than "
                            f"the {MAX_COMBINES:.3g} ({8 * MAX_COMBINES / 2**30:.0f} GiB of indices) "
                            "scansim builds; expected a shorter sequence")
+    if 16 * bound + 8 * levels > MAX_CIRCUIT_BYTES:
+        raise CircuitError(f"circuit {name!r} over n = {n} positions: building it takes about "
+                           f"{(16 * bound + 8 * levels) / 2**30:.1f} GiB, more than the "
+                           f"{MAX_CIRCUIT_BYTES >> 30} GiB scansim allows; expected a shorter sequence")
     try:
         return generator(int(n), **options)
     except TypeError as exc:
