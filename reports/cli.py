@@ -35,6 +35,41 @@ class UsageError(Exception):
     """A command line that cannot be parsed."""
 
 
+def _folder(text: str) -> Path:
+    """An output folder argument: it may exist (as a folder) or be created; never a file."""
+    return _writable(text, folder=True)
+
+
+def _file(text: str) -> Path:
+    """An output file argument: its folder may exist or be created; it is not a folder."""
+    return _writable(text, folder=False)
+
+
+def _writable(text: str, folder: bool) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    path = Path(text)
+    if path.exists() and path.is_dir() != folder:
+        raise argparse.ArgumentTypeError(f"{text}: exists and is {'a file' if folder else 'a folder'}, "
+                                         f"expected {'a folder' if folder else 'a file'}")
+    for parent in path.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2: raised and reported by main()
         raise UsageError(f"{self.prog}: {message}")
@@ -131,7 +166,8 @@ def _cmd_calibrate(args) -> int:
               "# function throughput and latency, cache and DRAM bandwidth and latency, and parallel-\n"
               "# region launch time.  Energy, static power and area are not measurable from user space\n"
               "# and are zero here.\n")
-    Path(args.output).write_text(header + dump_accelerator(acc))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(header + dump_accelerator(acc))
     print(f"wrote {args.output}: {acc.cores} cores at {acc.clock_hz / 1e9:.2f} GHz, "
           f"{acc.peak_flops_per_s('fp32') / 1e9:.0f} GFLOP/s fp32, "
           f"{acc.dram.bandwidth_bytes_per_s / 1e9:.1f} GB/s DRAM")
@@ -265,25 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a design-space sweep file")
     sw.add_argument("file", help="sweep YAML")
-    sw.add_argument("-o", "--output", required=True, help="results folder (parquet files)")
-    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    sw.add_argument("-o", "--output", required=True, type=_folder, help="results folder (parquet files)")
+    sw.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     sw.add_argument("--resume", action="store_true", help="run only the points not yet in the folder")
     sw.set_defaults(run=_cmd_sweep)
 
     rep = sub.add_parser("report", help="write the HTML report of a results folder")
     rep.add_argument("results", help="results folder written by scansim sweep")
-    rep.add_argument("-o", "--output", required=True, help="report folder")
+    rep.add_argument("-o", "--output", required=True, type=_folder, help="report folder")
     rep.set_defaults(run=_cmd_report)
 
     cal = sub.add_parser("calibrate", help="measure this machine and write its spec")
-    cal.add_argument("-o", "--output", default="host.yaml", help="spec file to write")
+    cal.add_argument("-o", "--output", default="host.yaml", type=_file, help="spec file to write")
     cal.add_argument("--clock-hz", dest="clock_hz", type=float, default=None,
                      help="CPU clock, when the OS does not report it")
     cal.set_defaults(run=_cmd_calibrate)
 
     val = sub.add_parser("validate", help="compare predictions with published measurements")
-    val.add_argument("-o", "--output", default=None, help="folder for validation.csv and the HTML report")
+    val.add_argument("-o", "--output", default=None, type=_folder,
+                     help="folder for validation.csv and the HTML report")
     val.add_argument("--cases", default=None, help="a validation-set YAML of your own (default: the shipped sets)")
     val.add_argument("--set", choices=("all", "kernels", "recurrent"), default="all",
                      help="which shipped set: kernels (GEMM, attention, systolic arrays), recurrent "
@@ -292,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(run=_cmd_validate)
 
     demo = sub.add_parser("demo", help="run the default study and write an HTML report")
-    demo.add_argument("-o", "--output", default="out/demo", help="report folder")
+    demo.add_argument("-o", "--output", default="out/demo", type=_folder, help="report folder")
     demo.set_defaults(run=_cmd_demo)
     return parser
 

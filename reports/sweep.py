@@ -50,7 +50,7 @@ from workloads.backward import DIRECTIONS
 from workloads.catalog import PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels import linear_scan
-from workloads.schedule import Schedule
+from workloads.schedule import DTYPE_BYTES, Schedule
 
 __all__ = ["SweepSpec", "SweepError", "load_sweep", "points", "evaluate", "run_sweep", "read_results"]
 
@@ -96,7 +96,7 @@ MAX_POINTS = 1_000_000
 class Sampler(_Strict):
     kind: Literal["grid", "random", "sobol"] = "grid"
     points: int = Field(default=64, ge=1, le=MAX_POINTS)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 class SweepSpec(_Strict):
@@ -131,6 +131,11 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _axes(self):
+        entries = [(w.name, sorted(w.params.items())) for w in self.workloads]
+        repeated = [e[0] for i, e in enumerate(entries) if e in entries[:i]]
+        if repeated:
+            raise ValueError(f"workloads: {repeated[0]!r} is listed twice with the same params: "
+                             "expected each workload once")
         for path, values in self.axes.items():
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
@@ -173,7 +178,44 @@ def load_sweep(path: str | Path) -> SweepSpec:
     unknown = set(spec.objectives) - OBJECTIVES
     if unknown:
         raise SweepError(f"{path}: objectives: unknown {sorted(unknown)}, expected some of {sorted(OBJECTIVES)}")
+    for axis, values in spec.axes.items():
+        for value in (values if isinstance(values, list) else [_scale(values, 0.0), _scale(values, 1.0)]):
+            problem = _axis_value_problem(spec, axis, values, value)
+            if problem:
+                raise SweepError(f"{path}: axes: {axis!r}: value {value!r}: {problem}")
     return spec
+
+
+def _axis_value_problem(spec: SweepSpec, axis: str, values, value) -> str | None:
+    """Why no point of the sweep could take ``value`` on ``axis`` (None: some point can):
+    checked before the sweep runs, so a typo does not become a folder of rejected points."""
+    if axis.startswith("workload."):
+        if isinstance(values, Range) and not values.integer:
+            return "a workload dimension is a whole number: give the range integer: true"
+        tries = [lambda w=w: get_workload(w.name).with_params(**{**w.params, axis.split(".", 1)[1]: value})
+                 for w in spec.workloads]
+    elif axis.startswith("accelerator."):
+        tries = [lambda a=a: _accelerator({**_entry_point(a), axis: value}) for a in spec.accelerators]
+    elif axis == "dtype":
+        return None if value in DTYPE_BYTES else f"expected one of {', '.join(DTYPE_BYTES)}"
+    elif axis == "policy":
+        return None if value in ("unfused", "fused", "auto") else "expected unfused, fused or auto"
+    elif axis == "algorithm":
+        known = {a for w in spec.workloads for a in algorithms(get_workload(w.name))}
+        return None if value in known else f"no workload of the sweep runs it (they run {', '.join(sorted(known))})"
+    elif axis == "chunk":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return None if ok or isinstance(values, Range) else "expected a whole number ≥ 1"
+    else:
+        return None
+    problems = []
+    for attempt in tries:
+        try:
+            attempt()
+            return None
+        except (WorkloadError, SpecError, SweepError) as exc:
+            problems.append(str(exc))
+    return problems[0]
 
 
 #: result columns a sweep may name as objectives (all minimised)
@@ -231,21 +273,28 @@ def point_id(point: dict) -> str:
 
 
 def _set_path(document: dict, path: str, value) -> None:
-    """Set ``memory[dram].bandwidth_bytes_per_s``-style paths in a spec document."""
+    """Set ``memory[dram].bandwidth_bytes_per_s``-style paths in a spec document; a
+    :class:`SweepError` naming the path when a step of it does not exist."""
     parts = re.findall(r"[^.\[\]]+|\[[^\]]+\]", path)
     target = document
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
+        where = "accelerator." + "".join(p if p.startswith("[") else f".{p}" for p in parts[:i + 1]).lstrip(".")
         if part.startswith("["):
             key = part[1:-1]
+            if not isinstance(target, list):
+                raise SweepError(f"{where} indexes a {type(target).__name__}, not a list")
             index = int(key) if key.isdigit() else next(
                 (j for j, m in enumerate(target) if isinstance(m, dict) and m.get("name") == key), None)
-            if index is None:
-                raise SweepError(f"accelerator.{path}: no list entry named {key!r}")
+            if index is None or index >= len(target):
+                names = ", ".join(str(m.get("name")) for m in target if isinstance(m, dict))
+                raise SweepError(f"{where}: no such entry (the list has {len(target)}: {names})")
             if last:
                 target[index] = value
             else:
                 target = target[index]
+        elif not isinstance(target, dict):
+            raise SweepError(f"{where} goes through a {type(target).__name__}, not a mapping")
         elif last:
             target[part] = value
         else:
@@ -262,7 +311,7 @@ def _accelerator(point: dict) -> Accelerator:
     changes = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("accelerator.")}
     if not changes:
         return acc
-    document = acc.model_dump()
+    document = acc.model_dump(mode="json")  # lists, not tuples: _set_path assigns into them
     for path, value in changes.items():
         _set_path(document, path, value)
     try:

@@ -69,6 +69,21 @@ def test_sobol_and_random_samplers_respect_ranges(tmp_path):
     (lambda d: d["axes"].update({"speed": [1]}), r"unknown axis 'speed'"),
     (lambda d: d.update(workloads=[{"name": "nope"}]), r"workloads: unknown workload 'nope'"),
     (lambda d: d.update(accelerators=["nope"]), r"accelerators: unknown accelerator 'nope'"),
+    # every value of an axis is checked before the sweep runs: a typo is not a folder of
+    # rejected points, an index out of range or a path through a number is not a traceback
+    (lambda d: d["axes"].update({"accelerator.memory[7].latency_s": [1e-7]}),
+     r"'accelerator.memory\[7\].latency_s': value 1e-07: accelerator.memory\[7\]: no such entry \(the list has"),
+    (lambda d: d["axes"].update({"accelerator.memory[nosuch].latency_s": [1e-7]}), r"no such entry"),
+    (lambda d: d["axes"].update({"accelerator.cores.x": [1]}), r"accelerator.cores.x goes through a int"),
+    (lambda d: d["axes"].update({"accelerator.bogus": [1]}), r"accelerator.bogus: Extra inputs"),
+    (lambda d: d["axes"].update({"accelerator.cores": [0]}), r"value 0: .*greater than or equal to 1"),
+    (lambda d: d["axes"].update({"workload.seq_len": [float("nan")]}), r"seq_len must be an integer ≥ 1, got nan"),
+    (lambda d: d["axes"].update({"workload.seq_len": ["abc"]}), r"seq_len must be an integer ≥ 1, got 'abc'"),
+    (lambda d: d["axes"].update({"workload.seq_len": [100.5]}), r"got 100.5"),
+    (lambda d: d["axes"].update({"dtype": ["fp99"]}), r"'dtype': value 'fp99': expected one of"),
+    (lambda d: d["axes"].update({"algorithm": ["nope"]}), r"'algorithm': value 'nope': no workload"),
+    (lambda d: d.update(workloads=[{"name": "diagonal-d64"}, {"name": "diagonal-d64"}]), r"listed twice"),
+    (lambda d: d.update(sampler={"kind": "random", "points": 3, "seed": -1}), r"sampler.seed: .*greater than or equal to 0"),
 ])
 def test_bad_sweep_files_name_file_and_key(tmp_path, mutate, message):
     doc = yaml.safe_load(yaml.safe_dump(SMALL))
@@ -76,6 +91,22 @@ def test_bad_sweep_files_name_file_and_key(tmp_path, mutate, message):
     path = write(tmp_path, doc)
     with pytest.raises(SweepError, match=rf"{path}: .*{message}"):
         load_sweep(path)
+
+
+@pytest.mark.parametrize("command", [
+    ["sweep", "SWEEP", "-o", "FILE"], ["sweep", "SWEEP", "-o", "FILE/below"], ["sweep", "SWEEP", "-o", ""],
+    ["sweep", "SWEEP", "-o", "DIR", "--workers", "0"], ["report", "DIR", "-o", "FILE"],
+    ["validate", "-o", "FILE"], ["demo", "-o", "FILE/x"], ["calibrate", "-o", "FILE/no/such/host.yaml"],
+])
+def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, capsys, command):
+    """-o naming a file, a path below a file, or nothing once gave tracebacks; --workers 0 ran."""
+    (tmp_path / "file").write_text("x")
+    names = {"SWEEP": str(write(tmp_path, SMALL)), "FILE": str(tmp_path / "file"), "DIR": str(tmp_path / "d")}
+    argv = [next((arg.replace(k, v) for k, v in names.items() if arg.startswith(k)), arg) for arg in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument" in err and "Traceback" not in err
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_dask_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
