@@ -187,12 +187,10 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_report(args) -> int:
     from reports.report import write_sweep_report
-    from reports.sweep import SWEEP_FILE, read_results
+    from reports.sweep import read_results, sweep_objectives
 
-    settings = Path(args.results) / SWEEP_FILE
-    objectives = tuple(json.loads(settings.read_text())["objectives"]) if settings.is_file() else \
-        ("latency_s", "energy_j", "chip_cost_usd")
-    index = write_sweep_report(read_results(args.results), args.output, objectives=objectives)
+    results = read_results(args.results)
+    index = write_sweep_report(results, args.output, objectives=sweep_objectives(args.results))
     print(f"wrote {index}")
     return 0
 
@@ -359,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_leading_options(sys.argv[1:] if argv is None else list(argv))
         args = build_parser().parse_args(argv)
         return args.run(args)
+    except KeyboardInterrupt:
+        print("scansim: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         if not (isinstance(exc, UsageError) or _is_user_error(exc)):
             raise  # a bug: exit 1 with its traceback

@@ -12,7 +12,7 @@ from reports.html import Figure, Table, write_report
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
                            plot_pareto, plot_roofline, plot_tornado)
-from reports.sweep import _accelerator, evaluate, point_schedule
+from reports.sweep import SweepError, _accelerator, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
 
@@ -82,6 +82,9 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["error"].fillna("") == ""].copy()
     failed = results[results["error"].fillna("") != ""]
+    if ok.empty:
+        raise SweepError(f"{out}: every one of the {len(results)} points was rejected by the model, nothing "
+                         f"to report (the first: {failed['error'].iloc[0] if len(failed) else 'no rows'})")
     figures, tables = [], []
 
     summary = (ok.groupby(["workload", "accelerator", "algorithm"])

@@ -31,6 +31,8 @@ import json
 import math
 import os
 import re
+import sys
+import time
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -405,9 +407,28 @@ def _write_rows(folder: Path, rows: list[dict]) -> None:
     os.replace(tmp, folder / f"part-{name}.parquet")
 
 
+def result_parts(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(good, damaged)``: the folder's parquet parts that hold results, and those that do
+    not (truncated, not parquet, or without a ``point_id`` column) with why."""
+    import pyarrow.parquet as pq
+
+    good, damaged = [], []
+    for part in sorted(folder.glob("part-*.parquet")):
+        try:
+            names = pq.read_schema(part).names
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for damaged files
+            damaged.append((part, " ".join(str(exc).split())[:120]))
+            continue
+        if "point_id" in names:
+            good.append(part)
+        else:
+            damaged.append((part, "no point_id column: not a scansim result"))
+    return good, damaged
+
+
 def done_ids(folder: Path) -> set[str]:
     ids: set[str] = set()
-    for part in folder.glob("part-*.parquet"):
+    for part in result_parts(folder)[0]:
         ids.update(pd.read_parquet(part, columns=["point_id"])["point_id"])
     return ids
 
@@ -415,15 +436,117 @@ def done_ids(folder: Path) -> set[str]:
 #: the sweep's description beside its parquet parts; the leading "_" makes pyarrow skip it, so
 #: ``pd.read_parquet(folder)`` reads the results folder as one dataset
 SWEEP_FILE = "_sweep.json"
+#: where ``--resume`` moves damaged parts (kept, never deleted) before running their points again
+DAMAGED = "damaged"
+
+
+def sweep_objectives(folder: str | Path) -> tuple[str, ...]:
+    """The objectives the sweep in ``folder`` named (its description), or the defaults."""
+    description = Path(folder) / SWEEP_FILE
+    if not description.is_file():
+        return SweepSpec.model_fields["objectives"].default
+    try:
+        return tuple(json.loads(description.read_text())["objectives"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise SweepError(f"{description}: damaged sweep description (expected the JSON scansim sweep "
+                         "writes); run the sweep again with --resume to rewrite it") from None
 
 
 def read_results(folder: str | Path) -> pd.DataFrame:
     """Every finished point of a results folder, one row each."""
     folder = Path(folder)
-    files = sorted(folder.glob("part-*.parquet"))
-    if not files:
+    if not folder.is_dir():
+        raise SweepError(f"{folder}: no such results folder")
+    good, damaged = result_parts(folder)
+    if damaged:
+        part, why = damaged[0]
+        raise SweepError(f"{folder}: {len(damaged)} damaged result file(s) ({part.name}: {why}); "
+                         f"`scansim sweep SWEEP.yaml -o {folder} --resume` sets them aside and runs their points again")
+    if not good:
         raise SweepError(f"{folder}: no results (expected part-*.parquet files written by scansim sweep)")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return pd.concat([pd.read_parquet(f) for f in good], ignore_index=True)
+
+
+def _set_aside(out: Path, damaged: list[tuple[Path, str]]) -> None:
+    if not damaged:
+        return
+    aside = out / DAMAGED
+    aside.mkdir(exist_ok=True)
+    for part, _ in damaged:
+        os.replace(part, aside / part.name)
+    print(f"scansim sweep: set aside {len(damaged)} damaged result file(s) in {aside} "
+          f"({damaged[0][0].name}: {damaged[0][1]}); their points run again", file=sys.stderr)
+
+
+class _Lock:
+    """``out/.lock`` holds the pid of the one sweep writing to the folder; a second is refused,
+    a lock whose process is gone is taken over."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise SweepError(f"{self.path.parent}: another scansim sweep (pid {pid}) is writing "
+                                     "to this folder; wait for it, or choose another folder") from None
+                self.path.unlink(missing_ok=True)  # stale: its sweep was killed
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise SweepError(f"{self.path}: cannot take the folder's lock")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: leave when the driver is gone (killed drivers left their
+    workers running, holding hundreds of MB each)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+#: how long a sweep waits for a Dask scheduler to answer
+DASK_CONNECT_TIMEOUT_S = 10
+
+
+def _dask_client(address: str):
+    """A client of the Dask scheduler at ``address``, or one line saying why not (bounded time)."""
+    from distributed import Client
+
+    if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+:\d+/?|[^\s/:]+:\d+", address):
+        raise SweepError(f"--scheduler: expected a Dask scheduler address such as tcp://host:8786, got {address!r}")
+    try:
+        return Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"--scheduler: no Dask scheduler answered at {address} within {DASK_CONNECT_TIMEOUT_S} s "
+                         f"({' '.join(str(exc).split())[:80]}); start one with `dask scheduler` and "
+                         "workers with `dask worker ADDRESS`") from None
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: str | None = None,
@@ -432,44 +555,69 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: 
     finishes; return the whole results table.  ``scheduler`` is a Dask scheduler address."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with _Lock(out):
+        _run(spec, out, workers, scheduler, resume, progress)
+    return read_results(out)
+
+
+def _run(spec: SweepSpec, out: Path, workers: int, scheduler: str | None, resume: bool, progress: bool) -> None:
     description = out / SWEEP_FILE
     todo = points(spec)
+    damaged = result_parts(out)[1]
     existing = done_ids(out)
-    if existing and not resume:
-        raise SweepError(f"{out}: already holds {len(existing)} results; pass --resume to continue "
-                         "it, or choose another folder")
-    if existing and description.is_file() and description.read_text() != spec.model_dump_json(indent=2):
-        raise SweepError(f"{out}: holds the results of another sweep ({description} differs from this "
-                         "sweep file); resume it with its own file, or choose another folder")
+    if (existing or damaged) and not resume:
+        raise SweepError(f"{out}: already holds {len(existing) + len(damaged)} result files; pass --resume "
+                         "to continue it, or choose another folder")
+    if existing and description.is_file() and description.read_text(errors="replace") != spec.model_dump_json(indent=2):
+        try:
+            json.loads(description.read_text())
+            ours = False  # a readable description of another sweep
+        except (ValueError, UnicodeDecodeError):  # damaged: the points themselves say whose they are
+            ours = existing <= {p["point_id"] for p in todo}
+        if not ours:
+            raise SweepError(f"{out}: holds the results of another sweep ({description} differs from this "
+                             "sweep file); resume it with its own file, or choose another folder")
+        print(f"scansim sweep: {description} was damaged; every saved point belongs to this sweep, "
+              "so it is rewritten", file=sys.stderr)
+    _set_aside(out, damaged)
     description.write_text(spec.model_dump_json(indent=2))  # the report reads the objectives
     todo = [p for p in todo if p["point_id"] not in existing]
     size = 1 if spec.fidelity == "des" else 256  # a DES point is worth its own file
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     bar = Progress(len(todo), progress)
+
+    def save(rows):
+        try:
+            _write_rows(out, rows)
+        except OSError as exc:  # a full disk, a folder made read-only: what is written stays
+            raise SweepError(f"{out}: cannot write results ({exc.strerror or exc}); {bar.count} points of "
+                             f"{len(todo)} are saved: free the space and run again with --resume") from None
+        bar.update(len(rows))
+
     try:
         if scheduler:
-            from distributed import Client, as_completed
+            from distributed import as_completed
 
-            with Client(scheduler) as client:
+            with _dask_client(scheduler) as client:
                 for future in as_completed(client.map(evaluate_many, batches, pure=False)):
-                    rows = future.result()
-                    _write_rows(out, rows)
-                    bar.update(len(rows))
+                    save(future.result())
         elif workers > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed as done
+            from concurrent.futures.process import BrokenProcessPool
 
             # spawn, not fork: a parent that already ran Numba's OpenMP pool must not fork
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for future in done([pool.submit(evaluate_many, b) for b in batches]):
-                    rows = future.result()
-                    _write_rows(out, rows)
-                    bar.update(len(rows))
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    for future in done([pool.submit(evaluate_many, b) for b in batches]):
+                        save(future.result())
+                except BrokenProcessPool:
+                    raise SweepError(f"{out}: a worker process died (killed, or out of memory); {bar.count} "
+                                     f"points of {len(todo)} are saved: run again with --resume") from None
         else:
             for batch in batches:
-                _write_rows(out, evaluate_many(batch))
-                bar.update(len(batch))
+                save(evaluate_many(batch))
     finally:
         bar.close()
-    return read_results(out)
