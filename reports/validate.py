@@ -131,7 +131,7 @@ def _check(case: Case) -> None:
     and options (by building its schedule), hardware, and what a host case can measure."""
     family = _schedule(case).meta["family"]
     if case.hardware != "host":
-        load_accelerator(case.hardware)
+        _accelerator(case.hardware)
     elif family != "diagonal" or case.dtype not in _HOST_DTYPES:
         raise WorkloadError(f"host cases time diagonal scans in fp32 or fp64, got {family!r} in {case.dtype}")
 
