@@ -220,6 +220,8 @@ def _level_bandwidth_and_latency(size: int, clock: float) -> tuple[float, float]
 
 def calibrate(clock: float | None = None) -> Accelerator:
     """Measure this machine and return its spec (takes about half a minute)."""
+    if clock is not None and not (isinstance(clock, (int, float)) and 0 < clock < float("inf")):
+        raise ValueError(f"calibrate: clock must be a finite number of Hz > 0, got {clock!r}")
     clock = clock or clock_hz()
     cores = numba.get_num_threads()
     fpc32 = _flops_per_cycle(np.float32, clock)

@@ -60,6 +60,16 @@ def _writable(text: str, folder: bool) -> Path:
     return path
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -143,6 +153,13 @@ def _cmd_simulate(args) -> int:
         if algorithm not in ("deer", "quasi-deer"):
             raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
         options["weight_scale"] = args.weight_scale
+    if algorithm in ("deer", "quasi-deer"):
+        # measuring the Newton iterations runs the kernel (seconds to minutes): first check
+        # that one iteration's working set fits the chip at all
+        from simulator.bounds import placements
+
+        placements(schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states,
+                            iterations=1), acc)
     sched = schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states, **options)
     result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
     record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
@@ -312,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="measure this machine and write its spec")
     cal.add_argument("-o", "--output", default="host.yaml", type=_file, help="spec file to write")
-    cal.add_argument("--clock-hz", dest="clock_hz", type=float, default=None,
+    cal.add_argument("--clock-hz", dest="clock_hz", type=_positive_float, default=None,
                      help="CPU clock, when the OS does not report it")
     cal.set_defaults(run=_cmd_calibrate)
 

@@ -163,10 +163,17 @@ _AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|p
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file: :class:`SweepError` naming the file, key and value."""
     try:
         spec = parse_document(SweepSpec, read_yaml(path), str(path), "sweep fields")
     except SpecError as exc:
         raise SweepError(str(exc)) from None
+    return _checked(spec, path)
+
+
+def _checked(spec: SweepSpec, path) -> SweepSpec:
+    """What the file's schema cannot say: workloads, accelerators, objectives and every axis
+    value exist, checked before the sweep runs."""
     for w in spec.workloads:
         try:
             get_workload(w.name).with_params(**w.params)
@@ -549,10 +556,20 @@ def _dask_client(address: str):
                          "workers with `dask worker ADDRESS`") from None
 
 
-def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 1, scheduler: str | None = None,
-              resume: bool = False, progress: bool = False) -> pd.DataFrame:
+def run_sweep(spec: SweepSpec | str | Path | dict, out: str | Path, *, workers: int = 1,
+              scheduler: str | None = None, resume: bool = False, progress: bool = False) -> pd.DataFrame:
     """Run every point not yet in ``out`` (all of them unless ``resume``), writing each as it
-    finishes; return the whole results table.  ``scheduler`` is a Dask scheduler address."""
+    finishes; return the whole results table.  ``spec``: a sweep file's path, its document as
+    a dict, or a parsed :class:`SweepSpec`; ``scheduler`` is a Dask scheduler address."""
+    if isinstance(spec, (str, Path)):
+        spec = load_sweep(spec)
+    elif isinstance(spec, dict):
+        try:
+            spec = _checked(parse_document(SweepSpec, spec, "sweep mapping", "sweep fields"), "sweep mapping")
+        except SpecError as exc:
+            raise SweepError(str(exc)) from None
+    elif not isinstance(spec, SweepSpec):
+        raise TypeError(f"run_sweep: expected a sweep file path, a dict or a SweepSpec, got {type(spec).__name__}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with _Lock(out):

@@ -59,10 +59,12 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
                     f"{where}: depends on stage {d}; a stage may depend only on earlier stages, "
                     "so this schedule is cyclic or malformed")
         if stage.working_set_bytes_per_copy > acc.dram.capacity_bytes:
+            hint = ("; quasi-DEER keeps only the Jacobians' diagonals (--algo quasi-deer)"
+                    if schedule.meta.get("algorithm") == "deer" else "")
             raise SimulationError(
                 f"{where}: one copy's working set of {stage.working_set_bytes_per_copy:.3g} bytes "
                 f"exceeds the {acc.dram.capacity_bytes:.3g}-byte '{acc.dram.name}' memory, "
-                f"the largest accelerator {acc.name!r} has")
+                f"the largest accelerator {acc.name!r} has{hint}")
         if stage.sfu_ops_per_op and stage.sfu_function not in ("exp", "tanh", "sigmoid"):
             raise SimulationError(f"{where}: unknown special function {stage.sfu_function!r}, "
                                   "expected exp, tanh or sigmoid")

@@ -176,3 +176,40 @@ def test_sweeps_too_large_to_run_are_refused_before_sampling(tmp_path):
     path.write_text(yaml.safe_dump({**base, "axes": grid}))
     with pytest.raises(SweepError, match=f"1,048,576 points, more than the {MAX_POINTS:,}"):
         load_sweep(path)
+
+
+def test_run_sweep_takes_a_path_a_dict_or_a_spec(tmp_path):
+    """run_sweep("file.yaml") once raised AttributeError."""
+    import yaml
+
+    from reports.sweep import SweepError, load_sweep, run_sweep
+
+    doc = {"workloads": [{"name": "diagonal-d64"}], "accelerators": ["h100-sxm5-80gb"],
+           "axes": {"workload.seq_len": [64, 128]}, "fidelity": "analytic"}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    by_path = run_sweep(path, tmp_path / "a")
+    by_dict = run_sweep(doc, tmp_path / "b")
+    by_spec = run_sweep(load_sweep(str(path)), tmp_path / "c")
+    assert len(by_path) == len(by_dict) == len(by_spec) == 2
+    with pytest.raises(SweepError, match="sweep mapping: workloads: missing required field"):
+        run_sweep({"accelerators": ["h100-sxm5-80gb"]}, tmp_path / "d")
+    with pytest.raises(TypeError, match="expected a sweep file path, a dict or a SweepSpec"):
+        run_sweep(42, tmp_path / "e")
+
+
+@pytest.mark.parametrize("clock", ["0", "-1", "nan", "inf", "fast"])
+def test_calibrate_refuses_a_clock_that_is_not_a_positive_number(capsys, clock):
+    """``calibrate --clock-hz 0`` was silently ignored and -1 gave a traceback."""
+    assert main(["calibrate", "--clock-hz", clock, "-o", "/tmp/never-written.yaml"]) == 2
+    assert "--clock-hz" in capsys.readouterr().err
+
+
+def test_deer_beyond_capacity_says_so_at_once_and_names_quasi_deer(capsys):
+    import time
+
+    start = time.perf_counter()
+    assert main(["simulate", "--hw", "h100-sxm5-80gb", "--workload", "lstm-2048", "--algo", "deer"]) == 2
+    err = capsys.readouterr().err
+    assert "exceeds" in err and "--algo quasi-deer" in err
+    assert time.perf_counter() - start < 2  # before any Newton iteration is measured
