@@ -10,6 +10,8 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from reports.units import human_table
+
 __all__ = ["Figure", "Table", "write_report"]
 
 
@@ -28,7 +30,7 @@ class Table:
 
     @property
     def html(self) -> str:
-        return self.frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="—")
+        return human_table(self.frame).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="—")
 
 
 def _version() -> str:

@@ -11,7 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["growth_exponent", "plot_latency_vs_t", "plot_validation"]
+from reports.units import scaled, unit  # noqa: E402
+
+__all__ = ["growth_exponent", "colours", "plot_latency_vs_t", "plot_latency_vs_hardware", "plot_validation"]
+
+
+def colours(values) -> dict:
+    """One colour per chip (or per algorithm) in every plot of a report: the sorted names
+    take the tab10 colours in order, so the same set of names always gets the same colours."""
+    return {v: plt.cm.tab10(i % 10) for i, v in enumerate(sorted(set(values), key=str))}
 
 
 def growth_exponent(seq_len: np.ndarray, latency_s: np.ndarray) -> float:
@@ -30,16 +38,20 @@ def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
     accelerators = list(dict.fromkeys(results["accelerator"]))
     fig, axes = plt.subplots(1, len(accelerators), figsize=(6.2 * len(accelerators), 4.6),
                              squeeze=False)
+    algo_colour = colours(results["algorithm"])
+    styles = dict(zip(dict.fromkeys(results["workload"]), ["-", "--", ":", "-."] * 8))
+    latency, label = scaled(results["latency_s"], "latency_s")
     for ax, acc in zip(axes[0], accelerators):
         sub = results[results["accelerator"] == acc]
         for (workload, algo), line in sub.groupby(["workload", "algorithm"], sort=False):
             line = line.sort_values("seq_len")
             k = growth_exponent(line["seq_len"], line["latency_s"])
             growth = f" (∝ T^{k:.2f})" if np.isfinite(k) else ""  # one length: no exponent
-            ax.loglog(line["seq_len"], line["latency_s"], marker="o", ms=3, label=f"{workload} · {algo}{growth}")
+            ax.loglog(line["seq_len"], latency.loc[line.index], marker="o", ms=3, color=algo_colour[algo],
+                      ls=styles[workload], label=f"{workload} · {algo}{growth}")
         ax.set_title(acc)
         ax.set_xlabel("sequence length T")
-        ax.set_ylabel("simulated latency (s)")
+        ax.set_ylabel(f"simulated {label}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -60,15 +72,18 @@ def _save(fig, path: Path) -> Path:
 def plot_pareto(frame: pd.DataFrame, front: pd.DataFrame, x: str, y: str, path: Path) -> Path:
     """All designs as dots, the non-dominated ones highlighted and joined."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    chip = colours(frame["accelerator"])
+    x_factor, x_label = unit(frame[x], x)
+    y_factor, y_label = unit(frame[y], y)
     for acc, sub in frame.groupby("accelerator"):
-        ax.scatter(sub[x], sub[y], s=12, alpha=0.5, label=acc)
+        ax.scatter(sub[x] * x_factor, sub[y] * y_factor, s=12, alpha=0.5, color=chip[acc], label=acc)
     f = front.sort_values(x)
-    ax.plot(f[x], f[y], "k-", lw=1)
-    ax.scatter(f[x], f[y], s=40, facecolors="none", edgecolors="k", label="Pareto front")
+    ax.plot(f[x] * x_factor, f[y] * y_factor, "k-", lw=1)
+    ax.scatter(f[x] * x_factor, f[y] * y_factor, s=40, facecolors="none", edgecolors="k", label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
@@ -78,8 +93,8 @@ def plot_crossover(frame: pd.DataFrame, column: str, path: Path) -> Path:
     """Which algorithm is fastest in each (T, ``column``) cell, per workload."""
     workloads = list(dict.fromkeys(frame["workload"]))
     fig, axes = plt.subplots(1, len(workloads), figsize=(5.2 * len(workloads), 3.8), squeeze=False)
-    algos = sorted(frame["algorithm"].unique())
-    colours = {a: i for i, a in enumerate(algos)}
+    algos = sorted(frame["algorithm"].unique(), key=str)
+    index = {a: i for i, a in enumerate(algos)}  # the colours of colours(): tab10 in sorted order
     for ax, workload in zip(axes[0], workloads):
         sub = frame[frame["workload"] == workload]
         best = sub.loc[sub.groupby(["seq_len", column])["latency_s"].idxmin()]
@@ -88,14 +103,14 @@ def plot_crossover(frame: pd.DataFrame, column: str, path: Path) -> Path:
         ts, cs = sorted(best["seq_len"].unique()), sorted(best[column].unique(), key=None if numeric else str)
         grid = np.full((len(cs), len(ts)), np.nan)
         for _, r in best.iterrows():
-            grid[cs.index(r[column]), ts.index(r["seq_len"])] = colours[r["algorithm"]]
+            grid[cs.index(r[column]), ts.index(r["seq_len"])] = index[r["algorithm"]]
         ax.imshow(grid, aspect="auto", origin="lower", cmap="tab10", vmin=0, vmax=9)
         ax.set_xticks(range(len(ts)), [f"{int(t):,}" for t in ts], rotation=45, fontsize=7)
         ax.set_yticks(range(len(cs)), [(f"{c:,.4g}" if numeric else str(c))[:22] for c in cs], fontsize=7)
         ax.set_xlabel("sequence length T")
-        ax.set_ylabel(column)
+        ax.set_ylabel(column.replace("_", " "))
         ax.set_title(workload, fontsize=9)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(colours[a] / 9)) for a in algos]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(index[a] / 9)) for a in algos]
     fig.tight_layout(rect=(0, 0.12, 1, 1))  # the legend goes below the panels, not over one
     fig.legend(handles, algos, loc="lower center", ncol=min(len(algos), 6), fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,13 +123,13 @@ def plot_roofline(frame: pd.DataFrame, peaks: dict[str, tuple[float, float]], pa
     """Attained flop/s against arithmetic intensity, with each accelerator's roof."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     xs = np.logspace(-3, 4, 100)
-    for i, (acc, (peak, bw)) in enumerate(peaks.items()):
-        colour = plt.cm.tab10(i % 10)
-        ax.loglog(xs, np.minimum(peak, bw * xs), color=colour, lw=1, label=f"{acc} roof")
+    chip = colours(peaks)
+    for acc, (peak, bw) in peaks.items():
+        ax.loglog(xs, np.minimum(peak, bw * xs) / 1e12, color=chip[acc], lw=1, label=f"{acc} roof")
         sub = frame[(frame["accelerator"] == acc) & (frame["dram_bytes"] > 0) & (frame["flops"] > 0)]
-        ax.scatter(sub["flops"] / sub["dram_bytes"], sub["flops"] / sub["latency_s"], s=10, color=colour)
-    ax.set_xlabel("arithmetic intensity (flop/byte of DRAM)")
-    ax.set_ylabel("attained flop/s")
+        ax.scatter(sub["flops"] / sub["dram_bytes"], sub["flops"] / sub["latency_s"] / 1e12, s=10, color=chip[acc])
+    ax.set_xlabel("arithmetic intensity (flop per byte of DRAM)")
+    ax.set_ylabel("attained TFLOP/s")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
@@ -124,12 +139,40 @@ def plot_gantt(trace: pd.DataFrame, path: Path, max_cores: int = 16) -> Path:
     """Compute spans of every tile on the first ``max_cores`` cores, coloured by stage."""
     fig, ax = plt.subplots(figsize=(8, 3.8))
     sub = trace[trace["core"] < max_cores]
+    factor, label = unit(sub["compute_end_s"], "time_s")
     for _, r in sub.iterrows():
-        ax.barh(r["core"], r["compute_end_s"] - r["compute_start_s"], left=r["compute_start_s"],
+        ax.barh(r["core"], (r["compute_end_s"] - r["compute_start_s"]) * factor, left=r["compute_start_s"] * factor,
                 color=plt.cm.tab20(int(r["stage"]) % 20), height=0.8)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(label)
     ax.set_ylabel("core")
     ax.set_title("simulated trace: compute per tile (colour = stage)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_latency_vs_hardware(frame: pd.DataFrame, column: str, path: Path, alone: bool = True) -> Path:
+    """Latency against one swept hardware field, one panel per workload and T, one colour per
+    algorithm: lines when it is the only swept field (each point the best design at that
+    value), dots when others vary too (their spread is the other fields' effect)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    groups = list(frame.groupby(["workload", "seq_len"], sort=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.0), squeeze=False)
+    algo_colour = colours(frame["algorithm"])
+    xs, x_label = scaled(frame[column], column)
+    ys, y_label = scaled(frame["latency_s"], "latency_s")
+    for ax, ((workload, t), sub) in zip(axes[0], groups):
+        for algo, part in sub.groupby("algorithm"):
+            part = part.sort_values(column)
+            style = dict(marker="o", ms=3, lw=0.8) if alone else dict(marker="o", ms=4, lw=0, alpha=0.7)
+            ax.plot(xs.loc[part.index], ys.loc[part.index], color=algo_colour[algo], label=algo, **style)
+        span = frame[column].max() / max(frame[column].min(), 1e-300)
+        ax.set(xscale="log" if span > 10 else "linear", yscale="log",
+               xlabel=x_label, ylabel=f"simulated {y_label}", title=f"{workload}, T = {int(t):,}")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not 3×10¹
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -10,13 +10,14 @@ import pandas as pd
 
 from reports.html import Figure, Table, write_report
 from reports.pareto import pareto_front
-from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_t,
-                           plot_pareto, plot_roofline, plot_tornado)
+from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
+                           plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
+from reports.units import scaled
 from reports.sweep import SweepError, _accelerator, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
 
-__all__ = ["write_sweep_report", "sensitivity"]
+__all__ = ["write_sweep_report", "sensitivity", "swept_hardware", "findings"]
 
 #: hardware parameters the tornado varies, as spec paths
 SENSITIVITY = ("clock_hz", "cores", "vector.lanes", "memory[-1].bandwidth_bytes_per_s", "kernel_launch_s")
@@ -44,6 +45,54 @@ def sensitivity(point: dict) -> pd.DataFrame:
             row[label] = simulate(sched, varied, point["policy"], event_budget=int(point["event_budget"])).latency_s / base
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def swept_hardware(results: pd.DataFrame) -> list[str]:
+    """The accelerator fields the sweep varied (``accelerator.cores``, …)."""
+    return [c for c in results.columns if c.startswith("accelerator.") and results[c].nunique() > 1]
+
+
+def _human(value: float, column: str) -> str:
+    number, label = scaled(pd.Series([value]), column)
+    return f"{number.iloc[0]:.3g} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"
+
+
+def _name(column: str) -> str:
+    """A column as a person says it: ``latency_s`` → ``latency``."""
+    label = scaled(pd.Series([1.0]), column)[1]
+    return label[:label.rfind(" (")] if label.endswith(")") else label
+
+
+def findings(ok: pd.DataFrame, hardware: list[str]) -> str:
+    """What the sweep found, in words computed from its results: the best design per workload
+    at its longest T, and what each swept hardware field bought."""
+    if ok.empty:
+        return ""
+    out = []
+    for workload, sub in ok.groupby("workload"):
+        longest = sub[sub["seq_len"] == sub["seq_len"].max()]
+        best = longest.loc[longest["latency_s"].idxmin()]
+        setting = ", ".join(f"{c.split('.', 1)[1]} = {_human(best[c], c)}" for c in hardware if pd.notna(best.get(c)))
+        runner = longest[longest["algorithm"] != best["algorithm"]]
+        margin = (f", {runner['latency_s'].min() / best['latency_s']:.2f}× ahead of "
+                  f"{runner.loc[runner['latency_s'].idxmin(), 'algorithm']}" if len(runner) else "")
+        out.append(f"For {workload} at T = {int(best['seq_len']):,} the fastest design is {best['algorithm']} on "
+                   f"{best['accelerator']}{' (' + setting + ')' if setting else ''}: "
+                   f"{_human(best['latency_s'], 'latency_s')}{margin}.")
+    for column in hardware:
+        if not pd.api.types.is_numeric_dtype(ok[column]):
+            continue
+        best = ok.groupby(["workload", "seq_len", column])["latency_s"].min().reset_index()
+        low, high = best[column].min(), best[column].max()
+        at_low = best[best[column] == low]["latency_s"].median()
+        at_high = best[best[column] == high]["latency_s"].median()
+        rank = best.groupby(["workload", "seq_len"])[[column, "latency_s"]].corr(method="spearman")
+        rho = rank.xs(column, level=-1)["latency_s"].median() if len(rank) else float("nan")
+        trend = "lowers" if rho < -0.3 else "raises" if rho > 0.3 else "barely changes"
+        out.append(f"Raising {column} from {_human(low, column)} to {_human(high, column)} {trend} the best "
+                   f"latency (median {_human(at_low, 'latency_s')} → {_human(at_high, 'latency_s')}, "
+                   f"rank correlation {rho:+.2f}).")
+    return " ".join(out)
 
 
 def _growth(group: pd.DataFrame) -> float:
@@ -86,23 +135,39 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         raise SweepError(f"{out}: every one of the {len(results)} points was rejected by the model, nothing "
                          f"to report (the first: {failed['error'].iloc[0] if len(failed) else 'no rows'})")
     figures, tables = [], []
+    hardware = swept_hardware(ok)
+    cols = ["workload", "accelerator", *hardware, "algorithm", "seq_len", "latency_s", "energy_j"]
+    scenario = ["workload", "seq_len"]  # designs compete only at the same workload and length
 
-    summary = (ok.groupby(["workload", "accelerator", "algorithm"])
+    summary = (ok.groupby(["workload", "seq_len", "accelerator", "algorithm"])
                .agg(points=("latency_s", "size"), best_latency_s=("latency_s", "min"),
                     best_energy_j=("energy_j", "min")).reset_index())
-    tables.append(Table("Summary", summary, "Best latency and energy per workload, accelerator and algorithm."))
+    tables.append(Table("Summary", summary, "Best latency and energy per workload, sequence length T, "
+                                            "accelerator and algorithm (over the other swept axes)."))
 
     objectives = [o for o in objectives if o in ok and ok[o].notna().any()] or ["latency_s", "energy_j"]
     x, y = (objectives + ["energy_j"])[:2] if len(objectives) > 1 else ("latency_s", "energy_j")
-    front2 = pareto_front(ok, [x, y])
-    plot_pareto(ok, front2, x, y, out / "pareto.png")
-    figures.append(Figure(f"Pareto front: {x} vs {y}", "pareto.png",
-                          "Every design point; circled: the points no other point beats on both."))
-    cols = ["workload", "accelerator", "algorithm", "seq_len", "latency_s", "energy_j"]
-    front = pareto_front(ok, objectives)
-    tables.append(Table(f"Pareto front: {', '.join(objectives)}",
-                        front[list(dict.fromkeys(cols + objectives))],
-                        "Non-dominated designs on all the sweep's objectives (points lacking one are left out)."))
+    (workload, t), largest = max(ok.groupby(scenario), key=lambda kv: (len(kv[1]), kv[0][1]))
+    front2 = pareto_front(largest, [x, y])
+    plot_pareto(largest, front2, x, y, out / "pareto.png")
+    figures.append(Figure(f"Pareto front: {_name(x)} vs {_name(y)}", "pareto.png",
+                          f"{workload} at T = {int(t):,}, its {len(largest)} design points; circled: those no "
+                          "other point beats on both."))
+    fronts = pd.concat([pareto_front(group, objectives) for _, group in ok.groupby(scenario)])
+    tables.append(Table(f"Pareto fronts: {', '.join(map(_name, objectives))}",
+                        fronts[list(dict.fromkeys(cols + objectives))],
+                        "Per workload and T, the designs no other beats on all the sweep's objectives."))
+
+    for column in hardware[:3]:
+        if pd.api.types.is_numeric_dtype(ok[column]) and ok[column].nunique() > 2:
+            best = ok.loc[ok.groupby([*scenario, "algorithm", column])["latency_s"].idxmin()]
+            image = f"hardware-{len(figures)}.png"
+            alone = len(hardware) == 1
+            plot_latency_vs_hardware(best, column, out / image, alone=alone)
+            figures.append(Figure(f"Latency vs {_name(column)}", image,
+                                  f"Best latency for each value of the swept {column}, one colour per algorithm"
+                                  + ("." if alone else f"; the spread at one value is the other swept "
+                                     f"fields ({', '.join(c for c in hardware if c != column)}).")))
 
     if ok["seq_len"].nunique() > 1:
         plot_latency_vs_t(ok.groupby(["accelerator", "workload", "algorithm", "seq_len"], as_index=False)
@@ -113,8 +178,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
                   .apply(_growth, include_groups=False).rename("growth_exponent").reset_index())
         tables.append(Table("Growth exponents", growth, "Slope of log latency against log T."))
         if ok["algorithm"].nunique() > 1:
-            swept = [c for c in ok.columns if c.startswith("accelerator.") and ok[c].nunique() > 1]
-            axis = next((c for c in swept if c.endswith(".cores")), swept[0] if swept else "accelerator")
+            axis = next((c for c in hardware if c.endswith(".cores")), hardware[0] if hardware else "accelerator")
             plot_crossover(ok, axis, out / "crossover.png")
             figures.append(Figure("Crossover map", "crossover.png",
                                   f"Fastest algorithm for each sequence length and {axis}."))
@@ -130,8 +194,10 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     figures.append(Figure("Roofline", "roofline.png", "Each design point against its accelerator's roof."))
 
     if len(ok):
-        staged = ok[ok["stages"] > 2] if (ok["stages"] > 2).any() else ok
-        fastest = staged.sort_values("latency_s").iloc[0]  # the fastest with several stages
+        # the trace of a point worth looking at: the longest sequence's best design
+        longest = ok[ok["seq_len"] == ok["seq_len"].max()]
+        staged = longest[longest["stages"] > 2] if (longest["stages"] > 2).any() else longest
+        fastest = staged.sort_values("latency_s").iloc[0]
         point = _point(fastest)
         acc = _accelerator(point)
         traced = simulate(point_schedule(point)[3], acc, point["policy"],
@@ -139,7 +205,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         plot_gantt(traced.trace, out / "gantt.png")
         figures.append(Figure("Gantt chart of one simulated trace", "gantt.png",
                               f"{point['workload']} T={point['seq_len']} {point['algorithm']} on "
-                              f"{point['accelerator']} (the fastest point of more than two stages)."))
+                              f"{point['accelerator']} (the best design at the sweep's longest T)."))
         changes = sensitivity(point)
         plot_tornado(changes, out / "sensitivity.png")
         figures.append(Figure("Sensitivity", "sensitivity.png",
@@ -153,7 +219,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         extra += ["newton_iterations", "notes"]
     shown = ok[[c for c in cols + extra if c in ok]]
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
-    headline = f"{len(results)} design points ({len(failed)} rejected by the model)."
+    headline = f"{len(results)} design points ({len(failed)} rejected by the model). " + findings(ok, hardware)
     if validation is not None:
         text, more_figures, more_tables = validation_section(*validation, out)
         headline, figures, tables = f"{headline} {text}", figures + more_figures, tables + more_tables

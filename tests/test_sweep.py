@@ -196,7 +196,7 @@ def test_accelerator_overrides_objectives_and_a_swept_crossover_axis(tmp_path):
     assert slow > fast
     assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "rep")]) == 0
     page = (tmp_path / "rep" / "index.html").read_text()
-    assert "Pareto front: latency_s, energy_per_token_j" in page and "accelerator.cores" in page
+    assert "Pareto fronts: latency, energy per token" in page and "accelerator.cores" in page
     bad = dict(doc, objectives=["speed"])
     with pytest.raises(SweepError, match=r"objectives: unknown \['speed'\]"):
         load_sweep(write(tmp_path, bad, "bad.yaml"))
@@ -270,3 +270,37 @@ def test_results_folder_is_one_parquet_dataset_and_keeps_its_own_sweep(tmp_path)
     with pytest.raises(SweepError, match="holds the results of another sweep"):
         run_sweep(load_sweep(other), out, resume=True)
     assert len(run_sweep(load_sweep(path), out, resume=True)) == 8
+
+
+def test_a_hardware_sweep_report_shows_its_axes_and_says_what_they_bought(tmp_path):
+    """Once no table had the swept cores or bandwidth, and no plot showed latency against them."""
+    doc = {"workloads": [{"name": "mamba2-2.7b", "params": {"seq_len": 4096}}],
+           "accelerators": ["h100-sxm5-80gb"],
+           "axes": {"accelerator.memory[hbm3].bandwidth_bytes_per_s": {"low": 5e11, "high": 8e12, "log": True},
+                    "algorithm": ["sequential", "chunked"]},
+           "sampler": {"kind": "sobol", "points": 16, "seed": 0}, "fidelity": "analytic", "dtype": "bf16"}
+    results = run_sweep(load_sweep(write(tmp_path, doc)), tmp_path / "res")
+    index = write_sweep_report(results, tmp_path / "rep")
+    page = index.read_text()
+    assert "accelerator.memory[hbm3].bandwidth (TB/s)" in page and "latency (µs)" in page
+    assert "Latency vs accelerator.memory[hbm3].bandwidth" in page
+    best = results.loc[results["latency_s"].idxmin()]
+    assert f"the fastest design is {best['algorithm']} on h100-sxm5-80gb" in page
+    import re
+
+    assert re.search(r"Raising accelerator.memory\[hbm3\].bandwidth_bytes_per_s from [\d.]+ GB/s to [\d.]+ TB/s "
+                     r"lowers the best latency", page)
+    assert "latency_s" not in page.split("<table")[1]  # SI names stay in the CSV, not the tables
+
+
+def test_human_units_pick_one_unit_per_column():
+    from reports.units import human_table
+
+    frame = pd.DataFrame({"latency_s": [2e-4, 3e-4, 1.5e-3], "energy_j": [0.02, 0.03, 0.04],
+                          "dram_bytes": [5e8, 6e8, 7e8], "accelerator.cores": [16, 32, 64],
+                          "chip_cost_usd": [100.0, 200.0, 300.0], "algorithm": ["a", "b", "c"]})
+    shown = human_table(frame)
+    assert list(shown.columns) == ["latency (µs)", "energy (mJ)", "DRAM traffic (MB)", "accelerator.cores",
+                                   "chip cost ($)", "algorithm"]
+    assert shown["latency (µs)"].tolist() == pytest.approx([200, 300, 1500])
+    assert shown["DRAM traffic (MB)"].iloc[0] == pytest.approx(500)
