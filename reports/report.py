@@ -123,9 +123,9 @@ def _point(row: pd.Series) -> dict:
 
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
                        objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
-                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Path:
+                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, intro: str = "") -> Path:
     """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
-    the Pareto fronts use the first two and all of ``objectives``.  ``validation`` — the
+    the Pareto fronts use the first two and all of ``objectives``; ``intro`` opens the page.  ``validation`` — the
     ``(table, orderings)`` of :func:`reports.validate.run_validation` — adds its section."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         extra += ["newton_iterations", "notes"]
     shown = ok[[c for c in cols + extra if c in ok]]
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
-    headline = f"{len(results)} design points ({len(failed)} rejected by the model). " + findings(ok, hardware)
+    headline = f"{len(results)} design points ({len(failed)} rejected by the model). "
+    headline = f"{intro} {headline}" if intro else headline + findings(ok, hardware)
     if validation is not None:
         text, more_figures, more_tables = validation_section(*validation, out)
         headline, figures, tables = f"{headline} {text}", figures + more_figures, tables + more_tables

@@ -68,6 +68,9 @@ class _Strict(BaseModel):
 class WorkloadEntry(_Strict):
     name: str
     params: dict[str, int] = Field(default_factory=dict)
+    #: the algorithms this workload runs (an ``algorithm`` axis, if any, takes precedence);
+    #: unset: its family's first
+    algorithms: tuple[str, ...] | None = Field(default=None, min_length=1)
 
 
 class Range(_Strict):
@@ -152,7 +155,8 @@ class SweepSpec(_Strict):
                 raise ValueError(f"axes: {path!r}: a grid needs a list of values, not a range")
         lists = [len(v) for v in self.axes.values() if isinstance(v, list)]
         settings = math.prod(lists) if self.sampler.kind == "grid" else self.sampler.points
-        total = len(self.workloads) * len(self.accelerators) * settings
+        per_workload = sum(len(w.algorithms or (None,)) if "algorithm" not in self.axes else 1 for w in self.workloads)
+        total = per_workload * len(self.accelerators) * settings
         if total > MAX_POINTS:
             raise ValueError(f"the sweep holds {total:,} points, more than the {MAX_POINTS:,} scansim runs "
                              "in one sweep: expected fewer axis values or sampler points")
@@ -176,9 +180,13 @@ def _checked(spec: SweepSpec, path) -> SweepSpec:
     value exist, checked before the sweep runs."""
     for w in spec.workloads:
         try:
-            get_workload(w.name).with_params(**w.params)
+            workload = get_workload(w.name).with_params(**w.params)
         except WorkloadError as exc:
             raise SweepError(f"{path}: workloads: {exc}") from None
+        unknown = [a for a in (w.algorithms or ()) if a not in algorithms(workload)]
+        if unknown:
+            raise SweepError(f"{path}: workloads: {w.name}: algorithms: {unknown[0]!r} is not one of "
+                             f"{', '.join(algorithms(workload))}")
     for a in spec.accelerators:
         try:
             _accelerator(_entry_point(a))
@@ -268,11 +276,13 @@ def points(spec: SweepSpec) -> list[dict]:
     out = []
     for (wi, acc), setting in itertools.product(base, settings or [{}]):
         entry = spec.workloads[wi]
-        point = {"workload": entry.name, "workload_params": dict(entry.params), **_entry_point(acc),
-                 "algorithm": None, "dtype": spec.dtype, "policy": spec.policy,
-                 "fidelity": spec.fidelity, "event_budget": spec.event_budget, **setting}
-        point["point_id"] = point_id(point)
-        out.append(point)
+        own = entry.algorithms if entry.algorithms and "algorithm" not in setting else (None,)
+        for algorithm in own:
+            point = {"workload": entry.name, "workload_params": dict(entry.params), **_entry_point(acc),
+                     "algorithm": algorithm, "dtype": spec.dtype, "policy": spec.policy,
+                     "fidelity": spec.fidelity, "event_budget": spec.event_budget, **setting}
+            point["point_id"] = point_id(point)
+            out.append(point)
     return out
 
 

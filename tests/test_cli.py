@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from reports.cli import main
-from reports.demo import run_demo
+from reports.demo import DEMO_WORKLOADS, run_demo
 from tests.conftest import toy_spec
 
 
@@ -90,8 +90,9 @@ class _Refs(HTMLParser):
             self.images.append(dict(attrs)["src"])
 
 
+@pytest.mark.slow
 def test_demo_writes_a_page_whose_images_exist(tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024, 4096))
+    index = run_demo(tmp_path / "demo", seq_lens=(256, 4096), presets=("h100-sxm5-80gb", "groq-lpu-style"))
     parser = _Refs()
     parser.feed(index.read_text())
     assert parser.images
@@ -99,8 +100,13 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
         png = index.parent / src
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (index.parent / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2 * 3 * 3  # header + workloads × algorithms × T × presets
-    assert "kogge-stone" in index.read_text()
+    algorithms = sum(len(a) for a in DEMO_WORKLOADS.values())
+    assert len(rows) == 1 + algorithms * 2 * 2  # header + (workload, algorithm) × T × presets
+    page = index.read_text()
+    assert "kogge-stone" in page and "quasi-deer" in page and "blocked" in page
+    # the story opens the page, in words computed from the results
+    assert page.index("is the fastest mixer") < page.index("design points")
+    assert "On groq-lpu-style at T = 4,096" in page and "nonlinear RNN (lstm-2048" in page
     assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
 
 

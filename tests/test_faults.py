@@ -122,6 +122,7 @@ def _workers(proc, count=2, timeout=60):
     raise AssertionError("the pool's workers did not start")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_sweep_with_one_line_and_resume_completes(tmp_path):
     path, out = _slow_sweep(tmp_path), tmp_path / "out"
     proc = _start(path, out, "--workers", "2")
@@ -133,6 +134,7 @@ def test_a_killed_worker_stops_the_sweep_with_one_line_and_resume_completes(tmp_
     assert len(read_results(out)) == 8 and read_results(out)["point_id"].is_unique
 
 
+@pytest.mark.slow
 def test_workers_leave_when_their_driver_is_killed(tmp_path):
     path, out = _slow_sweep(tmp_path), tmp_path / "out"
     proc = _start(path, out, "--workers", "2")

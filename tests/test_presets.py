@@ -162,6 +162,7 @@ def test_cost_model_by_hand():
         chip_cost_usd(load_accelerator("tpu-v4"))
 
 
+@pytest.mark.slow
 def test_calibrate_writes_a_valid_spec_of_this_machine(tmp_path, capsys):
     path = tmp_path / "host.yaml"
     assert main(["calibrate", "-o", str(path)]) == 0

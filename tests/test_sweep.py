@@ -109,6 +109,7 @@ def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, capsy
     assert (tmp_path / "file").read_text() == "x"
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
     from distributed import LocalCluster
 
@@ -121,6 +122,7 @@ def test_dask_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
     assert len(local) == 8 and (local["error"] == "").all()
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_without_losing_or_duplicating_points(tmp_path):
     doc = dict(SMALL, axes={"workload.seq_len": [64, 128, 256, 512, 1024, 2048],
                             "algorithm": ["sequential", "kogge-stone", "brent-kung"]})
@@ -165,6 +167,7 @@ class _Page(HTMLParser):
             self.images.append(dict(attrs)["src"])
 
 
+@pytest.mark.slow
 def test_report_renders_with_valid_images(tmp_path):
     spec = load_sweep(write(tmp_path, SMALL))
     results = run_sweep(spec, tmp_path / "res", workers=2)
