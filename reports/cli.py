@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -162,8 +163,11 @@ def _cmd_simulate(args) -> int:
                             iterations=1), acc)
     sched = schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states, **options)
     result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
-    record = {"workload": workload.name, "seq_len": workload.seq_len, "algorithm": algorithm,
-              "direction": args.direction, **result.to_record()}
+    from workloads.families import DIMENSIONS
+
+    sizes = {d: getattr(workload, d) for d in DIMENSIONS.get(workload.family, ("seq_len",))}
+    record = {"workload": workload.name, **sizes, "algorithm": algorithm, "direction": args.direction,
+              **result.to_record()}
     if args.json:
         print(json.dumps(record))
     else:
@@ -377,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scansim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `scansim … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if not (isinstance(exc, UsageError) or _is_user_error(exc)):
             raise  # a bug: exit 1 with its traceback

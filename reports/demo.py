@@ -42,7 +42,6 @@ def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS) -> SweepSpec:
         "accelerators": list(presets),
         "axes": {"workload.seq_len": list(seq_lens)},
         "dtype": DEMO_DTYPE,
-        "event_budget": 2048,
     })
 
 

@@ -220,8 +220,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     shown = ok[[c for c in cols + extra if c in ok]]
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
     headline = f"{len(results)} design points ({len(failed)} rejected by the model). "
-    headline = f"{intro} {headline}" if intro else headline + findings(ok, hardware)
+    headline = f"{intro}\n\n{headline}" if intro else headline + findings(ok, hardware)
     if validation is not None:
         text, more_figures, more_tables = validation_section(*validation, out)
-        headline, figures, tables = f"{headline} {text}", figures + more_figures, tables + more_tables
+        headline, figures, tables = f"{headline}\n\n{text}", figures + more_figures, tables + more_tables
     return write_report(out, title=title, summary=headline, figures=figures, tables=tables)

@@ -102,4 +102,4 @@ def story(results: pd.DataFrame) -> str:
         sentences.append(f"On {first_chip['accelerator'].iloc[0]}, the best latency grows as "
                          f"{', '.join(growth)}: 1 is work linear in T, 2 attention's quadratic work, and "
                          "below 1 a log-depth circuit the chip is wide enough to run at once.")
-    return " ".join(sentences)
+    return "\n\n".join(sentences)  # a paragraph per chip, then growth

@@ -48,6 +48,7 @@ from hwmodels.loader import SpecError, key_path, load_accelerator, parse_documen
 from hwmodels.spec import Accelerator
 from reports.progress import Progress
 from simulator import SimulationError, simulate
+from simulator.engine import DEFAULT_EVENT_BUDGET
 from workloads.backward import DIRECTIONS
 from workloads.catalog import PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
@@ -114,7 +115,7 @@ class SweepSpec(_Strict):
     fidelity: Literal["des", "analytic"] = "des"
     policy: Literal["unfused", "fused", "auto"] = "auto"
     dtype: str = "fp32"
-    event_budget: int = Field(default=2048, ge=1)
+    event_budget: int = Field(default=DEFAULT_EVENT_BUDGET, ge=1)  # as `scansim simulate`: one answer
 
     @field_validator("axes", mode="before")
     @classmethod
