@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -189,26 +190,91 @@ def preset_names() -> list[str]:
 
 
 def _merge(base: dict, override: dict) -> dict:
-    """Deep merge: mappings merge key by key, anything else (lists included) is replaced."""
+    """Deep merge: mappings merge key by key; a list of named entries (``memory``) merges entry
+    by entry when every entry the override gives names a level the base has (so one level can
+    be changed alone); anything else, other lists included, is replaced."""
     out = dict(base)
     for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = _merge(old, value)
+        elif _by_name(old, value):
+            named = {entry["name"]: entry for entry in value}
+            out[key] = [_merge(entry, named[entry.get("name")]) if entry.get("name") in named else entry
+                        for entry in old]
+        else:
+            out[key] = value
     return out
 
 
-def _resolve(document: object, source: str, chain: tuple[str, ...] = ()) -> object:
-    """Apply ``base: PRESET`` inheritance (recursively), detecting unknown bases and cycles."""
-    if not isinstance(document, dict) or "base" not in document:
+def _by_name(old, new) -> bool:
+    if not (isinstance(old, list) and isinstance(new, list) and new):
+        return False
+    names = {e.get("name") for e in old if isinstance(e, dict)}
+    return all(isinstance(e, dict) and e.get("name") in names for e in new)
+
+
+def set_path(document: dict, path: str, value, where: str = "") -> None:
+    """Set a ``memory[hbm3].bandwidth_bytes_per_s``-style path (a list entry by index or by
+    name) in a spec document; :class:`SpecError` naming the step that does not exist."""
+    parts = re.findall(r"[^.\[\]]+|\[[^\]]+\]", path)
+    target = document
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = where + "".join(p if p.startswith("[") else f".{p}" for p in parts[:i + 1]).lstrip(".")
+        if part.startswith("["):
+            key = part[1:-1]
+            if not isinstance(target, list):
+                raise SpecError(f"{here} indexes a {type(target).__name__}, not a list")
+            index = int(key) if key.isdigit() else next(
+                (j for j, m in enumerate(target) if isinstance(m, dict) and m.get("name") == key), None)
+            if index is None or index >= len(target):
+                names = ", ".join(str(m.get("name")) for m in target if isinstance(m, dict))
+                raise SpecError(f"{here}: no such entry (the list has {len(target)}: {names})")
+            if last:
+                target[index] = value
+            else:
+                target[index] = dict(target[index]) if isinstance(target[index], dict) else target[index]
+                target = target[index]
+        elif not isinstance(target, dict):
+            raise SpecError(f"{here} goes through a {type(target).__name__}, not a mapping")
+        elif last:
+            target[part] = value
+        else:  # copy on the way down: the merged document may share parts with a cached base
+            child = target.get(part)
+            target[part] = list(child) if isinstance(child, list) else dict(child) if isinstance(child, dict) \
+                else {} if child is None else child
+            target = target[part]
+
+
+def _resolve(document: object, source: str, chain: tuple[str, ...] = (), folder: Path | None = None) -> object:
+    """Apply ``base:`` inheritance (recursively), detecting unknown bases and cycles.  A base is
+    a preset name or a spec file (relative to the file that names it); keys written as paths
+    (``memory[hbm3].bandwidth_bytes_per_s: …``) set that one field of the merged spec."""
+    if not isinstance(document, dict):
         return document
-    base = document["base"]
-    if not isinstance(base, str) or base not in preset_names():
-        raise SpecError(f"{source}: base: expected a preset name ({', '.join(preset_names())}), got {base!r}")
-    if base in chain:
-        raise SpecError(f"{source}: base: inheritance cycle {' → '.join(chain + (base,))}")
-    with resources.as_file(_preset_dir() / f"{base}.yaml") as path:
-        parent = _resolve(read_yaml(path), f"preset {base}", chain + (base,))
-    override = {k: v for k, v in document.items() if k != "base"}
-    return _merge(parent, override) if isinstance(parent, dict) else parent
+    paths = {k: v for k, v in document.items() if isinstance(k, str) and ("[" in k or "." in k)}
+    document = {k: v for k, v in document.items() if k not in paths}
+    if "base" in document:
+        base = document["base"]
+        if not isinstance(base, str) or not base.strip():
+            raise SpecError(f"{source}: base: expected a preset name or a spec file, got {base!r}")
+        if base in chain:
+            raise SpecError(f"{source}: base: inheritance cycle {' → '.join(chain + (base,))}")
+        if base in preset_names():
+            with resources.as_file(_preset_dir() / f"{base}.yaml") as path:
+                parent = _resolve(read_yaml(path), f"preset {base}", chain + (base,))
+        elif base.endswith((".yaml", ".yml")):
+            path = Path(base) if Path(base).is_absolute() or folder is None else folder / base
+            parent = _resolve(read_yaml(path), str(path), chain + (base,), path.parent)
+        else:
+            raise SpecError(f"{source}: base: expected a preset name ({', '.join(preset_names())}) or a "
+                            f"spec file (.yaml), got {base!r}")
+        override = {k: v for k, v in document.items() if k != "base"}
+        document = _merge(parent, override) if isinstance(parent, dict) else parent
+    for key, value in paths.items():
+        set_path(document, key, value, f"{source}: ")
+    return document
 
 
 def load_accelerator(name_or_path: str | Path | Mapping) -> Accelerator:
@@ -230,7 +296,10 @@ def load_accelerator(name_or_path: str | Path | Mapping) -> Accelerator:
             return parse_accelerator(_resolve(read_yaml(path), f"preset {text}", (text,)), f"preset {text}")
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return parse_accelerator(_resolve(read_yaml(path), str(path)), str(path))
+        document = read_yaml(path)
+        if isinstance(document, dict) and "base" in document and "name" not in document:
+            document = {**document, "name": path.stem}  # its own name, not its base's
+        return parse_accelerator(_resolve(document, str(path), (), path.parent), str(path))
     raise SpecError(
         f"unknown accelerator {text!r}: expected a preset name ({', '.join(preset_names())}) "
         "or the path of a YAML spec file"
@@ -242,11 +311,83 @@ def dump_accelerator(acc: Accelerator) -> str:
     return yaml.safe_dump(acc.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
+#: the unit a spec field's name ends in, for the schema's descriptions
+_UNITS = (("_bytes_per_s", "bytes per second"), ("_per_cycle", "per clock cycle"), ("_hz", "Hz"),
+          ("_s", "seconds"), ("_bytes", "bytes"), ("_j", "joules"), ("_w", "watts"), ("_mm2", "mm²"),
+          ("_mm", "mm"), ("_usd", "US dollars"), ("_nm", "nm"), ("_cm2", "per cm²"))
+#: where a block's numbers apply
+_SCOPE = {"vector": "per core", "matrix": "per core", "sfu": "per core", "link": "per link",
+          "memory": "per core or per chip, as the level's scope says",
+          "area": "per die", "cost": "per chip"}
+
+
+def _describe(schema: dict, scope: str = "", definitions: dict | None = None) -> None:
+    """Give every property without a description one from its name: unit and scope."""
+    for name, prop in schema.get("properties", {}).items():
+        suffix, unit = next(((sfx, u) for sfx, u in _UNITS if name.endswith(sfx)), ("", ""))
+        where = _SCOPE.get(name, scope)
+        if "description" not in prop:
+            text = (name[: -len(suffix)] if suffix else name).replace("_", " ")
+            prop["description"] = text + (f", in {unit}" if unit else "") + (f" ({where})" if where else "")
+        ref = prop.get("$ref") or next((a.get("$ref") for a in prop.get("anyOf", []) if "$ref" in a), None)
+        if ref and definitions is not None:
+            _describe(definitions[ref.rsplit("/", 1)[-1]], _SCOPE.get(name, scope), None)
+
+
+def _without_required(node):
+    if isinstance(node, dict):
+        return {k: _without_required(v) for k, v in node.items() if k != "required"}
+    if isinstance(node, list):
+        return [_without_required(v) for v in node]
+    return node
+
+
 def spec_schema() -> dict:
-    """JSON Schema of a spec file (the Accelerator fields plus ``base``), for editors."""
-    schema = Accelerator.model_json_schema()
-    schema["properties"]["base"] = {"type": "string", "enum": preset_names(),
-                                    "description": "preset to inherit from; fields given here override it"}
-    schema["required"] = [r for r in schema.get("required", [])]
-    schema["title"] = "scansim accelerator spec"
-    return schema
+    """JSON Schema of a spec file, for editors: either a whole spec, or ``base:`` (a preset or
+    another spec file) with any of the fields — lists of named levels, one level alone — and
+    ``memory[NAME].field``-style keys; every field described with its unit and scope."""
+    full = Accelerator.model_json_schema()
+    definitions = full.pop("$defs", {})
+    _describe(full, "per chip", definitions)
+    for name, block in definitions.items():
+        _describe(block, _SCOPE.get(name.lower(), ""), None)
+    # the partial form: the same fields, none required, referring to partial blocks
+    partial_defs = {f"{k}Partial": _without_required(v) for k, v in definitions.items()}
+    text = json.dumps(_without_required(full))
+    for name in definitions:
+        text = text.replace(f'"#/$defs/{name}"', f'"#/$defs/{name}Partial"')
+    partial = json.loads(text)
+    partial["properties"]["base"] = {
+        "type": "string", "description": "a preset name (" + ", ".join(preset_names()) + ") or a spec file "
+        "to inherit from; the fields given here override it (a list of named memory levels merges by name)"}
+    partial["required"] = ["base"]
+    partial["patternProperties"] = {r"^[A-Za-z_]+(\[[^\]]+\])?(\.[A-Za-z_]+|\[[^\]]+\])+$": {
+        "description": "one field by its path, e.g. memory[hbm3].bandwidth_bytes_per_s or vector.lanes"}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "scansim accelerator spec",
+            "$defs": {**definitions, **partial_defs, "Accelerator": full},
+            "anyOf": [{"$ref": "#/$defs/Accelerator"}, partial]}
+
+
+def spec_template(base: str, name: str) -> str:
+    """A spec file to edit: ``base:`` the preset, a name, and every field of the preset as a
+    commented ``path: value`` line (memory levels by name), ready to uncomment and change."""
+    acc = load_accelerator(base)
+    lines = [f"# {name}: an accelerator spec built on {base}. Uncomment a line and change its value to",
+             "# override that field; everything else comes from the base. `scansim hw validate` checks",
+             "# the file, `scansim hw schema` describes every field with its unit and scope.",
+             f"base: {base}", f"name: {name}", f"description: {acc.description or name} (edited)"]
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+            for item in value:
+                for key, field in item.items():
+                    if key != "name":
+                        walk(f"{prefix}[{item['name']}].{key}", field)
+        elif prefix not in ("name", "description"):
+            lines.append(f"# {prefix}: {json.dumps(value)}")
+
+    walk("", acc.model_dump(mode="json", exclude_none=True))
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema
+from hwmodels.loader import (SpecError, dump_accelerator, load_accelerator, preset_names, spec_schema,
+                             spec_template)
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.backward import DIRECTIONS, STATES
@@ -113,6 +114,17 @@ def _cmd_hw_validate(args) -> int:
 
 def _cmd_hw_schema(args) -> int:
     print(json.dumps(spec_schema(), indent=2))
+    return 0
+
+
+def _cmd_hw_init(args) -> int:
+    if args.output.exists() and not args.force:
+        raise UsageError(f"{args.output}: exists; pass --force to overwrite it")
+    text = spec_template(args.base, args.name or args.output.stem)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    load_accelerator(args.output)  # what it writes loads as it is
+    print(f"wrote {args.output}: {args.base} with every field commented out, ready to edit")
     return 0
 
 
@@ -285,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file")
     validate.set_defaults(run=_cmd_hw_validate)
     hw.add_parser("schema", help="print the spec's JSON Schema").set_defaults(run=_cmd_hw_schema)
+    init = hw.add_parser("init", help="write a commented spec file to edit, built on a preset")
+    init.add_argument("--base", required=True, choices=preset_names(), metavar="PRESET",
+                      help="the preset to start from (scansim hw list)")
+    init.add_argument("-o", "--output", required=True, type=_file, help="spec file to write")
+    init.add_argument("--name", default=None, help="the spec's name (default: the file's name)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(run=_cmd_hw_init)
 
     wl = sub.add_parser("workloads", help="workload catalog").add_subparsers(
         dest="wl_command", required=True, parser_class=_Parser)

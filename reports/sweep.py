@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scipy.stats import qmc
 
 from hwmodels.cost import area_mm2, chip_cost_usd, usd_per_million_tokens
-from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml
+from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml, set_path
 from hwmodels.spec import Accelerator
 from reports.progress import Progress
 from simulator import SimulationError, simulate
@@ -173,7 +173,17 @@ def load_sweep(path: str | Path) -> SweepSpec:
         spec = parse_document(SweepSpec, read_yaml(path), str(path), "sweep fields")
     except SpecError as exc:
         raise SweepError(str(exc)) from None
-    return _checked(spec, path)
+    folder = Path(path).parent  # spec files named in a sweep file sit beside it
+    entries = tuple(_beside(a, folder) if isinstance(a, str) else a.model_copy(update={"preset": _beside(a.preset, folder)})
+                    for a in spec.accelerators)
+    return _checked(spec.model_copy(update={"accelerators": entries}), path)
+
+
+def _beside(name: str, folder: Path) -> str:
+    """A spec file named relative to the sweep file, as a path from here; presets as they are."""
+    if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute() and (folder / name).is_file():
+        return str(folder / name)
+    return name
 
 
 def _checked(spec: SweepSpec, path) -> SweepSpec:
@@ -244,6 +254,8 @@ OBJECTIVES = {"latency_s", "energy_j", "area_mm2", "chip_cost_usd", "energy_per_
 def _entry_point(entry: str | AcceleratorEntry) -> dict:
     """The accelerator part of a point: its preset and overrides as ``accelerator.<path>``."""
     if isinstance(entry, str):
+        if entry.endswith((".yaml", ".yml")):  # a spec file: shown by its name, not its path
+            return {"accelerator": entry, "accelerator_name": _base_accelerator(entry).name}
         return {"accelerator": entry}
     label = entry.name or entry.preset + "".join(f" {k}={v}" for k, v in sorted(entry.overrides.items()))
     return {"accelerator": entry.preset, "accelerator_name": label,
@@ -292,35 +304,6 @@ def point_id(point: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _set_path(document: dict, path: str, value) -> None:
-    """Set ``memory[dram].bandwidth_bytes_per_s``-style paths in a spec document; a
-    :class:`SweepError` naming the path when a step of it does not exist."""
-    parts = re.findall(r"[^.\[\]]+|\[[^\]]+\]", path)
-    target = document
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = "accelerator." + "".join(p if p.startswith("[") else f".{p}" for p in parts[:i + 1]).lstrip(".")
-        if part.startswith("["):
-            key = part[1:-1]
-            if not isinstance(target, list):
-                raise SweepError(f"{where} indexes a {type(target).__name__}, not a list")
-            index = int(key) if key.isdigit() else next(
-                (j for j, m in enumerate(target) if isinstance(m, dict) and m.get("name") == key), None)
-            if index is None or index >= len(target):
-                names = ", ".join(str(m.get("name")) for m in target if isinstance(m, dict))
-                raise SweepError(f"{where}: no such entry (the list has {len(target)}: {names})")
-            if last:
-                target[index] = value
-            else:
-                target = target[index]
-        elif not isinstance(target, dict):
-            raise SweepError(f"{where} goes through a {type(target).__name__}, not a mapping")
-        elif last:
-            target[part] = value
-        else:
-            target = target.setdefault(part, {})
-
-
 @lru_cache(maxsize=64)
 def _base_accelerator(name: str) -> Accelerator:
     return load_accelerator(name)  # immutable: safe to share between points
@@ -331,9 +314,12 @@ def _accelerator(point: dict) -> Accelerator:
     changes = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("accelerator.")}
     if not changes:
         return acc
-    document = acc.model_dump(mode="json")  # lists, not tuples: _set_path assigns into them
+    document = acc.model_dump(mode="json")  # lists, not tuples: set_path assigns into them
     for path, value in changes.items():
-        _set_path(document, path, value)
+        try:
+            set_path(document, path, value, "accelerator.")
+        except SpecError as exc:
+            raise SweepError(str(exc)) from None
     try:
         return Accelerator.model_validate(document)
     except ValidationError as exc:
