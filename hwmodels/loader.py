@@ -329,7 +329,8 @@ def _describe(schema: dict, scope: str = "", definitions: dict | None = None) ->
         if "description" not in prop:
             text = (name[: -len(suffix)] if suffix else name).replace("_", " ")
             prop["description"] = text + (f", in {unit}" if unit else "") + (f" ({where})" if where else "")
-        ref = prop.get("$ref") or next((a.get("$ref") for a in prop.get("anyOf", []) if "$ref" in a), None)
+        ref = prop.get("$ref") or prop.get("items", {}).get("$ref") or next(
+            (a.get("$ref") for a in prop.get("anyOf", []) if "$ref" in a), None)
         if ref and definitions is not None:
             _describe(definitions[ref.rsplit("/", 1)[-1]], _SCOPE.get(name, scope), None)
 
