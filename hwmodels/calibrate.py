@@ -218,12 +218,15 @@ def _level_bandwidth_and_latency(size: int, clock: float) -> tuple[float, float]
     return bandwidth, latency
 
 
-def calibrate(clock: float | None = None) -> Accelerator:
-    """Measure this machine and return its spec (takes about half a minute)."""
+def calibrate(clock: float | None = None, progress=None) -> Accelerator:
+    """Measure this machine and return its spec (takes about half a minute); ``progress(text)``
+    hears of each phase as it starts."""
+    say = progress or (lambda text: None)
     if clock is not None and not (isinstance(clock, (int, float)) and 0 < clock < float("inf")):
         raise ValueError(f"calibrate: clock must be a finite number of Hz > 0, got {clock!r}")
     clock = clock or clock_hz()
     cores = numba.get_num_threads()
+    say("arithmetic peaks (compiles its kernels first)")
     fpc32 = _flops_per_cycle(np.float32, clock)
     fpc64 = _flops_per_cycle(np.float64, clock)
     lanes = 2 ** max(0, round(np.log2(max(1.0, fpc32 / 2))))  # SIMD width: FMA = 2 flops/lane
@@ -231,11 +234,13 @@ def calibrate(clock: float | None = None) -> Accelerator:
     fma_latency = _cycles(median_seconds(_fma_chain, 1.0, chain) / chain, clock)
     x = np.random.default_rng(3).normal(size=1 << 16)
     special = {}
+    say("special functions")
     for kind, name in enumerate(("exp", "tanh", "sigmoid")):
         throughput = x.shape[0] / median_seconds(_special_throughput, x, kind) / clock
         latency = _cycles(median_seconds(_special_chain, 0.5, chain, kind) / chain, clock)
         special[name] = {"ops_per_cycle": throughput, "latency_cycles": latency}
     memory = []
+    say("caches and DRAM")
     for name, size, shared in cache_levels():
         bandwidth, latency = _level_bandwidth_and_latency(size, clock)
         memory.append({"name": name, "scope": "chip" if shared else "core", "capacity_bytes": float(size),

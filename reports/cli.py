@@ -192,7 +192,8 @@ def _cmd_calibrate(args) -> int:
     from hwmodels.calibrate import CalibrationError, calibrate
 
     try:
-        acc = calibrate(clock=args.clock_hz)
+        acc = calibrate(clock=args.clock_hz,
+                        progress=lambda text: print(f"scansim calibrate: {text} …", file=sys.stderr, flush=True))
     except CalibrationError as exc:
         raise SpecError(f"calibrate: {exc}") from None
     header = ("# Written by `scansim calibrate`: this machine's measured clock, vector and special-\n"
@@ -223,7 +224,8 @@ def _cmd_report(args) -> int:
     from reports.sweep import read_results, sweep_objectives
 
     results = read_results(args.results)
-    index = write_sweep_report(results, args.output, objectives=sweep_objectives(args.results))
+    index = write_sweep_report(results, args.output, objectives=sweep_objectives(args.results),
+                               progress=lambda text: print(f"scansim report: {text} …", file=sys.stderr, flush=True))
     print(f"wrote {index}")
     return 0
 

@@ -12,6 +12,7 @@ roofline, a Gantt chart of one trace, a sensitivity tornado and the validation s
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from reports.report import write_sweep_report
@@ -52,7 +53,9 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
     run_sweep(demo_sweep(seq_lens, presets), out / "results", workers=workers, resume=True, progress=True)
     results = read_results(out / "results")
     results.to_csv(out / "results.csv", index=False)
+    say = lambda text: print(f"scansim demo: {text} …", file=sys.stderr, flush=True)  # noqa: E731
+    say("the validation set")
     validation = run_validation(load_cases(), fast=True)
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
                                                   "on real and proposed chips",
-                              validation=validation, intro=story(results))
+                              validation=validation, intro=story(results), progress=say)

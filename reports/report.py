@@ -92,6 +92,9 @@ def findings(ok: pd.DataFrame, hardware: list[str]) -> str:
         out.append(f"Raising {column} from {_human(low, column)} to {_human(high, column)} {trend} the best "
                    f"latency (median {_human(at_low, 'latency_s')} → {_human(at_high, 'latency_s')}, "
                    f"rank correlation {rho:+.2f}).")
+    if hardware and "chip_cost_usd" in ok and ok.groupby("accelerator")["chip_cost_usd"].nunique().max() == 1:
+        out.append("Chip area and cost stay at each spec's own across the swept hardware: a spec states one "
+                   "die area, not an area per core or per memory interface, so cost is no objective here.")
     return " ".join(out)
 
 
@@ -123,12 +126,15 @@ def _point(row: pd.Series) -> dict:
 
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
                        objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
-                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, intro: str = "") -> Path:
+                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, intro: str = "",
+                       progress=None) -> Path:
     """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
     the Pareto fronts use the first two and all of ``objectives``; ``intro`` opens the page.  ``validation`` — the
     ``(table, orderings)`` of :func:`reports.validate.run_validation` — adds its section."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda text: None)
+    say(f"tables and plots of {len(results)} points")
     ok = results[results["error"].fillna("") == ""].copy()
     failed = results[results["error"].fillna("") != ""]
     if ok.empty:
@@ -200,6 +206,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         fastest = staged.sort_values("latency_s").iloc[0]
         point = _point(fastest)
         acc = _accelerator(point)
+        say("one traced simulation (Gantt chart) and the sensitivity tornado")
         traced = simulate(point_schedule(point)[3], acc, point["policy"],
                           event_budget=int(point["event_budget"]))
         plot_gantt(traced.trace, out / "gantt.png")

@@ -118,8 +118,9 @@ def test_matrix_with_zero_rows_and_warnings(tmp_path):
 def test_schema_command_prints_json_schema(capsys):
     assert main(["hw", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert {"cores", "clock_hz", "memory", "base", "matrix"} <= set(schema["properties"])
-    assert schema["additionalProperties"] is False
+    whole, based = schema["$defs"]["Accelerator"], schema["anyOf"][1]
+    assert {"cores", "clock_hz", "memory", "matrix"} <= set(whole["properties"]) and "base" in based["properties"]
+    assert whole["additionalProperties"] is False and based["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("rows,cols,dataflow,m,n,k,expected", [
