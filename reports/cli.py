@@ -188,6 +188,40 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_model(args) -> int:
+    from simulator.model import simulate_model
+    from workloads.models import load_model
+
+    acc = load_accelerator(args.hw)
+    model = load_model(args.config)
+    prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype)
+    context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
+    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype)
+    generated = args.batch * args.decode
+    total_s = prefill_totals["latency_s"] + args.decode * decode_totals["latency_s"]
+    energy = prefill_totals["energy_j"] + args.decode * decode_totals["energy_j"]
+    record = {"model": model.name, "accelerator": acc.name, "parameters": prefill_totals["parameters"],
+              "batch": args.batch, "prefill_tokens": args.prefill, "decode_tokens": args.decode, "dtype": args.dtype,
+              "time_to_first_token_s": prefill_totals["latency_s"],
+              "time_per_output_token_s": decode_totals["latency_s"],
+              "decode_tokens_per_s": generated / (args.decode * decode_totals["latency_s"]) if args.decode else 0.0,
+              "total_s": total_s,
+              "energy_per_token_j": energy / (args.batch * (args.prefill + args.decode)),
+              **{k: v for k, v in decode_totals.items() if k.startswith("memory_")}}
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    from reports.units import human_table
+
+    for key, value in record.items():
+        print(f"{key:26s} {value:.6g}" if isinstance(value, float) else f"{key:26s} {value}")
+    for title, table in (("prefill", prefill), (f"decode step at context {context:,}", decode)):
+        print(f"\n{title}:")
+        shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def _cmd_calibrate(args) -> int:
     from hwmodels.calibrate import CalibrationError, calibrate
 
@@ -357,6 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--clock-hz", dest="clock_hz", type=_positive_float, default=None,
                      help="CPU clock, when the OS does not report it")
     cal.set_defaults(run=_cmd_calibrate)
+
+    mod = sub.add_parser("model", help="a whole model's prefill and decode from its config.json")
+    mod.add_argument("--hw", required=True, help="preset name or spec YAML file")
+    mod.add_argument("--config", required=True, help="a Hugging Face config.json (see examples/models/)")
+    mod.add_argument("--prefill", type=_positive_int, default=2048, help="prompt tokens per sequence")
+    mod.add_argument("--decode", type=_positive_int, default=256, help="generated tokens per sequence")
+    mod.add_argument("--batch", type=_positive_int, default=1, help="sequences served at once")
+    mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"))
+    mod.add_argument("--json", action="store_true", help="one JSON record (SI units)")
+    mod.set_defaults(run=_cmd_model)
 
     val = sub.add_parser("validate", help="compare predictions with published measurements")
     val.add_argument("-o", "--output", default=None, type=_folder,

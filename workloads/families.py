@@ -317,7 +317,10 @@ def _gemm(w, algorithm, dtype, options):
     return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
                   bytes_read_per_op=gemm_read_bytes(w.m, w.n, w.k, tile, e) / ops,
                   bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k),
-                  panel_tile=tile, granule_ops=tile * tile),)  # a thread block: one output tile
+                  panel_tile=tile,
+                  # a thread block: one output tile, no taller than the GEMM (a skinny GEMM —
+                  # a decode step's few tokens — is tiled across its width, not padded)
+                  granule_ops=min(tile, w.m) * min(tile, w.n)),)
 
 
 def _elementwise(w, algorithm, dtype, options):

@@ -1,0 +1,65 @@
+"""A whole model's forward pass on an accelerator: each component of
+:func:`workloads.models.components` simulated once (a block's pieces are the same in every
+layer) and counted as many times as the pass runs it, one after another; and what the model
+keeps in memory — weights, KV cache or recurrent state — against the chip's DRAM."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hwmodels.loader import load_accelerator
+from hwmodels.spec import Accelerator
+from simulator.engine import simulate
+from workloads.catalog import schedule
+from workloads.models import Model, ModelError, components, parameters
+from workloads.schedule import DTYPE_BYTES
+
+__all__ = ["simulate_model", "memory_bytes"]
+
+
+def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str) -> dict[str, float]:
+    """What the model holds in DRAM while serving ``batch`` sequences of context ``seq_len``:
+    its weights, and its KV cache (attention) or recurrent and convolution states."""
+    e = DTYPE_BYTES[dtype]
+    if m.architecture == "llama":
+        cache = batch * m.layers * 2 * seq_len * m.kv_heads * m.head_dim * e
+        kind = "KV cache"
+    else:
+        conv = m.d_inner if m.architecture == "mamba" else m.d_inner + 2 * m.groups * m.d_state
+        cache = batch * m.layers * (m.d_inner * m.d_state + conv * m.d_conv) * e
+        kind = "recurrent state"
+    return {"weights": parameters(m) * e, kind: cache}
+
+
+def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
+                   dtype: str = "bf16", fidelity: str = "analytic") -> tuple[pd.DataFrame, dict]:
+    """``(per component, totals)`` of one forward pass: the prefill of ``seq_len`` tokens per
+    sequence or one decode step at context ``seq_len``, for ``batch`` sequences.  Per
+    component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
+    its share of the pass.  :class:`ModelError` when the model and its cache do not fit."""
+    acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
+    held = memory_bytes(m, seq_len, batch, dtype)
+    if sum(held.values()) > acc.dram.capacity_bytes:
+        parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
+        raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit {acc.name}: {parts} "
+                         f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
+    rows = []
+    for part in components(m, phase, seq_len, batch):
+        result = simulate(schedule(part.workload, part.algorithm, dtype, impl=part.impl), acc, fidelity=fidelity)
+        rows.append({"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
+                     "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
+                     "flops": part.count * result.flops, "bound": _bound(result)})
+    table = pd.DataFrame(rows)
+    table["share"] = table["latency_s"] / table["latency_s"].sum()
+    tokens = batch * (seq_len if phase == "prefill" else 1)
+    total = float(table["latency_s"].sum())
+    totals = {"model": m.name, "accelerator": acc.name, "phase": phase, "seq_len": seq_len, "batch": batch,
+              "dtype": dtype, "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
+              "energy_j": float(table["energy_j"].sum()), "energy_per_token_j": float(table["energy_j"].sum()) / tokens,
+              "parameters": parameters(m), **{f"memory_{k.replace(' ', '_')}_bytes": v for k, v in held.items()}}
+    return table, totals
+
+
+def _bound(result) -> str:
+    bounds = {"compute": result.compute_bound_s, "memory": result.memory_bound_s, "depth": result.depth_bound_s}
+    return max(bounds, key=bounds.get)

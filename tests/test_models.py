@@ -1,0 +1,83 @@
+"""Whole models from their config.json: parameter counts against the published sizes, decode
+bound by the weights' bandwidth, a pass no faster than its pieces' bounds, clear errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hwmodels.loader import load_accelerator
+from reports.cli import main
+from simulator import simulate
+from simulator.model import simulate_model
+from workloads.catalog import schedule
+from workloads.models import ModelError, components, load_model, parameters
+
+MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+@pytest.mark.parametrize("name,published", [
+    ("llama-2-7b", 6.74e9),    # Touvron et al., arXiv 2307.09288: "7B" = 6.74 B parameters
+    ("mamba-2.8b", 2.77e9),    # state-spaces/mamba-2.8b: 2.77 B (Gu & Dao, Table 3's 2.8B row)
+    ("mamba2-2.7b", 2.70e9),   # state-spaces/mamba2-2.7b: 2.70 B
+])
+def test_parameter_counts_match_the_published_sizes(name, published):
+    assert parameters(load_model(MODELS / f"{name}.json")) == pytest.approx(published, rel=0.01)
+
+
+def test_decode_on_a_bandwidth_bound_chip_reads_its_weights_once_per_token():
+    """Llama-2-7B decoding one token on a 320 GB/s T4: the weights' bytes over the bandwidth,
+    within 10 % (the KV cache, norms and launches are the rest)."""
+    t4 = load_accelerator("t4")
+    model = load_model(MODELS / "llama-2-7b.json")
+    _, totals = simulate_model(model, t4, "decode", 256, batch=1, dtype="fp16")
+    ideal = parameters(model) * 2 / t4.dram.bandwidth_bytes_per_s
+    assert ideal <= totals["latency_s"] <= 1.1 * ideal
+
+
+@pytest.mark.parametrize("name", ["llama-2-7b", "mamba-2.8b", "mamba2-2.7b"])
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_a_pass_is_no_faster_than_its_pieces_bounds(name, phase):
+    h100 = load_accelerator("h100-sxm5-80gb")
+    model = load_model(MODELS / f"{name}.json")
+    table, totals = simulate_model(model, h100, phase, 2048, batch=4)
+    bound = sum(part.count * simulate(schedule(part.workload, part.algorithm, "bf16", impl=part.impl), h100,
+                                      fidelity="analytic").lower_bound_s
+                for part in components(model, phase, 2048, batch=4))
+    assert totals["latency_s"] >= bound > 0
+    assert table["share"].sum() == pytest.approx(1.0) and set(table["bound"]) <= {"compute", "memory", "depth"}
+
+
+def test_attention_grows_faster_with_context_than_the_recurrences():
+    h100 = load_accelerator("h100-sxm5-80gb")
+    growth = {}
+    for name in ("llama-2-7b", "mamba2-2.7b"):
+        model = load_model(MODELS / f"{name}.json")
+        short, long = (simulate_model(model, h100, "prefill", t)[1]["latency_s"] for t in (2048, 32768))
+        growth[name] = long / short
+    assert growth["mamba2-2.7b"] < 20 < growth["llama-2-7b"]  # 16× the tokens
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"architectures": ["GPT2LMHeadModel"], "hidden_size": 8}, "architectures: expected one of"),
+    ({"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10},
+     "num_attention_heads: missing"),
+    ({"architectures": ["MambaForCausalLM"], "hidden_size": -4}, "hidden_size: expected a whole number"),
+])
+def test_bad_configs_name_the_field(tmp_path, config, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=message):
+        load_model(path)
+
+
+def test_model_command_and_what_does_not_fit(capsys):
+    config = str(MODELS / "llama-2-7b.json")
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--prefill", "1024",
+                 "--decode", "64", "--batch", "4", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["time_to_first_token_s"] > record["time_per_output_token_s"] > 0
+    assert record["memory_weights_bytes"] == parameters(load_model(config)) * 2
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--prefill", "131072", "--batch", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit h100-sxm5-80gb" in err and "KV cache" in err and err.count("\n") == 1
