@@ -194,6 +194,9 @@ def _cmd_model(args) -> int:
 
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
+    if args.train:
+        return _print_model(*simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
+                                            recompute=args.recompute), args.json, "training step")
     prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
     decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype)
@@ -219,6 +222,20 @@ def _cmd_model(args) -> int:
         print(f"\n{title}:")
         shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _print_model(table, totals: dict, as_json: bool, title: str) -> int:
+    if as_json:
+        print(json.dumps(totals))
+        return 0
+    from reports.units import human_table
+
+    for key, value in totals.items():
+        print(f"{key:26s} {value:.6g}" if isinstance(value, float) else f"{key:26s} {value}")
+    print(f"\n{title}:")
+    shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
@@ -399,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--decode", type=_positive_int, default=256, help="generated tokens per sequence")
     mod.add_argument("--batch", type=_positive_int, default=1, help="sequences served at once")
     mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"))
+    mod.add_argument("--train", action="store_true",
+                     help="cost a training step (forward, backward, Adam) on batch × prefill tokens instead")
+    mod.add_argument("--recompute", action="store_true", help="with --train: recompute activations")
     mod.add_argument("--json", action="store_true", help="one JSON record (SI units)")
     mod.set_defaults(run=_cmd_model)
 

@@ -17,10 +17,24 @@ from workloads.schedule import DTYPE_BYTES
 __all__ = ["simulate_model", "memory_bytes"]
 
 
-def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str) -> dict[str, float]:
-    """What the model holds in DRAM while serving ``batch`` sequences of context ``seq_len``:
-    its weights, and its KV cache (attention) or recurrent and convolution states."""
+def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
+                 recompute: bool = False) -> dict[str, float]:
+    """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
+    weights and its KV cache (attention) or recurrent and convolution states; training, its
+    weights, gradients, fp32 Adam states (master weights and two moments) and activations —
+    s·b·h·(34 + 5·a·s/h) bytes per transformer layer in 16-bit (Korthikanti et al., arXiv
+    2205.05198, Eq. 1), the 34 term alone for a recurrent block (an assumption), or only each
+    layer's input (2·s·b·h) when activations are recomputed."""
     e = DTYPE_BYTES[dtype]
+    if phase == "train":
+        s, b, h = seq_len, batch, m.d_model
+        if recompute:
+            activations = m.layers * 2 * s * b * h
+        else:
+            attention = 5 * m.heads * s / h if m.architecture == "llama" else 0.0
+            activations = m.layers * s * b * h * (34 + attention) * e / 2
+        return {"weights": parameters(m) * e, "gradients": parameters(m) * e,
+                "optimizer states": parameters(m) * 12, "activations": activations}
     if m.architecture == "llama":
         cache = batch * m.layers * 2 * seq_len * m.kv_heads * m.head_dim * e
         kind = "KV cache"
@@ -32,26 +46,28 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str) -> dict[str, fl
 
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                   dtype: str = "bf16", fidelity: str = "analytic") -> tuple[pd.DataFrame, dict]:
+                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False
+                   ) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one forward pass: the prefill of ``seq_len`` tokens per
     sequence or one decode step at context ``seq_len``, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
     its share of the pass.  :class:`ModelError` when the model and its cache do not fit."""
     acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
-    held = memory_bytes(m, seq_len, batch, dtype)
+    held = memory_bytes(m, seq_len, batch, dtype, phase, recompute)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit {acc.name}: {parts} "
                          f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
     rows = []
-    for part in components(m, phase, seq_len, batch):
-        result = simulate(schedule(part.workload, part.algorithm, dtype, impl=part.impl), acc, fidelity=fidelity)
+    for part in components(m, phase, seq_len, batch, recompute):
+        planned = schedule(part.workload, part.algorithm, part.dtype or dtype, impl=part.impl, direction=part.direction)
+        result = simulate(planned, acc, fidelity=fidelity)
         rows.append({"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
                      "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
                      "flops": part.count * result.flops, "bound": _bound(result)})
     table = pd.DataFrame(rows)
     table["share"] = table["latency_s"] / table["latency_s"].sum()
-    tokens = batch * (seq_len if phase == "prefill" else 1)
+    tokens = batch * (1 if phase == "decode" else seq_len)
     total = float(table["latency_s"].sum())
     totals = {"model": m.name, "accelerator": acc.name, "phase": phase, "seq_len": seq_len, "batch": batch,
               "dtype": dtype, "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,

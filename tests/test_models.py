@@ -18,6 +18,11 @@ MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
 @pytest.mark.parametrize("name,published", [
     ("llama-2-7b", 6.74e9),    # Touvron et al., arXiv 2307.09288: "7B" = 6.74 B parameters
+    ("llama-2-13b", 13.0e9),   # ibid.
+    ("llama-3-8b", 8.03e9),    # meta-llama/Meta-Llama-3-8B model card
+    ("mistral-7b", 7.24e9),    # mistralai/Mistral-7B-v0.1 model card
+    ("mamba-130m", 0.129e9),   # state-spaces/mamba-130m: 129 M
+    ("mamba-1.4b", 1.37e9),    # state-spaces/mamba-1.4b: 1.37 B
     ("mamba-2.8b", 2.77e9),    # state-spaces/mamba-2.8b: 2.77 B (Gu & Dao, Table 3's 2.8B row)
     ("mamba2-2.7b", 2.70e9),   # state-spaces/mamba2-2.7b: 2.70 B
 ])
@@ -81,3 +86,18 @@ def test_model_command_and_what_does_not_fit(capsys):
     assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--prefill", "131072", "--batch", "64"]) == 2
     err = capsys.readouterr().err
     assert "does not fit h100-sxm5-80gb" in err and "KV cache" in err and err.count("\n") == 1
+
+
+def test_a_training_step_is_forward_backward_and_update_and_says_what_it_holds():
+    h100 = load_accelerator("h100-sxm5-80gb")
+    model = load_model(MODELS / "mamba2-2.7b.json")
+    _, prefill = simulate_model(model, h100, "prefill", 2048, batch=2)
+    table, train = simulate_model(model, h100, "train", 2048, batch=2)
+    _, again = simulate_model(model, h100, "train", 2048, batch=2, recompute=True)
+    assert train["latency_s"] > 2 * prefill["latency_s"] and again["latency_s"] > train["latency_s"]
+    assert again["memory_activations_bytes"] < train["memory_activations_bytes"]
+    assert train["memory_optimizer_states_bytes"] == 12 * parameters(model)
+    assert table["component"].iloc[-1].startswith("optimizer update")
+    # Llama-2-7B's weights, gradients and Adam states alone exceed one H100's 80 GB
+    with pytest.raises(ModelError, match="optimizer states 80.9 GB"):
+        simulate_model(load_model(MODELS / "llama-2-7b.json"), h100, "train", 2048, batch=1, recompute=True)

@@ -13,6 +13,7 @@ No weights are ever needed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from workloads.errors import WorkloadError
 
 __all__ = ["Model", "Component", "ModelError", "load_model", "parameters", "components", "PHASES"]
 
-PHASES = ("prefill", "decode")
+PHASES = ("prefill", "decode", "train")
 
 
 class ModelError(WorkloadError):
@@ -61,6 +62,8 @@ class Component:
     algorithm: str | None
     count: int
     impl: str | None = None
+    direction: str = "fwd"  # fwd+bwd in a training step
+    dtype: str | None = None  # None: the pass's dtype
 
 
 _ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama",
@@ -149,12 +152,29 @@ def _read(name: str, elements: int, count: int) -> Component:
     return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count)
 
 
-def components(m: Model, phase: str, seq_len: int, batch: int = 1) -> list[Component]:
-    """The pieces of one forward pass: the prefill of ``seq_len`` tokens per sequence, or one
-    decode step at context ``seq_len``, for ``batch`` sequences."""
+def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False) -> list[Component]:
+    """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
+    at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
+    piece forward and backward (its backward schedule: the GEMMs' ∂A and ∂B, the mixers'
+    reverse scans and FlashAttention's backward), the blocks' forward once more when
+    activations are recomputed, and the optimizer's update."""
     if phase not in PHASES:
         raise ModelError(f"phase: expected one of {', '.join(PHASES)}, got {phase!r}")
+    if phase == "train":
+        forward = _forward(m, "prefill", seq_len, batch, logits=batch * seq_len)  # a loss on every token
+        parts = [dataclasses.replace(p, direction="fwd+bwd") for p in forward]
+        if recompute:  # activation checkpointing: each block's forward again before its backward
+            parts += [dataclasses.replace(p, name=f"recompute: {p.name}") for p in forward if p.count == m.layers]
+        # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
+        # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
+        update = get_workload("elementwise-256m").with_params(elements=parameters(m), inputs=6, flops_per_element=12)
+        return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32")]
+    return _forward(m, phase, seq_len, batch)
+
+
+def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None = None) -> list[Component]:
     n = batch * (seq_len if phase == "prefill" else 1)  # tokens through the projections
+    logits = logits or batch  # serving needs the next token's logits only
     d, L = m.d_model, m.layers
     parts = [_elementwise("embedding lookup", n * d, 1, 1, 1)]
     parts.append(_elementwise("norms", n * d, 1, 4, 2 * L if m.architecture == "llama" else L))
@@ -197,6 +217,6 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1) -> list[Compo
                                n * di, 2, 6, L),
                   _gemm("output projection", n, d, di, L)]
     parts.append(_elementwise("residual adds", n * d, 2, 1, 2 * L if m.architecture == "llama" else L))
-    parts += [_elementwise("final norm", batch * d, 1, 4, 1),
-              _gemm("LM head (last token)", batch, m.vocab, d, 1)]
+    parts += [_elementwise("final norm", logits * d, 1, 4, 1),
+              _gemm("LM head" + (" (last token)" if logits == batch else ""), logits, m.vocab, d, 1)]
     return parts
