@@ -196,14 +196,16 @@ def _cmd_model(args) -> int:
     model = load_model(args.config)
     if args.train:
         return _print_model(*simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
-                                            recompute=args.recompute), args.json, "training step")
-    prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype)
+                                            recompute=args.recompute, chips=args.chips), args.json, "training step")
+    prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
+                                             chips=args.chips)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
-    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype)
+    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, chips=args.chips)
     generated = args.batch * args.decode
     total_s = prefill_totals["latency_s"] + args.decode * decode_totals["latency_s"]
     energy = prefill_totals["energy_j"] + args.decode * decode_totals["energy_j"]
-    record = {"model": model.name, "accelerator": acc.name, "parameters": prefill_totals["parameters"],
+    record = {"model": model.name, "accelerator": acc.name, "chips": args.chips,
+              "parameters": prefill_totals["parameters"],
               "batch": args.batch, "prefill_tokens": args.prefill, "decode_tokens": args.decode, "dtype": args.dtype,
               "time_to_first_token_s": prefill_totals["latency_s"],
               "time_per_output_token_s": decode_totals["latency_s"],
@@ -416,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--decode", type=_positive_int, default=256, help="generated tokens per sequence")
     mod.add_argument("--batch", type=_positive_int, default=1, help="sequences served at once")
     mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"))
+    mod.add_argument("--chips", type=_positive_int, default=1,
+                     help="tensor parallelism over this many chips (all-reduces on the spec's links)")
     mod.add_argument("--train", action="store_true",
                      help="cost a training step (forward, backward, Adam) on batch × prefill tokens instead")
     mod.add_argument("--recompute", action="store_true", help="with --train: recompute activations")

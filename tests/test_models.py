@@ -19,6 +19,7 @@ MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 @pytest.mark.parametrize("name,published", [
     ("llama-2-7b", 6.74e9),    # Touvron et al., arXiv 2307.09288: "7B" = 6.74 B parameters
     ("llama-2-13b", 13.0e9),   # ibid.
+    ("llama-2-70b", 69.0e9),   # ibid.
     ("llama-3-8b", 8.03e9),    # meta-llama/Meta-Llama-3-8B model card
     ("mistral-7b", 7.24e9),    # mistralai/Mistral-7B-v0.1 model card
     ("mamba-130m", 0.129e9),   # state-spaces/mamba-130m: 129 M
@@ -101,3 +102,24 @@ def test_a_training_step_is_forward_backward_and_update_and_says_what_it_holds()
     # Llama-2-7B's weights, gradients and Adam states alone exceed one H100's 80 GB
     with pytest.raises(ModelError, match="optimizer states 80.9 GB"):
         simulate_model(load_model(MODELS / "llama-2-7b.json"), h100, "train", 2048, batch=1, recompute=True)
+
+
+def test_a_70b_model_on_eight_chips_is_one_command(capsys):
+    """Llama-2-70B's 138 GB of weights do not fit one H100; split 8 ways (Megatron-style
+    tensor parallelism) they do, and the all-reduces after every row-parallel projection cost
+    link time that grows with the degree."""
+    config = str(MODELS / "llama-2-70b.json")
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config]) == 2
+    assert "does not fit h100-sxm5-80gb" in capsys.readouterr().err
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--chips", "8", "--batch", "8",
+                 "--prefill", "2048", "--decode", "128", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["chips"] == 8 and record["memory_weights_bytes"] < 80e9 / 4
+    model = load_model(config)
+    table, totals = simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=8, chips=8)
+    reduce = table[table["component"].str.startswith("all-reduce")].iloc[0]
+    assert reduce["count"] == 2 * model.layers and 0 < reduce["share"] < 1
+    _, four = simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=8, chips=4)
+    assert totals["latency_s"] < four["latency_s"]  # more chips: less per chip, more all-reduce
+    with pytest.raises(ModelError, match="does not split over 3 chips"):
+        simulate_model(model, "h100-sxm5-80gb", "decode", 2048, chips=3)

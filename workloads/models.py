@@ -22,7 +22,8 @@ from pathlib import Path
 from workloads.catalog import Workload, get_workload
 from workloads.errors import WorkloadError
 
-__all__ = ["Model", "Component", "ModelError", "load_model", "parameters", "components", "PHASES"]
+__all__ = ["Model", "Component", "ModelError", "load_model", "parameters", "components", "all_reduces",
+           "sharded", "PHASES"]
 
 PHASES = ("prefill", "decode", "train")
 
@@ -150,6 +151,33 @@ def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) 
 def _read(name: str, elements: int, count: int) -> Component:
     """A pass that reads ``elements`` (a KV cache) and reduces them: memory-bound decode."""
     return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count)
+
+
+def sharded(m: Model, tp: int) -> Model:
+    """One chip's share of the model under tensor parallelism of degree ``tp`` (Megatron-LM:
+    Shoeybi et al., arXiv 1909.08053): attention heads, MLP width, Mamba's inner channels and
+    heads, and the vocabulary split ``tp`` ways; the model width is whole on every chip."""
+    if tp == 1:
+        return m
+    if not isinstance(tp, int) or tp < 1:
+        raise ModelError(f"chips: expected a whole number ≥ 1, got {tp!r}")
+    split = {"llama": ("heads", "kv_heads", "d_ff"), "mamba": ("d_inner",), "mamba2": ("d_inner",)}[m.architecture]
+    for name in split:
+        if getattr(m, name) % tp:
+            raise ModelError(f"{m.name}: {name} = {getattr(m, name)} does not split over {tp} chips")
+    if m.architecture == "mamba2" and (m.d_inner // tp) % m.ssm_head_dim:
+        raise ModelError(f"{m.name}: {m.d_inner // m.ssm_head_dim} SSD heads do not split over {tp} chips")
+    return dataclasses.replace(m, **{n: getattr(m, n) // tp for n in split}, vocab=math.ceil(m.vocab / tp))
+
+
+def all_reduces(m: Model, phase: str, seq_len: int, batch: int = 1) -> tuple[float, int]:
+    """``(elements, count)`` of the all-reduces tensor parallelism adds to one pass: after each
+    row-parallel projection (attention's output and the MLP's down projection; Mamba's output
+    projection) the partial sums of every token's ``d_model`` outputs; twice as many in a
+    training step (the backward's input gradients)."""
+    tokens = batch * (1 if phase == "decode" else seq_len)
+    per_layer = 2 if m.architecture == "llama" else 1
+    return float(tokens * m.d_model), per_layer * m.layers * (2 if phase == "train" else 1)
 
 
 def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False) -> list[Component]:
