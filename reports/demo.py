@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from reports.report import write_sweep_report
-from reports.story import story
+from reports.html import Table
+from reports.story import model_story, story
 from reports.sweep import SweepSpec, read_results, run_sweep
 from reports.validate import load_cases, run_validation
 
@@ -56,6 +57,11 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
     say = lambda text: print(f"scansim demo: {text} …", file=sys.stderr, flush=True)  # noqa: E731
     say("the validation set")
     validation = run_validation(load_cases(), fast=True)
+    say("whole models")
+    sentence, models = model_story()
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
                                                   "on real and proposed chips",
-                              validation=validation, intro=story(results), progress=say)
+                              validation=validation, intro=story(results) + "\n\n" + sentence, progress=say,
+                              extra_tables=[Table("Whole models: decode throughput against context", models,
+                                                  "From examples/models/*.json, batch 8; no value where the "
+                                                  "weights and KV cache do not fit the chip.")])
