@@ -62,24 +62,21 @@ def _writable(text: str, folder: bool) -> Path:
     return path
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+def _positive(kind: type, what: str):
+    """An argparse type: a finite number of ``kind`` above zero (at least 1 for whole numbers)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value > 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
-    return value
+_positive_float = _positive(float, "a finite number > 0")
+_positive_int = _positive(int, "a whole number ≥ 1")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -195,8 +192,9 @@ def _cmd_model(args) -> int:
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
     if args.train:
-        return _print_model(*simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
-                                            recompute=args.recompute, chips=args.chips), args.json, "training step")
+        table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
+                                       recompute=args.recompute, chips=args.chips)
+        return _print_model(totals, [("training step", table)], args.json)
     prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
                                              chips=args.chips)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
@@ -213,31 +211,22 @@ def _cmd_model(args) -> int:
               "total_s": total_s,
               "energy_per_token_j": energy / (args.batch * (args.prefill + args.decode)),
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")}}
-    if args.json:
+    return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
+
+
+def _print_model(record: dict, tables: list, as_json: bool) -> int:
+    """The figures (SI floats in JSON), then each phase's components with human units."""
+    if as_json:
         print(json.dumps(record))
         return 0
     from reports.units import human_table
 
     for key, value in record.items():
         print(f"{key:26s} {value:.6g}" if isinstance(value, float) else f"{key:26s} {value}")
-    for title, table in (("prefill", prefill), (f"decode step at context {context:,}", decode)):
+    for title, table in tables:
         print(f"\n{title}:")
         shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    return 0
-
-
-def _print_model(table, totals: dict, as_json: bool, title: str) -> int:
-    if as_json:
-        print(json.dumps(totals))
-        return 0
-    from reports.units import human_table
-
-    for key, value in totals.items():
-        print(f"{key:26s} {value:.6g}" if isinstance(value, float) else f"{key:26s} {value}")
-    print(f"\n{title}:")
-    shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
