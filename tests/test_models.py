@@ -123,3 +123,32 @@ def test_a_70b_model_on_eight_chips_is_one_command(capsys):
     assert totals["latency_s"] < four["latency_s"]  # more chips: less per chip, more all-reduce
     with pytest.raises(ModelError, match="does not split over 3 chips"):
         simulate_model(model, "h100-sxm5-80gb", "decode", 2048, chips=3)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FIELDS = ["architectures", "hidden_size", "num_hidden_layers", "vocab_size", "num_attention_heads",
+           "num_key_value_heads", "intermediate_size", "state_size", "expand", "head_dim", "n_groups",
+           "time_step_rank", "conv_kernel", "tie_word_embeddings"]
+_VALUES = (st.integers(-4, 5000) | st.booleans() | st.none() | st.text(max_size=6) | st.floats()
+           | st.lists(st.sampled_from(["LlamaForCausalLM", "MambaForCausalLM", "Mamba2ForCausalLM", "Bert"]),
+                      max_size=2))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=10))
+def test_fuzzed_configs_load_and_cost_or_fail_with_a_model_error(tmp_path, config):
+    """Whatever a config.json holds: a model whose prefill costs a finite time, or one line."""
+    import math
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    try:
+        model = load_model(path)
+        if parameters(model) > 2e11:  # a legal but absurd size: the cost check below is for real ones
+            return
+        _, totals = simulate_model(model, "b200", "prefill", 64, batch=1)
+        assert math.isfinite(totals["latency_s"]) and totals["latency_s"] > 0
+    except ModelError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc) or "does not" in str(exc)

@@ -84,6 +84,8 @@ def load_model(path: str | Path) -> Model:
     if not isinstance(config, dict):
         raise ModelError(f"{path}: expected a JSON object of config fields")
     names = config.get("architectures") or []
+    if not isinstance(names, list) or not all(isinstance(a, str) for a in names):
+        raise ModelError(f"{path}: architectures: expected a list of names, got {names!r}")
     arch = next((_ARCHITECTURES[a] for a in names if a in _ARCHITECTURES), None)
     if arch is None:
         raise ModelError(f"{path}: architectures: expected one of {', '.join(_ARCHITECTURES)}, got {names!r}")
@@ -100,24 +102,38 @@ def load_model(path: str | Path) -> Model:
         return default
 
     d = field("hidden_size", "d_model")
-    common = dict(name=config.get("_name_or_path") or path.parent.name or path.stem, architecture=arch,
+    tied = config.get("tie_word_embeddings", arch != "llama")
+    if not isinstance(tied, bool):
+        raise ModelError(f"{path}: tie_word_embeddings: expected true or false, got {tied!r}")
+    common = dict(name=str(config.get("_name_or_path") or path.parent.name or path.stem), architecture=arch,
                   d_model=d, layers=field("num_hidden_layers", "n_layer", "n_layers"),
-                  vocab=field("vocab_size"), tied_embeddings=bool(config.get("tie_word_embeddings", arch != "llama")),
-                  source=str(path))
+                  vocab=field("vocab_size"), tied_embeddings=tied, source=str(path))
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            raise ModelError(f"{path}: {what}")
+
     if arch == "llama":
         heads = field("num_attention_heads")
-        return Model(**common, heads=heads, kv_heads=field("num_key_value_heads", default=heads),
-                     head_dim=field("head_dim", default=d // heads), d_ff=field("intermediate_size"))
+        kv = field("num_key_value_heads", default=heads)
+        check(heads % kv == 0, f"num_key_value_heads: {kv} does not divide num_attention_heads = {heads}")
+        check("head_dim" in config or d % heads == 0,
+              f"num_attention_heads: {heads} does not divide hidden_size = {d} (give head_dim)")
+        return Model(**common, heads=heads, kv_heads=kv, head_dim=field("head_dim", default=d // heads),
+                     d_ff=field("intermediate_size"))
     expand = field("expand", default=2)
     d_inner = field("intermediate_size", default=expand * d)
     d_conv = field("conv_kernel", "d_conv", default=4)
     if arch == "mamba":
         dt_rank = config.get("time_step_rank", "auto")
-        dt_rank = math.ceil(d / 16) if dt_rank == "auto" else dt_rank
+        dt_rank = math.ceil(d / 16) if dt_rank == "auto" else field("time_step_rank")
         return Model(**common, d_inner=d_inner, d_state=field("state_size", "d_state", default=16),
-                     d_conv=d_conv, dt_rank=int(dt_rank))
+                     d_conv=d_conv, dt_rank=dt_rank)
+    head_dim, groups = field("head_dim", "headdim", default=64), field("n_groups", "ngroups", default=1)
+    check(d_inner % head_dim == 0, f"head_dim: {head_dim} does not divide the inner width {d_inner}")
+    check((d_inner // head_dim) % groups == 0, f"n_groups: {groups} does not divide the {d_inner // head_dim} heads")
     return Model(**common, d_inner=d_inner, d_state=field("state_size", "d_state", default=128), d_conv=d_conv,
-                 ssm_head_dim=field("head_dim", "headdim", default=64), groups=field("n_groups", "ngroups", default=1))
+                 ssm_head_dim=head_dim, groups=groups)
 
 
 def parameters(m: Model) -> int:
