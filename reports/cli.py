@@ -159,6 +159,10 @@ def _cmd_simulate(args) -> int:
     workload = workload.with_params(**params)
     algorithm = args.algo or (IMPLEMENTATIONS[args.impl].algorithm if args.impl else algorithms(workload)[0])
     options = {"impl": args.impl} if args.impl else {}
+    if args.non_causal:
+        if workload.family != "attention":
+            raise WorkloadError(f"--non-causal: applies to attention, not family {workload.family!r}")
+        options["causal"] = 0
     if args.weight_scale is not None:
         if algorithm not in ("deer", "quasi-deer"):
             raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
@@ -367,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what stays on chip: every level through DRAM, fused blocks, or the faster")
     sim.add_argument("--fidelity", default="des", choices=["des", "analytic"],
                      help="discrete-event simulation or the closed form")
+    sim.add_argument("--non-causal", action="store_true", help="attention over all keys (an encoder's)")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
     sim.add_argument("--impl", default=None, choices=list(IMPLEMENTATIONS),

@@ -153,3 +153,18 @@ def test_a_stage_of_few_thread_blocks_runs_at_one_block_per_core():
     closed = simulate(s, h200, fidelity="analytic").latency_s
     assert des[0] == pytest.approx(des[1], rel=0.02)
     assert des[1] == pytest.approx(closed, rel=0.25)
+
+
+def test_non_causal_attention_costs_every_query_key_pair():
+    """An encoder's attention (causal = 0) scores all T² pairs, and blocked attention reads
+    every key block for every query block — forward and backward."""
+    w = get_workload("llama2-7b-attention").with_params(seq_len=2048, batch=2)
+    h100 = load_accelerator("h100-sxm5-80gb")
+    for direction in ("fwd", "fwd+bwd"):
+        causal = schedule(w, "blocked", "bf16", direction=direction)
+        full = schedule(w, "blocked", "bf16", direction=direction, causal=0)
+        assert full.work_flops == pytest.approx(causal.work_flops * 2 * 2048 / 2049)
+        assert full.dram_bytes > 1.5 * causal.dram_bytes
+        assert simulate(full, h100).latency_s > 1.5 * simulate(causal, h100).latency_s
+    with pytest.raises(WorkloadError, match="causal: expected 1"):
+        schedule(w, "blocked", "bf16", causal=2)

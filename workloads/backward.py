@@ -133,8 +133,9 @@ def _attention_backward(w, algorithm, e, forward):
         kv = N * T * (D + E) * e
         q_side = N * T * ((D + E) * e + 2 * 4)
         dq = N * T * D * 4
-        passes = (n + 1) / 2
         ops = fwd.ops
+        causal = ops < N * T * T  # the forward kept only the (query, key) pairs of the mask
+        passes = (n + 1) / 2 if causal else n
         return [[dataclasses.replace(
             fwd, name="bwd: FlashAttention-2 (recompute scores, five matmuls)", deps=(),
             flops_per_op=6 * D + 4 * E, bytes_read_per_op=(kv + passes * (q_side + dq)) / ops,

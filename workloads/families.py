@@ -268,7 +268,10 @@ def _attention(w, algorithm, dtype, options):
     TC⁰), however its work of O(T²) is spread."""
     e = DTYPE_BYTES[dtype]
     D, E, N, T = w.state, w.value, _copies(w), w.seq_len
-    pairs = T * (T + 1) // 2  # causal (query, key) pairs
+    causal = options.get("causal", 1)
+    if causal not in (0, 1):
+        raise WorkloadError(f"causal: expected 1 (a query sees the keys before it) or 0 (all keys), got {causal!r}")
+    pairs = T * (T + 1) // 2 if causal else T * T  # (query, key) pairs
     ops = N * pairs
     if algorithm == "blocked":
         Bq = int(options.get("block", 128))
@@ -278,8 +281,8 @@ def _attention(w, algorithm, dtype, options):
         # so the key blocks of a row combine in a tree of ⌈log₂ nq⌉ merges of a few dependent
         # ops each; within a block the reductions are log₂ D (scores) and log₂ Bq (row max,
         # sum, P·V).  Q and O cross DRAM once, K and V once per query block that needs them
-        # (≈ nq/2 times).
-        kv_reads = N * (nq + 1) / 2 * T * (D + E) * e
+        # (≈ nq/2 times; every query block reads all of them without the causal mask).
+        kv_reads = N * ((nq + 1) / 2 if causal else nq) * T * (D + E) * e
         kv_once = N * T * (D + E) * e
         return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
                       flops_per_op=2 * D + 2 * E, sfu_ops_per_op=1,
@@ -365,7 +368,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("elman", ("sequential", "deer", "quasi-deer"), _nonlinear, "h_t = tanh(W h_{t-1} + U x_t + b)"),
     Family("gru", ("sequential", "deer", "quasi-deer"), _nonlinear, "gated recurrent unit"),
     Family("lstm", ("sequential", "deer", "quasi-deer"), _nonlinear, "long short-term memory"),
-    Family("attention", ("blocked", "naive"), _attention, "causal softmax attention"),
+    Family("attention", ("blocked", "naive"), _attention,
+           "softmax attention, causal unless the option causal = 0 (an encoder's, all keys)"),
     Family("gemm", ("tiled",), _gemm, "C = A·B"),
     Family("elementwise", ("map",), _elementwise, "y = f(x₁, …) elementwise"),
     Family("reduction", ("tree",), _reduction, "sum of n elements"),
