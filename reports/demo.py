@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from reports.report import write_sweep_report
-from reports.html import Table
+from reports.html import Figure, Table
+from reports.plots import plot_models_vs_context
 from reports.story import model_story, story
 from reports.sweep import SweepSpec, read_results, run_sweep
 from reports.validate import load_cases, run_validation
@@ -59,9 +60,14 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
     validation = run_validation(load_cases(), fast=True)
     say("whole models")
     sentence, models = model_story()
+    out.mkdir(parents=True, exist_ok=True)
+    plot_models_vs_context(models, out / "models.png")
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
                                                   "on real and proposed chips",
                               validation=validation, intro=story(results) + "\n\n" + sentence, progress=say,
                               extra_tables=[Table("Whole models: decode throughput against context", models,
                                                   "From examples/models/*.json, batch 8; no value where the "
-                                                  "weights and KV cache do not fit the chip.")])
+                                                  "weights and KV cache do not fit the chip.")],
+                              extra_figures=[Figure("Whole models: decode throughput against context", "models.png",
+                                                    "Mamba-2 2.7B and Llama-2-7B from their config.json, 8 "
+                                                    "sequences on the H100; a cross where the model no longer fits.")])

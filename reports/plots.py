@@ -176,6 +176,25 @@ def plot_latency_vs_hardware(frame: pd.DataFrame, column: str, path: Path, alone
     return _save(fig, path)
 
 
+def plot_models_vs_context(table: pd.DataFrame, path: Path) -> Path:
+    """Decode tokens/s of each model against the context, log-log, one colour per model; a
+    cross where its weights and cache no longer fit."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colour = colours(table["model"])
+    top = table["decode_tokens_per_s"].max()
+    for model, line in table.groupby("model"):
+        fits = line[line["fits"]]
+        ax.loglog(fits["context"], fits["decode_tokens_per_s"], marker="o", ms=4, color=colour[model], label=model)
+        gone = line[~line["fits"]]
+        if len(gone):
+            ax.scatter(gone["context"], [top * 1.3] * len(gone), marker="x", color=colour[model],
+                       label=f"{model}: does not fit")
+    ax.set(xlabel="context (tokens)", ylabel="decode throughput (tokens/s)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
     """Latency change for each parameter halved and doubled."""
     order = changes.assign(span=(changes["double"] - changes["half"]).abs()).sort_values("span")

@@ -127,7 +127,7 @@ def _point(row: pd.Series) -> dict:
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
                        objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
                        validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, intro: str = "",
-                       progress=None, extra_tables: list[Table] = ()) -> Path:
+                       progress=None, extra_tables: list[Table] = (), extra_figures: list[Figure] = ()) -> Path:
     """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
     the Pareto fronts use the first two and all of ``objectives``; ``intro`` opens the page.  ``validation`` — the
     ``(table, orderings)`` of :func:`reports.validate.run_validation` — adds its section."""
@@ -226,6 +226,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         extra += ["newton_iterations", "notes"]
     shown = ok[[c for c in cols + extra if c in ok]]
     tables += list(extra_tables)
+    figures += list(extra_figures)
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
     headline = f"{len(results)} design points ({len(failed)} rejected by the model). "
     headline = f"{intro}\n\n{headline}" if intro else headline + findings(ok, hardware)

@@ -107,6 +107,7 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
     # the story opens the page, in words computed from the results
     assert page.index("is the fastest mixer") < page.index("design points")
     assert "On groq-lpu-style at T = 1,024" in page and "nonlinear RNN (lstm-2048" in page
+    assert "models.png" in parser.images and "Mamba-2 2.7B decodes" in page  # the model-level finding
     assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
 
 
