@@ -12,7 +12,7 @@ from reports.html import Figure, Table, write_report
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
                            plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
-from reports.units import scaled
+from reports.units import human, scaled
 from reports.sweep import SweepError, _accelerator, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
@@ -52,11 +52,6 @@ def swept_hardware(results: pd.DataFrame) -> list[str]:
     return [c for c in results.columns if c.startswith("accelerator.") and results[c].nunique() > 1]
 
 
-def _human(value: float, column: str) -> str:
-    number, label = scaled(pd.Series([value]), column)
-    return f"{number.iloc[0]:.3g} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"
-
-
 def _name(column: str) -> str:
     """A column as a person says it: ``latency_s`` → ``latency``."""
     label = scaled(pd.Series([1.0]), column)[1]
@@ -72,13 +67,13 @@ def findings(ok: pd.DataFrame, hardware: list[str]) -> str:
     for workload, sub in ok.groupby("workload"):
         longest = sub[sub["seq_len"] == sub["seq_len"].max()]
         best = longest.loc[longest["latency_s"].idxmin()]
-        setting = ", ".join(f"{c.split('.', 1)[1]} = {_human(best[c], c)}" for c in hardware if pd.notna(best.get(c)))
+        setting = ", ".join(f"{c.split('.', 1)[1]} = {human(best[c], c)}" for c in hardware if pd.notna(best.get(c)))
         runner = longest[longest["algorithm"] != best["algorithm"]]
         margin = (f", {runner['latency_s'].min() / best['latency_s']:.2f}× ahead of "
                   f"{runner.loc[runner['latency_s'].idxmin(), 'algorithm']}" if len(runner) else "")
         out.append(f"For {workload} at T = {int(best['seq_len']):,} the fastest design is {best['algorithm']} on "
                    f"{best['accelerator']}{' (' + setting + ')' if setting else ''}: "
-                   f"{_human(best['latency_s'], 'latency_s')}{margin}.")
+                   f"{human(best['latency_s'], 'latency_s')}{margin}.")
     for column in hardware:
         if not pd.api.types.is_numeric_dtype(ok[column]):
             continue
@@ -89,8 +84,8 @@ def findings(ok: pd.DataFrame, hardware: list[str]) -> str:
         rank = best.groupby(["workload", "seq_len"])[[column, "latency_s"]].corr(method="spearman")
         rho = rank.xs(column, level=-1)["latency_s"].median() if len(rank) else float("nan")
         trend = "lowers" if rho < -0.3 else "raises" if rho > 0.3 else "barely changes"
-        out.append(f"Raising {column} from {_human(low, column)} to {_human(high, column)} {trend} the best "
-                   f"latency (median {_human(at_low, 'latency_s')} → {_human(at_high, 'latency_s')}, "
+        out.append(f"Raising {column} from {human(low, column)} to {human(high, column)} {trend} the best "
+                   f"latency (median {human(at_low, 'latency_s')} → {human(at_high, 'latency_s')}, "
                    f"rank correlation {rho:+.2f}).")
     if hardware and "chip_cost_usd" in ok and ok.groupby("accelerator")["chip_cost_usd"].nunique().max() == 1:
         out.append("Chip area and cost stay at each spec's own across the swept hardware: a spec states one "

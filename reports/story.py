@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reports.plots import growth_exponent
-from reports.units import scaled
+from reports.units import human
 
 __all__ = ["KINDS", "binding", "story", "model_story"]
 
@@ -16,11 +16,6 @@ __all__ = ["KINDS", "binding", "story", "model_story"]
 KINDS = {**{f: "linear RNN" for f in ("diagonal", "dense", "permutation-diagonal", "ssd", "gla", "deltanet",
                                       "gated-deltanet", "deltaproduct", "rwkv7")},
          **{f: "nonlinear RNN" for f in ("elman", "gru", "lstm")}, "attention": "attention"}
-
-
-def _human(value: float, column: str) -> str:
-    number, label = scaled(pd.Series([value]), column)
-    return f"{number.iloc[0]:.3g} {label[label.rfind('(') + 1:-1]}"
 
 
 def binding(row: pd.Series) -> str:
@@ -63,14 +58,14 @@ def story(results: pd.DataFrame) -> str:
         at = chip[chip["seq_len"] == t].sort_values("latency_s")
         first = at.iloc[0]
         line = (f"On {acc} at T = {t:,}, {first['workload']} ({first['kind']}, {first['algorithm']}) is the "
-                f"fastest mixer, {_human(first['latency_s'], 'latency_s')}, bound by {binding(first)}")
+                f"fastest mixer, {human(first['latency_s'], 'latency_s')}, bound by {binding(first)}")
         for kind in ("attention", "nonlinear RNN"):
             other = at[at["kind"] == kind]
             if len(other) and first["kind"] != kind:
                 o = other.iloc[0]
                 line += (f"; {kind} ({o['workload']}, {o['algorithm']}) takes {_times(o['latency_s'] / first['latency_s'])} "
                          f"as long, bound by {binding(o)}")
-        line += f"; a token costs {_human(first['energy_per_token_j'], 'energy_per_token_j')}"
+        line += f"; a token costs {human(first['energy_per_token_j'], 'energy_per_token_j')}"
         if np.isfinite(first["usd_per_million_tokens"]):
             line += f" and ${first['usd_per_million_tokens']:.3g} per million tokens there"
         line += "."

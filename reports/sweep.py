@@ -430,9 +430,10 @@ def result_parts(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return good, damaged
 
 
-def done_ids(folder: Path) -> set[str]:
+def done_ids(parts: list[Path]) -> set[str]:
+    """The point ids the (readable) result ``parts`` hold."""
     ids: set[str] = set()
-    for part in result_parts(folder)[0]:
+    for part in parts:
         ids.update(pd.read_parquet(part, columns=["point_id"])["point_id"])
     return ids
 
@@ -577,8 +578,8 @@ def run_sweep(spec: SweepSpec | str | Path | dict, out: str | Path, *, workers: 
 def _run(spec: SweepSpec, out: Path, workers: int, scheduler: str | None, resume: bool, progress: bool) -> None:
     description = out / SWEEP_FILE
     todo = points(spec)
-    damaged = result_parts(out)[1]
-    existing = done_ids(out)
+    good, damaged = result_parts(out)
+    existing = done_ids(good)
     if (existing or damaged) and not resume:
         raise SweepError(f"{out}: already holds {len(existing) + len(damaged)} result files; pass --resume "
                          "to continue it, or choose another folder")

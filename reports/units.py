@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["human_table", "scaled", "unit"]
+__all__ = ["human", "human_table", "scaled", "unit"]
 
 #: a column's quantity and its units, smallest first: (name, factor from SI)
 _TIME = [("ns", 1e9), ("µs", 1e6), ("ms", 1e3), ("s", 1.0)]
@@ -81,3 +81,9 @@ def human_table(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[column] = frame[column]
     return pd.DataFrame(out, index=frame.index)
+
+
+def human(value: float, column: str) -> str:
+    """One value of ``column`` in words: ``2.1e-4`` latency → ``210 µs``."""
+    factor, label = unit(pd.Series([value]), column)
+    return f"{value * factor:.3g} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"

@@ -26,9 +26,9 @@ from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "RECURRENT_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case", "Ordering", "ValidationSet", "ValidationError_",
-           "breakdown", "describe", "held_out_verdict", "load_cases", "run_validation", "summary", "validation_section",
-           "write_validation_report"]
+__all__ = ["CASES_FILE", "RECURRENT_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case",
+           "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
+           "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 RECURRENT_FILE = Path(__file__).parent / "validation" / "recurrent.yaml"

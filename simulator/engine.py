@@ -230,15 +230,12 @@ class _Machine:
                           compute_end, env.now, read, written))
 
 
-def _stretch(stage: Stage, real: Accelerator, groups: int, ops: int) -> float:
+def _stretch(busiest: float, real: Accelerator, groups: int, ops: int) -> float:
     """How much longer than its share of the stage a tile of ``ops`` ops computes, when the
-    stage is made of whole thread blocks: the busiest real core runs ``waves · granule`` ops
-    (see units.waves), while the tile's group of ``real.cores / groups`` cores, working
-    fluidly, would give each of them ``ops · groups / real.cores``."""
-    if not stage.granule_ops:
-        return 1.0
-    busiest = waves(stage, real)[0] * stage.granule_ops
-    return max(1.0, busiest * real.cores / (groups * ops))
+    stage is made of whole thread blocks and the busiest real core runs ``busiest`` ops
+    (``waves · granule``, see units.waves), while the tile's group of ``real.cores / groups``
+    cores, working fluidly, would give each of them ``ops · groups / real.cores``."""
+    return max(1.0, busiest * real.cores / (groups * ops)) if busiest else 1.0
 
 
 def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement,
@@ -251,11 +248,12 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     first_core = machine.next_core
     machine.next_core = (first_core + groups) % acc.cores
     exposure = wave_exposure_s(stage, real) if placement.unit != "transfer" else 0.0
+    busiest = waves(stage, real)[0] * stage.granule_ops  # 0 for a stage without thread blocks
     procs = []
     for g in range(groups):
         ops = _split(stage.ops, groups, g)
         procs.append(env.process(machine.tile(index, stage, placement, g, (first_core + g) % acc.cores, ops,
-                                              dtype, _stretch(stage, real, acc.cores, ops), exposure)))
+                                              dtype, _stretch(busiest, real, acc.cores, ops), exposure)))
     yield simpy.AllOf(env, procs)
 
 
