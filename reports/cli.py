@@ -18,7 +18,7 @@ from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.backward import DIRECTIONS, STATES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
-from workloads.implementations import IMPLEMENTATIONS
+from workloads.implementations import IMPLEMENTATIONS, LAUNCHES
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
@@ -133,6 +133,9 @@ def _cmd_workloads_list(args) -> int:
     for kernel in IMPLEMENTATIONS.values():
         print(f"{kernel.name:22s} {', '.join(kernel.families):22s} {kernel.description}")
         print(f"{'':22s} source: {kernel.source}")
+        if kernel.host_s:
+            per_call = ", ".join(f"{d} {t * 1e6:.0f} µs" for d, t in kernel.host_s.items())
+            print(f"{'':22s} eager host time per call: {per_call} ({kernel.host_source})")
     return 0
 
 
@@ -158,7 +161,9 @@ def _cmd_simulate(args) -> int:
             params[key] = getattr(args, key)
     workload = workload.with_params(**params)
     algorithm = args.algo or (IMPLEMENTATIONS[args.impl].algorithm if args.impl else algorithms(workload)[0])
-    options = {"impl": args.impl} if args.impl else {}
+    options = {"impl": args.impl, "launch": args.launch} if args.impl else {}
+    if args.launch != "eager" and not args.impl:
+        raise WorkloadError("--launch: applies to --impl (a shipped kernel's host side)")
     if args.non_causal:
         if workload.family != "attention":
             raise WorkloadError(f"--non-causal: applies to attention, not family {workload.family!r}")
@@ -376,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="maximum number of simulated tiles")
     sim.add_argument("--impl", default=None, choices=list(IMPLEMENTATIONS),
                      help="cost a shipped kernel's implementation (see: scansim workloads list)")
+    sim.add_argument("--launch", default="eager", choices=list(LAUNCHES),
+                     help="--impl: eager calls pay the kernel's measured host time per call when it "
+                          "exceeds the device's; graph (a CUDA-graph replay) hides it")
     sim.add_argument("--direction", default="fwd", choices=list(DIRECTIONS),
                      help="fwd: the layer's forward pass; fwd+bwd: a training step's forward and backward")
     sim.add_argument("--states", default="store", choices=list(STATES),

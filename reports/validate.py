@@ -55,6 +55,7 @@ class Case(_Strict):
     algorithm: str
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
+    launch: Literal["eager", "graph"] = "eager"  # graph: the harness hides the host (kernels only)
     options: dict[str, int] = {}
     policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
     dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
@@ -141,7 +142,8 @@ _HOST_DTYPES = {"fp32": np.float32, "fp64": np.float64}
 
 def _schedule(case: Case):
     w = get_workload(case.workload).with_params(**case.params)
-    return schedule(w, case.algorithm, case.dtype, direction=case.direction, impl=case.impl, **case.options)
+    return schedule(w, case.algorithm, case.dtype, direction=case.direction, impl=case.impl,
+                    launch=case.launch, **case.options)
 
 
 @lru_cache(maxsize=1)
@@ -169,8 +171,9 @@ def _measure_host(case: Case) -> float:
     return median_seconds(partial(linear_scan, out=np.empty_like(a)), a, b, circuit)
 
 
-_COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "sizes", "dtype",
-            "metric", "published", "predicted", "published_s", "predicted_s", "ratio", "within_band",
+_COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "launch", "sizes",
+            "dtype", "metric", "published", "predicted", "published_s", "predicted_s", "host_s", "ratio",
+            "within_band",
             "split", "source", "conditions", "note")
 
 
@@ -182,7 +185,8 @@ def _accelerator(hardware: str):
 def _evaluate(case: Case) -> dict:
     acc = _accelerator(case.hardware)
     planned = _schedule(case)
-    predicted = simulate(planned, acc, case.policy).latency_s
+    result = simulate(planned, acc, case.policy)
+    predicted = result.latency_s
     clock = acc.matrix.clock_hz if acc.matrix is not None else acc.clock_hz
     published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
     ratio = predicted / published
@@ -190,10 +194,10 @@ def _evaluate(case: Case) -> dict:
     hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
     return {
         "case": case.id, "hardware": hardware, "workload": case.workload, "family": planned.meta["family"],
-        "algorithm": case.algorithm, "impl": case.impl or "", "direction": case.direction, "sizes": sizes,
-        "dtype": case.dtype, "metric": case.metric,
+        "algorithm": case.algorithm, "impl": case.impl or "", "direction": case.direction,
+        "launch": case.launch if case.impl else "", "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
-        "published_s": published, "predicted_s": predicted, "ratio": ratio,
+        "published_s": published, "predicted_s": predicted, "host_s": result.host_s, "ratio": ratio,
         "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
         "conditions": case.conditions, "note": case.note,
     }

@@ -292,7 +292,7 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)
     results = [run(s, accelerator, event_budget=event_budget, buffers=buffers) for s in candidates]
-    best = min(results, key=lambda r: r.latency_s)
+    best = min(results, key=lambda r: (r.latency_s, r.device_s))  # host-bound: the faster device
     _check_finite(best, accelerator)
     return best
 

@@ -30,8 +30,11 @@ def critical_path(schedule: Schedule, stage_end_s: np.ndarray) -> tuple[int, ...
     return tuple(reversed(path))
 
 
-def _notes(schedule: Schedule, placed: list[Placement]) -> tuple[str, ...]:
+def _notes(schedule: Schedule, placed: list[Placement], device_s: float, host_s: float) -> tuple[str, ...]:
     notes = [p.note for p in placed if p.note]
+    if host_s > device_s:
+        notes.append(f"host-bound: the host takes {host_s * 1e6:.3g} µs to issue a call's kernels, the "
+                     f"device {device_s * 1e6:.3g} µs to run them (launch=graph hides the host)")
     if "iterations" in schedule.meta:
         how = schedule.meta.get("iterations_how", "given by the caller")
         notes.append(f"{schedule.meta['iterations']} Newton iterations ({how})")
@@ -41,6 +44,10 @@ def _notes(schedule: Schedule, placed: list[Placement]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class SimResult:
     """Latency, energy, bytes, utilisation and bounds of a schedule on an accelerator.
+
+    ``latency_s`` is the time per call of back-to-back calls: the slower of the device's time
+    (``device_s``) and the host's time to issue the call's kernels (``host_s``: an
+    implementation's measured eager host time; 0 when none is known or a CUDA graph hides it).
 
     ``trace`` (DES only) has one row per tile: stage, stage_name, tile, unit, core, start_s,
     compute_start_s, compute_end_s, end_s, bytes_read, bytes_written.
@@ -52,6 +59,8 @@ class SimResult:
     policy: str
     fidelity: str
     latency_s: float
+    device_s: float
+    host_s: float
     lower_bound_s: float
     compute_bound_s: float
     memory_bound_s: float
@@ -83,6 +92,10 @@ class SimResult:
     def build(cls, schedule: Schedule, acc: Accelerator, *, latency_s: float, bounds: Bounds,
               upper_bound_s: float, placed: list[Placement], stage_end_s: np.ndarray, trace: pd.DataFrame | None,
               events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
+        # back-to-back calls pipeline the host's issue of call n + 1 with the device's run of call n
+        device_s, host_s = latency_s, float(schedule.meta.get("host_s", 0.0))
+        latency_s = max(device_s, host_s)
+        upper_bound_s = max(upper_bound_s, host_s)
         by_unit = {"vector": 0.0, "matrix": 0.0}
         for stage, placement in zip(schedule.stages, placed):
             if placement.unit in by_unit:
@@ -101,7 +114,8 @@ class SimResult:
         return cls(
             schedule=schedule.name, accelerator=acc.name, dtype=schedule.dtype,
             policy=schedule.meta.get("policy", "unfused"), fidelity=fidelity,
-            latency_s=latency_s, lower_bound_s=bounds.lower_s, compute_bound_s=bounds.compute_s,
+            latency_s=latency_s, device_s=device_s, host_s=host_s,
+            lower_bound_s=bounds.lower_s, compute_bound_s=bounds.compute_s,
             memory_bound_s=bounds.memory_s, depth_bound_s=bounds.depth_s,
             upper_bound_s=upper_bound_s, flops=schedule.work_flops,
             dram_bytes=schedule.dram_bytes, onchip_bytes=schedule.onchip_bytes,
@@ -114,7 +128,7 @@ class SimResult:
             fused_stages=int(schedule.meta.get("fused_stages", 0)),
             newton_iterations=int(schedule.meta.get("iterations", 0)),
             critical_path=critical_path(schedule, stage_end_s),
-            notes=_notes(schedule, placed), trace=trace,
+            notes=_notes(schedule, placed, device_s, host_s), trace=trace,
         )
 
     def to_record(self) -> dict:

@@ -57,6 +57,8 @@ def test_listing_commands(capsys):
      "family 'diagonal' runs sequential, kogge-stone"),
     (["simulate", "--hw", "jetson-orin-nano-8gb", "--workload", "mamba-130m", "--dtype", "bf16"],
      "no vector rate for dtype 'bf16'"),
+    (["simulate", "--hw", "b200", "--workload", "retnet-1.3b", "--launch", "graph"],
+     "--launch: applies to --impl"),
     (["hw", "validate", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: no such file"),
     (["frobnicate"], "invalid choice"),
 ])

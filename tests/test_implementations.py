@@ -145,7 +145,7 @@ def test_a_stage_of_few_thread_blocks_runs_at_one_block_per_core():
     at any event budget as in the closed form — not stretched as if the chip's even share
     were smaller than one block."""
     w = get_workload("gla-1.3b").with_params(batch=2, seq_len=4096, heads=4, state=64, value=64)
-    s = schedule(w, None, "bf16", impl="fla-chunk")
+    s = schedule(w, None, "bf16", impl="fla-chunk", launch="graph")
     h200 = load_accelerator("h200-sxm-141gb")
     stage = s.stages[1]
     assert stage.ops == 8 and stage.granule_ops == 1
@@ -153,6 +153,35 @@ def test_a_stage_of_few_thread_blocks_runs_at_one_block_per_core():
     closed = simulate(s, h200, fidelity="analytic").latency_s
     assert des[0] == pytest.approx(des[1], rel=0.02)
     assert des[1] == pytest.approx(closed, rel=0.25)
+
+
+def test_an_eager_call_costs_the_slower_of_its_host_and_its_device():
+    """Back-to-back eager calls pipeline the host's issue with the device's run: a small FLA
+    call is host-bound at the measured eager host time, a large one device-bound; a CUDA graph
+    hides the host; bounds hold either way, and the device side is the same schedule."""
+    from workloads.implementations import IMPLEMENTATIONS
+
+    b200 = load_accelerator("b200")
+    host = IMPLEMENTATIONS["fla-chunk"].host_s
+    small = get_workload("retnet-1.3b").with_params(batch=8, seq_len=1024, heads=8, state=64, value=64)
+    large = small.with_params(batch=8, seq_len=8192, heads=64, state=128, value=128)
+    for direction in ("fwd", "fwd+bwd"):
+        eager, graph = (simulate(schedule(small, None, "bf16", impl="fla-chunk", direction=direction,
+                                          launch=launch), b200) for launch in ("eager", "graph"))
+        assert eager.host_s == host[direction] > eager.device_s
+        assert eager.latency_s == eager.host_s and any(n.startswith("host-bound") for n in eager.notes)
+        assert graph.host_s == 0 and graph.latency_s == graph.device_s == pytest.approx(eager.device_s)
+        for r in (eager, graph):
+            assert r.lower_bound_s <= r.latency_s <= r.upper_bound_s
+        assert eager.energy_j > graph.energy_j  # the chip idles, powered, while the host issues
+        big = simulate(schedule(large, None, "bf16", impl="fla-chunk", direction=direction), b200)
+        assert big.latency_s == big.device_s > big.host_s == host[direction]
+    assert host["fwd+bwd"] > host["fwd"]
+    # an implementation without a measured host time is not host-bound, eager or not
+    rnn = simulate(schedule(_rnn(state=256, batch=16, seq_len=10), dtype="fp32", impl="cudnn-rnn"), b200)
+    assert rnn.host_s == 0 and rnn.latency_s == rnn.device_s
+    with pytest.raises(WorkloadError, match="launch: expected one of eager, graph, got 'lazy'"):
+        schedule(small, None, "bf16", impl="fla-chunk", launch="lazy")
 
 
 def test_non_causal_attention_costs_every_query_key_pair():

@@ -14,7 +14,7 @@ from functools import lru_cache
 from workloads.backward import DIRECTIONS, STATES, backward_stages
 from workloads.errors import WorkloadError
 from workloads.families import DIMENSIONS, FAMILIES, measured_iterations
-from workloads.implementations import IMPLEMENTATIONS
+from workloads.implementations import IMPLEMENTATIONS, LAUNCHES
 from workloads.schedule import DTYPE_BYTES, Schedule
 
 __all__ = ["Workload", "WorkloadError", "CATALOG", "PARAMS", "get_workload", "schedule", "algorithms"]
@@ -156,7 +156,7 @@ def algorithms(workload: Workload) -> tuple[str, ...]:
 
 def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: str = "fp32", *,
              direction: str = "fwd", states: str = "store", impl: str | None = None,
-             **options) -> Schedule:
+             launch: str = "eager", **options) -> Schedule:
     """The schedule of ``workload`` under ``algorithm`` at ``dtype``: its forward pass, or
     with ``direction="fwd+bwd"`` a training step's forward and backward (see
     :mod:`workloads.backward`; ``states`` says whether the backward reads the states the
@@ -167,6 +167,10 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     ``iterations`` for DEER / quasi-DEER (iterations default to the count measured by running
     the kernel with recurrent weights of ``weight_scale``, see
     :func:`workloads.families.measured_iterations`; the schedule's meta says how it was found).
+
+    ``impl`` costs the workload as a shipped kernel runs it; ``launch`` (``eager`` or
+    ``graph``) says whether each call's host side is paid, as an eager loop pays it, or hidden
+    by a CUDA graph (see :mod:`workloads.implementations`).
     """
     if workload.family not in FAMILIES:
         raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
@@ -177,8 +181,10 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
         raise WorkloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if states not in STATES:
         raise WorkloadError(f"states: expected one of {', '.join(STATES)}, got {states!r}")
+    if launch not in LAUNCHES:
+        raise WorkloadError(f"launch: expected one of {', '.join(LAUNCHES)}, got {launch!r}")
     if impl is not None:
-        return _implementation(workload, impl, algorithm, dtype, direction)
+        return _implementation(workload, impl, algorithm, dtype, direction, launch)
     family = FAMILIES[workload.family]
     if algorithm not in family.algorithms:
         raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
@@ -192,7 +198,7 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
 
 
 def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype: str,
-                    direction: str) -> Schedule:
+                    direction: str, launch: str) -> Schedule:
     """The schedule of one shipped kernel (see :mod:`workloads.implementations`)."""
     if impl not in IMPLEMENTATIONS:
         raise WorkloadError(f"impl: unknown implementation {impl!r}, expected one of {', '.join(IMPLEMENTATIONS)}")
@@ -203,7 +209,8 @@ def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype:
     if algorithm not in (None, "sequential", kernel.algorithm):  # "sequential": the default
         raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r}")
     label = f"{workload.name} T={workload.seq_len} {impl} {dtype}" + (" fwd+bwd" if direction != "fwd" else "")
-    meta = {"family": workload.family, "algorithm": kernel.algorithm, "impl": impl, "direction": direction}
+    meta = {"family": workload.family, "algorithm": kernel.algorithm, "impl": impl, "direction": direction,
+            "launch": launch, "host_s": kernel.host_time_s(direction, launch)}
     return Schedule(name=label, dtype=dtype, stages=kernel.build(workload, dtype, direction), meta=meta)
 
 

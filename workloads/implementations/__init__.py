@@ -5,16 +5,27 @@ combine.  An implementation is the engineering of one shipped kernel: how many k
 launches, what each reads and writes, which unit runs which part, what stays on chip, its
 tile and chunk sizes — taken from the kernel's source and paper, which each module cites.
 ``schedule(workload, impl=NAME)`` costs a workload as that kernel runs it.
+
+An implementation also says what its host side costs.  Called eagerly in a loop — as
+benchmarks time kernels (``triton.testing.do_bench``, a host clock over many calls) — the host
+issues call n + 1's kernels while the device runs call n's: the two form a pipeline and a call
+takes the slower of the two stages.  ``host_s`` is that host stage per call, measured and
+cited; under CUDA-graph replay (``launch="graph"``), or a harness that times kernels only, it
+is hidden.  An implementation without a measured host time has none (its host is assumed to
+keep up).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from workloads.implementations import cudnn_rnn, fla_chunk, selective_scan
 
-__all__ = ["Implementation", "IMPLEMENTATIONS"]
+__all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
+
+LAUNCHES = ("eager", "graph")  # how the host issues a call's kernels (see the module's doc)
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,12 @@ class Implementation:
     build: Callable  # (workload, dtype, direction) -> tuple[Stage, ...]
     description: str
     source: str
+    host_s: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # eager, per call
+    host_source: str = ""
+
+    def host_time_s(self, direction: str, launch: str) -> float:
+        """The host stage of one call: its eager host time, or none under a CUDA graph."""
+        return self.host_s.get(direction, 0.0) if launch == "eager" else 0.0
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
@@ -33,5 +50,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("cudnn-rnn", tuple(cudnn_rnn.GATES), "sequential", cudnn_rnn.build,
                    cudnn_rnn.__doc__.strip().splitlines()[0], cudnn_rnn.SOURCE),
     Implementation("fla-chunk", ("ssd", "gla"), "chunked", fla_chunk.build,
-                   fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE),
+                   fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE,
+                   MappingProxyType(fla_chunk.EAGER_HOST_S), fla_chunk.HOST_SOURCE),
 )}
