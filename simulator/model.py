@@ -21,29 +21,32 @@ __all__ = ["simulate_model", "memory_bytes", "all_reduce_s"]
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
                  recompute: bool = False) -> dict[str, float]:
     """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
-    weights and its KV cache (attention) or recurrent and convolution states; training, its
-    weights, gradients, fp32 Adam states (master weights and two moments) and activations —
-    s·b·h·(34 + 5·a·s/h) bytes per transformer layer in 16-bit (Korthikanti et al., arXiv
-    2205.05198, Eq. 1), the 34 term alone for a recurrent block (an assumption), or only each
-    layer's input (2·s·b·h) when activations are recomputed."""
+    weights and its KV cache (attention layers) and recurrent and convolution states (the
+    others); training, its weights, gradients, fp32 Adam states (master weights and two
+    moments) and activations — s·b·h·(34 + 5·a·s/h) bytes per transformer layer in 16-bit
+    (Korthikanti et al., arXiv 2205.05198, Eq. 1), the 34 term alone for a recurrent layer (an
+    assumption), or only each layer's input (2·s·b·h) when activations are recomputed."""
     e = DTYPE_BYTES[dtype]
     if phase == "train":
         s, b, h = seq_len, batch, m.d_model
         if recompute:
             activations = m.layers * 2 * s * b * h
         else:
-            attention = 5 * m.heads * s / h if m.architecture == "llama" else 0.0
-            activations = m.layers * s * b * h * (34 + attention) * e / 2
+            attention = m.count("attention") * 5 * m.heads * s / h
+            activations = s * b * h * (34 * m.layers + attention) * e / 2
         return {"weights": parameters(m) * e, "gradients": parameters(m) * e,
                 "optimizer states": parameters(m) * 12, "activations": activations}
-    if m.architecture == "llama":
-        cache = batch * m.layers * 2 * seq_len * m.kv_heads * m.head_dim * e
-        kind = "KV cache"
-    else:
-        conv = m.d_inner if m.architecture == "mamba" else m.d_inner + 2 * m.groups * m.d_state
-        cache = batch * m.layers * (m.d_inner * m.d_state + conv * m.d_conv) * e
-        kind = "recurrent state"
-    return {"weights": parameters(m) * e, kind: cache}
+    held = {"weights": parameters(m) * e}
+    if m.count("attention"):
+        held["KV cache"] = batch * m.count("attention") * 2 * seq_len * m.kv_heads * m.head_dim * e
+    states = {"mamba": m.d_inner * m.d_state + m.d_inner * m.d_conv,
+              "mamba2": m.d_inner * m.d_state + (m.d_inner + 2 * m.groups * m.d_state) * m.d_conv,
+              "gated-deltanet": m.linear_heads * m.linear_key_dim * m.linear_value_dim
+              + (2 * m.linear_key_heads * m.linear_key_dim + m.linear_heads * m.linear_value_dim) * m.d_conv}
+    recurrent = sum(m.count(kind) * size for kind, size in states.items())
+    if recurrent:
+        held["recurrent state"] = batch * recurrent * e
+    return held
 
 
 def all_reduce_s(acc: Accelerator, nbytes: float, chips: int) -> float:

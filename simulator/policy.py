@@ -122,7 +122,8 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
         if stage.panel_tile and stage.gemm_shape is not None:
             wave = wave_tile(acc, stage.panel_tile, itemsize)
             if wave != stage.panel_tile:
-                reads = gemm_read_bytes(*stage.gemm_shape, wave, itemsize) / stage.total_ops
+                m, n, _ = stage.gemm_shape  # per output element of each of a grouped GEMM's products
+                reads = gemm_read_bytes(*stage.gemm_shape, wave, itemsize) / (m * n)
                 stage = dataclasses.replace(stage, panel_tile=wave)
         groups = math.ceil(acc.cores / stage.rereaders)
         if stage.reread_bytes_per_op and stage.rereaders > 1 and stage.reread_set_bytes * groups <= max(caches):

@@ -10,8 +10,9 @@ from hwmodels.loader import load_accelerator
 from reports.cli import main
 from simulator import simulate
 from simulator.model import simulate_model
-from workloads.catalog import schedule
-from workloads.models import ModelError, components, load_model, parameters
+from simulator.model import memory_bytes
+from workloads.catalog import get_workload, schedule
+from workloads.models import ModelError, components, load_model, parameters, routed_experts, sharded
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
@@ -26,9 +27,78 @@ MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
     ("mamba-1.4b", 1.37e9),    # state-spaces/mamba-1.4b: 1.37 B
     ("mamba-2.8b", 2.77e9),    # state-spaces/mamba-2.8b: 2.77 B (Gu & Dao, Table 3's 2.8B row)
     ("mamba2-2.7b", 2.70e9),   # state-spaces/mamba2-2.7b: 2.70 B
+    ("mixtral-8x7b", 46.7e9),  # Jiang et al., arXiv 2401.04088 / Mistral AI: 46.7 B total
+    ("jamba-v0.1", 52e9),      # Lieber et al., arXiv 2403.19887: 52 B total
+    ("qwen3-next-80b-a3b", 80e9),  # Qwen/Qwen3-Next-80B-A3B model card: 80 B total
+    ("nemotron-h-8b", 8e9),    # NVIDIA, arXiv 2504.03624: Nemotron-H-8B (one significant figure)
 ])
 def test_parameter_counts_match_the_published_sizes(name, published):
-    assert parameters(load_model(MODELS / f"{name}.json")) == pytest.approx(published, rel=0.01)
+    rel = 0.02 if name == "nemotron-h-8b" else 0.01
+    assert parameters(load_model(MODELS / f"{name}.json")) == pytest.approx(published, rel=rel)
+
+
+@pytest.mark.parametrize("name,active,embeddings", [
+    ("mixtral-8x7b", 12.9e9, True),   # Mistral AI, "Mixtral of experts": 12.9 B active per token
+    ("jamba-v0.1", 12e9, True),       # Lieber et al.: 12 B active
+    ("qwen3-next-80b-a3b", 3e9, False),  # model card: 3 B activated (the "A3B"; one significant figure)
+])
+def test_active_parameters_count_the_routed_experts_only(name, active, embeddings):
+    model = load_model(MODELS / f"{name}.json")
+    counted = parameters(model, active=True) - (0 if embeddings else 2 * model.vocab * model.d_model)
+    assert counted == pytest.approx(active, rel=0.01 if embeddings else 0.1)
+    assert parameters(model, active=True) < parameters(model)
+
+
+def test_hybrid_layer_patterns_follow_their_configs():
+    """Jamba: attention at i % 8 == 4, experts at odd layers; Qwen3-Next: full attention every
+    fourth layer, Gated DeltaNet in the others, experts everywhere."""
+    jamba = load_model(MODELS / "jamba-v0.1.json")
+    assert [i for i, (mixer, _) in enumerate(jamba.layout) if mixer == "attention"] == [4, 12, 20, 28]
+    assert [i for i, (_, ffn) in enumerate(jamba.layout) if ffn == "moe"] == list(range(1, 32, 2))
+    assert jamba.count("mamba") == 28 and jamba.count("mlp") == 16
+    qwen = load_model(MODELS / "qwen3-next-80b-a3b.json")
+    assert [i for i, (mixer, _) in enumerate(qwen.layout) if mixer == "attention"] == list(range(3, 48, 4))
+    assert qwen.count("gated-deltanet") == 36 and qwen.count("moe") == 48
+    nemotron = load_model(MODELS / "nemotron-h-8b.json")  # one sublayer per layer: M, *, -
+    assert (nemotron.count("mamba2"), nemotron.count("attention"), nemotron.count("mlp")) == (24, 4, 24)
+    assert nemotron.sublayers == nemotron.layers == 52 and not nemotron.mlp_gated
+    # a hybrid keeps a KV cache for its attention layers only, and a state for the others
+    held = memory_bytes(jamba, 8192, 2, "bf16")
+    assert held["KV cache"] == 2 * 4 * 2 * 8192 * 8 * 128 * 2
+    assert held["recurrent state"] == 2 * 28 * (8192 * 16 + 8192 * 4) * 2
+    names = [p.name for p in components(qwen, "prefill", 1024)]
+    assert "gated-deltanet: gated delta rule (chunked)" in names
+    assert "attention: attention (FlashAttention, causal)" in names
+
+
+def test_a_mixture_reads_only_the_experts_its_tokens_reach():
+    """Decoding one token reads k experts' weights; a large batch reaches every expert; the
+    experts run as one grouped GEMM (one launch, each expert's own weights)."""
+    model = load_model(MODELS / "mixtral-8x7b.json")
+    assert routed_experts(model, 1) == (2, 1)
+    assert routed_experts(model, 4096) == (8, 1024)
+    reached = [routed_experts(model, n)[0] for n in range(1, 40)]
+    assert reached == sorted(reached) and reached[-1] == 8
+    b200 = load_accelerator("b200")
+    one = 3 * 4096 * 14336 * 2  # an expert's gate, up and down weights, bf16
+    for batch, experts in ((1, 2), (64, 8)):
+        table, _ = simulate_model(model, b200, "decode", 256, batch=batch)
+        moe = table[table["component"].str.startswith("MoE experts") & table["component"].str.contains("projection")]
+        weights = 32 * experts * one  # and the tokens' activations, a per cent or two beside them
+        assert weights <= moe["dram_bytes"].sum() <= 1.02 * weights
+    grouped = simulate(schedule(get_workload("gemm-4096").with_params(m=16, n=4096, k=4096, batch=8), "tiled", "bf16"),
+                       b200)
+    single = simulate(schedule(get_workload("gemm-4096").with_params(m=16, n=4096, k=4096), "tiled", "bf16"), b200)
+    assert grouped.flops == 8 * single.flops and grouped.dram_bytes == pytest.approx(8 * single.dram_bytes, rel=0.01)
+
+
+def test_grouped_key_value_heads_are_replicated_over_more_chips():
+    """Qwen3-Next's 2 KV heads on 4 chips: one copy per chip, as vLLM shards them."""
+    model = load_model(MODELS / "qwen3-next-80b-a3b.json")
+    share = sharded(model, 4)
+    assert (share.heads, share.kv_heads, share.linear_heads, share.linear_key_heads) == (4, 1, 8, 4)
+    _, totals = simulate_model(model, "b200", "decode", 4096, batch=4, chips=4)
+    assert totals["memory_KV_cache_bytes"] == 4 * 12 * 2 * 4096 * 1 * 256 * 2
 
 
 def test_decode_on_a_bandwidth_bound_chip_reads_its_weights_once_per_token():
@@ -41,13 +111,14 @@ def test_decode_on_a_bandwidth_bound_chip_reads_its_weights_once_per_token():
     assert ideal <= totals["latency_s"] <= 1.1 * ideal
 
 
-@pytest.mark.parametrize("name", ["llama-2-7b", "mamba-2.8b", "mamba2-2.7b"])
+@pytest.mark.parametrize("name", ["llama-2-7b", "mamba-2.8b", "mamba2-2.7b", "jamba-v0.1", "nemotron-h-8b",
+                                  "qwen3-next-80b-a3b"])
 @pytest.mark.parametrize("phase", ["prefill", "decode"])
 def test_a_pass_is_no_faster_than_its_pieces_bounds(name, phase):
-    h100 = load_accelerator("h100-sxm5-80gb")
+    b200 = load_accelerator("b200")
     model = load_model(MODELS / f"{name}.json")
-    table, totals = simulate_model(model, h100, phase, 2048, batch=4)
-    bound = sum(part.count * simulate(schedule(part.workload, part.algorithm, "bf16", impl=part.impl), h100,
+    table, totals = simulate_model(model, b200, phase, 2048, batch=4)
+    bound = sum(part.count * simulate(schedule(part.workload, part.algorithm, "bf16", impl=part.impl), b200,
                                       fidelity="analytic").lower_bound_s
                 for part in components(model, phase, 2048, batch=4))
     assert totals["latency_s"] >= bound > 0
@@ -69,6 +140,17 @@ def test_attention_grows_faster_with_context_than_the_recurrences():
     ({"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10},
      "num_attention_heads: missing"),
     ({"architectures": ["MambaForCausalLM"], "hidden_size": -4}, "hidden_size: expected a whole number"),
+    ({"architectures": ["MixtralForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 8, "num_local_experts": 2, "num_experts_per_tok": 3},
+     "num_experts_per_tok: 3 is more than the 2 experts"),
+    ({"architectures": ["JambaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 8, "num_experts": 2, "num_experts_per_tok": 1,
+      "attn_layer_period": 4, "attn_layer_offset": 4}, "attn_layer_offset: 4 is not below attn_layer_period"),
+    ({"architectures": ["Qwen3NextForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "num_attention_heads": 4, "intermediate_size": 8, "num_experts": 2, "num_experts_per_tok": 1,
+      "moe_intermediate_size": 8, "layer_types": ["full_attention"]}, "layer_types: expected 2 of"),
+    ({"architectures": ["NemotronHForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10,
+      "hybrid_override_pattern": "ME"}, "hybrid_override_pattern: expected 2 of M, \\*, -"),
 ])
 def test_bad_configs_name_the_field(tmp_path, config, message):
     path = tmp_path / "config.json"
@@ -130,10 +212,14 @@ from hypothesis import strategies as st  # noqa: E402
 
 _FIELDS = ["architectures", "hidden_size", "num_hidden_layers", "vocab_size", "num_attention_heads",
            "num_key_value_heads", "intermediate_size", "state_size", "expand", "head_dim", "n_groups",
-           "time_step_rank", "conv_kernel", "tie_word_embeddings"]
+           "time_step_rank", "conv_kernel", "tie_word_embeddings", "num_experts", "num_local_experts",
+           "num_experts_per_tok", "attn_layer_period", "attn_layer_offset", "layer_types", "linear_num_key_heads",
+           "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim", "moe_intermediate_size",
+           "hybrid_override_pattern", "mamba_num_heads", "mamba_head_dim"]
 _VALUES = (st.integers(-4, 5000) | st.booleans() | st.none() | st.text(max_size=6) | st.floats()
-           | st.lists(st.sampled_from(["LlamaForCausalLM", "MambaForCausalLM", "Mamba2ForCausalLM", "Bert"]),
-                      max_size=2))
+           | st.lists(st.sampled_from(["LlamaForCausalLM", "MambaForCausalLM", "Mamba2ForCausalLM", "Bert",
+                                       "MixtralForCausalLM", "JambaForCausalLM", "Qwen3NextForCausalLM", "NemotronHForCausalLM",
+                                       "linear_attention", "full_attention"]), max_size=3))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

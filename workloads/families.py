@@ -313,12 +313,14 @@ def _attention(w, algorithm, dtype, options):
 
 def _gemm(w, algorithm, dtype, options):
     """C = A·B, (m×k)(k×n), output-stationary tiles of ``tile``×``tile``: each output tile reads
-    its A and B panels once from DRAM and writes itself once."""
+    its A and B panels once from DRAM and writes itself once.  ``batch`` independent products,
+    each with its own A and B (a grouped GEMM, as a mixture of experts runs its experts), are
+    one launch."""
     e = DTYPE_BYTES[dtype]
     tile = int(options.get("tile", 128))
-    ops = w.m * w.n
+    ops = w.batch * w.m * w.n
     return (Stage("gemm", "matrix", ops=ops, flops_per_op=2 * w.k,
-                  bytes_read_per_op=gemm_read_bytes(w.m, w.n, w.k, tile, e) / ops,
+                  bytes_read_per_op=w.batch * gemm_read_bytes(w.m, w.n, w.k, tile, e) / ops,
                   bytes_written_per_op=e, latency_ops=_log2(w.k), gemm_shape=(w.m, w.n, w.k),
                   panel_tile=tile,
                   # a thread block: one output tile, no taller than the GEMM (a skinny GEMM —
@@ -405,7 +407,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     **{f: _SEQUENCE + ("value",) for f in ("ssd", "gla", "deltanet", "gated-deltanet", "rwkv7", "attention")},
     "deltaproduct": _SEQUENCE + ("value", "householders"),
     **{f: _SEQUENCE + ("inputs",) for f in ("elman", "gru", "lstm")},
-    "gemm": ("m", "n", "k"),
+    "gemm": ("m", "n", "k", "batch"),
     "elementwise": ("elements", "inputs", "flops_per_element"),
     "reduction": ("elements",),
 }
