@@ -16,9 +16,7 @@ import sys
 from pathlib import Path
 
 from reports.report import write_sweep_report
-from reports.html import Figure, Table
-from reports.plots import plot_models_vs_context
-from reports.story import model_story, story
+from reports.story import story
 from reports.sweep import SweepSpec, read_results, run_sweep
 from reports.validate import load_cases, run_validation
 
@@ -36,14 +34,22 @@ DEMO_WORKLOADS = {
 DEMO_SEQ_LENS = tuple(4**k for k in range(4, 10))  # 256 … 262,144
 DEMO_PRESETS = ("h100-sxm5-80gb", "rtx-4090", "groq-lpu-style")
 DEMO_DTYPE = "fp16"  # the matrix units' dtype: chunked forms run their matmuls there
+#: whole models, a transformer, a hybrid and a recurrent one, decoding at these contexts and batches
+DEMO_MODELS = ("llama-3-8b", "nemotron-h-8b", "mamba2-2.7b")
+DEMO_CONTEXTS = (2048, 8192, 32768, 131072, 524288)
+DEMO_BATCHES = (1, 8, 64)
+_MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
 
-def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS) -> SweepSpec:
+def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, models=DEMO_MODELS, contexts=DEMO_CONTEXTS,
+               batches=DEMO_BATCHES) -> SweepSpec:
     return SweepSpec.model_validate({
         "name": "demo",
         "workloads": [{"name": n, "algorithms": list(a)} for n, a in DEMO_WORKLOADS.items()],
+        "models": [{"config": str(_MODELS / f"{m}.json")} for m in models],
+        "phase": "decode",
         "accelerators": list(presets),
-        "axes": {"workload.seq_len": list(seq_lens)},
+        "axes": {"workload.seq_len": list(seq_lens), "model.seq_len": list(contexts), "model.batch": list(batches)},
         "dtype": DEMO_DTYPE,
     })
 
@@ -58,16 +64,7 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
     say = lambda text: print(f"scansim demo: {text} …", file=sys.stderr, flush=True)  # noqa: E731
     say("the validation set")
     validation = run_validation(load_cases(), fast=True)
-    say("whole models")
-    sentence, models = model_story()
-    out.mkdir(parents=True, exist_ok=True)
-    plot_models_vs_context(models, out / "models.png")
+    layers = results[results["model"].isna()] if "model" in results else results
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
-                                                  "on real and proposed chips",
-                              validation=validation, intro=story(results) + "\n\n" + sentence, progress=say,
-                              extra_tables=[Table("Whole models: decode throughput against context", models,
-                                                  "From examples/models/*.json, batch 8; no value where the "
-                                                  "weights and KV cache do not fit the chip.")],
-                              extra_figures=[Figure("Whole models: decode throughput against context", "models.png",
-                                                    "Mamba-2 2.7B and Llama-2-7B from their config.json, 8 "
-                                                    "sequences on the H100; a cross where the model no longer fits.")])
+                                                  "on real and proposed chips, and whole models",
+                              validation=validation, intro=story(layers), progress=say)

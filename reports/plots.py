@@ -176,22 +176,54 @@ def plot_latency_vs_hardware(frame: pd.DataFrame, column: str, path: Path, alone
     return _save(fig, path)
 
 
-def plot_models_vs_context(table: pd.DataFrame, path: Path) -> Path:
-    """Decode tokens/s of each model against the context, log-log, one colour per model; a
-    cross where its weights and cache no longer fit."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+def plot_models_vs_context(table: pd.DataFrame, path: Path, ylabel: str = "decode throughput (tokens/s)") -> Path:
+    """Two panels against the context, log-log, one colour per model: tokens/s, with a cross
+    where the model's weights and cache no longer fit; and the memory it holds."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 4.4))
     colour = colours(table["model"])
-    top = table["decode_tokens_per_s"].max()
+    top = table["tokens_per_s"].max()
     for model, line in table.groupby("model"):
         fits = line[line["fits"]]
-        ax.loglog(fits["context"], fits["decode_tokens_per_s"], marker="o", ms=4, color=colour[model], label=model)
+        ax.loglog(fits["seq_len"], fits["tokens_per_s"], marker="o", ms=4, color=colour[model], label=model)
+        mem.loglog(fits["seq_len"], fits["memory_bytes"] / 1e9, marker="o", ms=4, color=colour[model], label=model)
         gone = line[~line["fits"]]
         if len(gone):
-            ax.scatter(gone["context"], [top * 1.3] * len(gone), marker="x", color=colour[model],
+            ax.scatter(gone["seq_len"], [top * 1.3] * len(gone), marker="x", color=colour[model],
                        label=f"{model}: does not fit")
-    ax.set(xlabel="context (tokens)", ylabel="decode throughput (tokens/s)")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.set(xlabel="context (tokens)", ylabel=ylabel)
+    mem.set(xlabel="context (tokens)", ylabel="memory held: weights + KV cache or state (GB)")
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    for axis in (ax.xaxis, ax.yaxis, mem.xaxis, mem.yaxis):  # plain numbers, not 3×10¹
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain if axis in (ax.yaxis, mem.yaxis) else NullFormatter())
+    for a in (ax, mem):
+        a.grid(True, which="both", alpha=0.3)
+        a.tick_params(labelsize=7)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_model_crossover(table: pd.DataFrame, path: Path) -> Path:
+    """The model with the highest throughput in each (context, batch) cell, in its colour
+    (the colours of :func:`colours` over the models); blank where no model fits."""
+    models = sorted(table["model"].unique(), key=str)
+    colour = colours(models)
+    contexts, batches = sorted(table["seq_len"].unique()), sorted(table["batch"].unique())
+    grid = np.ones((len(batches), len(contexts), 4))  # white: none fits
+    ran = table[table["fits"]]
+    for (batch, context), cell in ran.groupby(["batch", "seq_len"]):
+        grid[batches.index(batch), contexts.index(context)] = colour[cell.loc[cell["tokens_per_s"].idxmax(), "model"]]
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(batches) + 2.4))
+    ax.imshow(grid, aspect="auto", origin="lower")
+    ax.set_xticks(range(len(contexts)), [f"{int(c):,}" for c in contexts], rotation=45, fontsize=7)
+    ax.set_yticks(range(len(batches)), [f"{int(b):,}" for b in batches], fontsize=7)
+    ax.set(xlabel="context (tokens)", ylabel="batch (sequences)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[m]) for m in models]
+    fig.tight_layout(rect=(0, 0.14, 1, 1))  # the legend below the axis label, not over it
+    fig.legend(handles, models, loc="lower center", ncol=min(len(models), 4), fontsize=7, frameon=False)
     return _save(fig, path)
 
 

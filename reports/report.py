@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.html import Figure, Table, write_report
+from reports.model_report import fits, model_section
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
                            plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
@@ -130,12 +131,19 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda text: None)
     say(f"tables and plots of {len(results)} points")
+    is_model = results["model"].notna() if "model" in results else pd.Series(False, index=results.index)
+    models, results = results[is_model], results[~is_model]
     ok = results[results["error"].fillna("") == ""].copy()
     failed = results[results["error"].fillna("") != ""]
-    if ok.empty:
-        raise SweepError(f"{out}: every one of the {len(results)} points was rejected by the model, nothing "
-                         f"to report (the first: {failed['error'].iloc[0] if len(failed) else 'no rows'})")
-    figures, tables = [], []
+    if ok.empty and not fits(models).any():
+        every = pd.concat([failed, models])
+        raise SweepError(f"{out}: every one of the {len(every)} points was rejected by the model, nothing "
+                         f"to report (the first: {every['error'].iloc[0] if len(every) else 'no rows'})")
+    text, figures, tables = model_section(models, out) if len(models) else ("", [], [])
+    if ok.empty:  # a sweep of whole models only
+        headline = f"{intro}\n\n" if intro else ""
+        return write_report(out, title=title, summary=f"{headline}{len(models)} model points. {text}",
+                            figures=figures + list(extra_figures), tables=tables + list(extra_tables))
     hardware = swept_hardware(ok)
     cols = ["workload", "accelerator", *hardware, "algorithm", "seq_len", "latency_s", "energy_j"]
     scenario = ["workload", "seq_len"]  # designs compete only at the same workload and length
@@ -225,6 +233,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
     headline = f"{len(results)} design points ({len(failed)} rejected by the model). "
     headline = f"{intro}\n\n{headline}" if intro else headline + findings(ok, hardware)
+    if text:
+        headline += f"\n\n{len(models)} model points. {text}"
     if validation is not None:
         text, more_figures, more_tables = validation_section(*validation, out)
         headline, figures, tables = f"{headline}\n\n{text}", figures + more_figures, tables + more_tables

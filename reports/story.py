@@ -10,7 +10,7 @@ import pandas as pd
 from reports.plots import growth_exponent
 from reports.units import human
 
-__all__ = ["KINDS", "binding", "story", "model_story"]
+__all__ = ["KINDS", "binding", "story"]
 
 #: what the paper contrasts: log-depth linear recurrences, depth-T nonlinear ones, attention
 KINDS = {**{f: "linear RNN" for f in ("diagonal", "dense", "permutation-diagonal", "ssd", "gla", "deltanet",
@@ -98,38 +98,3 @@ def story(results: pd.DataFrame) -> str:
                          f"{', '.join(growth)}: 1 is work linear in T, 2 attention's quadratic work, and "
                          "below 1 a log-depth circuit the chip is wide enough to run at once.")
     return "\n\n".join(sentences)  # a paragraph per chip, then growth
-
-
-def model_story(accelerator: str = "h100-sxm5-80gb", contexts=(2048, 8192, 32768, 131072), batch: int = 8):
-    """``(sentence, table)``: decode throughput of a transformer and a recurrent model of the
-    same class, from their configs, as the context grows — and where the KV cache runs out."""
-    from pathlib import Path
-
-    from simulator.model import simulate_model
-    from workloads.models import ModelError, load_model
-
-    folder = Path(__file__).resolve().parent.parent / "examples" / "models"
-    rows = []
-    for name in ("llama-2-7b", "mamba2-2.7b"):
-        model = load_model(folder / f"{name}.json")
-        for context in contexts:
-            try:
-                totals = simulate_model(model, accelerator, "decode", context, batch)[1]
-                rows.append({"model": name, "context": context, "decode_tokens_per_s": totals["tokens_per_s"],
-                             "time_per_output_token_s": totals["latency_s"], "fits": True})
-            except ModelError:
-                rows.append({"model": name, "context": context, "decode_tokens_per_s": float("nan"),
-                             "time_per_output_token_s": float("nan"), "fits": False})
-    table = pd.DataFrame(rows)
-    wide = table.pivot(index="context", columns="model", values="decode_tokens_per_s")
-    ahead = wide[(wide["mamba2-2.7b"] > wide["llama-2-7b"]) | wide["llama-2-7b"].isna()]
-    out_of_memory = table[(table["model"] == "llama-2-7b") & ~table["fits"]]["context"]
-    sentence = (f"Whole models, serving {batch} sequences on {accelerator}: Mamba-2 2.7B decodes "
-                f"{wide['mamba2-2.7b'].iloc[0]:,.0f} tokens/s at context {contexts[0]:,} and "
-                f"{wide['mamba2-2.7b'].iloc[-1]:,.0f} at {contexts[-1]:,} (its state does not grow), Llama-2-7B "
-                f"{wide['llama-2-7b'].iloc[0]:,.0f} at {contexts[0]:,}")
-    if len(out_of_memory):
-        sentence += f", and its KV cache no longer fits from context {int(out_of_memory.min()):,}"
-    if len(ahead):
-        sentence += f"; the recurrent model is ahead from context {int(ahead.index.min()):,}"
-    return sentence + ".", table

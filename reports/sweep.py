@@ -1,4 +1,5 @@
-"""Design-space sweeps: a YAML file of workloads × accelerators × axes, run locally or on Dask.
+"""Design-space sweeps: a YAML file of workloads (or whole models) × accelerators × axes, run
+locally or on Dask.
 
 Every finished point is written at once to a parquet file in the results folder (a DES point
 in its own ``part-<point id>.parquet``; closed-form points in batches of 256, which finish
@@ -21,6 +22,19 @@ A sweep file::
     fidelity: des                   # or analytic
     policy: auto
     dtype: fp32
+
+Whole models (:mod:`workloads.models`) sweep beside or instead of workloads: each model config
+on each accelerator, in one phase, over the ``model.*`` axes (a point that does not fit the chip
+is a row that says so)::
+
+    models:
+      - {config: models/llama-3-8b.json}     # a Hugging Face config.json, beside the sweep file
+      - {config: models/nemotron-h-8b.json, name: Nemotron-H 8B}
+    phase: decode                   # prefill, decode (one token at context seq_len) or train
+    axes:
+      model.seq_len: [2048, 32768, 131072]
+      model.batch: [1, 8, 64]
+      model.chips: [1, 2]           # tensor parallel
 """
 
 from __future__ import annotations
@@ -74,6 +88,11 @@ class WorkloadEntry(_Strict):
     algorithms: tuple[str, ...] | None = Field(default=None, min_length=1)
 
 
+class ModelEntry(_Strict):
+    config: str  # a Hugging Face config.json (relative to the sweep file)
+    name: str | None = None  # what the results call it (default: the config's model name)
+
+
 class Range(_Strict):
     low: float
     high: float
@@ -107,7 +126,9 @@ class Sampler(_Strict):
 
 class SweepSpec(_Strict):
     name: str = "sweep"
-    workloads: tuple[WorkloadEntry, ...] = Field(min_length=1)
+    workloads: tuple[WorkloadEntry, ...] = ()
+    models: tuple[ModelEntry, ...] = ()
+    phase: Literal["prefill", "decode", "train"] = "decode"  # of the models' points
     accelerators: tuple[str | AcceleratorEntry, ...] = Field(min_length=1)
     axes: dict[str, list[float | int | str] | Range] = Field(default_factory=dict)
     sampler: Sampler = Sampler()
@@ -137,6 +158,8 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _axes(self):
+        if not self.workloads and not self.models:
+            raise ValueError("expected workloads or models (or both) to sweep")
         entries = [(w.name, sorted(w.params.items())) for w in self.workloads]
         repeated = [e[0] for i, e in enumerate(entries) if e in entries[:i]]
         if repeated:
@@ -145,7 +168,8 @@ class SweepSpec(_Strict):
         for path, values in self.axes.items():
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
-                                 "accelerator.<spec path>, algorithm, dtype, policy, chunk or direction")
+                                 "accelerator.<spec path>, model.seq_len, model.batch, model.chips, algorithm, "
+                                 "dtype, policy, chunk or direction")
             if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
                 raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
             if path.startswith("workload.") and path.split(".", 1)[1] not in PARAMS:
@@ -157,14 +181,17 @@ class SweepSpec(_Strict):
         lists = [len(v) for v in self.axes.values() if isinstance(v, list)]
         settings = math.prod(lists) if self.sampler.kind == "grid" else self.sampler.points
         per_workload = sum(len(w.algorithms or (None,)) if "algorithm" not in self.axes else 1 for w in self.workloads)
-        total = per_workload * len(self.accelerators) * settings
+        total = (per_workload + len(self.models)) * len(self.accelerators) * settings
         if total > MAX_POINTS:
             raise ValueError(f"the sweep holds {total:,} points, more than the {MAX_POINTS:,} scansim runs "
                              "in one sweep: expected fewer axis values or sampler points")
         return self
 
 
-_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|algorithm|dtype|policy|chunk|direction)")
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips)|algorithm|dtype|policy|chunk"
+                   r"|direction)")
+#: the axes of a model point (the others belong to workloads' points)
+_MODEL_AXES = ("model.", "accelerator.", "dtype")
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -176,12 +203,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
     folder = Path(path).parent  # spec files named in a sweep file sit beside it
     entries = tuple(_beside(a, folder) if isinstance(a, str) else a.model_copy(update={"preset": _beside(a.preset, folder)})
                     for a in spec.accelerators)
-    return _checked(spec.model_copy(update={"accelerators": entries}), path)
+    models = tuple(m.model_copy(update={"config": _beside(m.config, folder)}) for m in spec.models)
+    return _checked(spec.model_copy(update={"accelerators": entries, "models": models}), path)
 
 
 def _beside(name: str, folder: Path) -> str:
-    """A spec file named relative to the sweep file, as a path from here; presets as they are."""
-    if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute() and (folder / name).is_file():
+    """A spec or config file named relative to the sweep file, as a path from here; presets as
+    they are."""
+    if name.endswith((".yaml", ".yml", ".json")) and not Path(name).is_absolute() and (folder / name).is_file():
         return str(folder / name)
     return name
 
@@ -203,6 +232,11 @@ def _checked(spec: SweepSpec, path) -> SweepSpec:
             _accelerator(_entry_point(a))
         except (SpecError, SweepError) as exc:
             raise SweepError(f"{path}: accelerators: {exc}") from None
+    for m in spec.models:
+        try:
+            _model(m.config)
+        except WorkloadError as exc:
+            raise SweepError(f"{path}: models: {exc}") from None
     unknown = set(spec.objectives) - OBJECTIVES
     if unknown:
         raise SweepError(f"{path}: objectives: unknown {sorted(unknown)}, expected some of {sorted(OBJECTIVES)}")
@@ -224,6 +258,11 @@ def _axis_value_problem(spec: SweepSpec, axis: str, values, value) -> str | None
                  for w in spec.workloads]
     elif axis.startswith("accelerator."):
         tries = [lambda a=a: _accelerator({**_entry_point(a), axis: value}) for a in spec.accelerators]
+    elif axis.startswith("model."):
+        if not spec.models:
+            return "the sweep has no models"
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return None if ok else "expected a whole number ≥ 1 (give a range integer: true)"
     elif axis == "dtype":
         return None if value in DTYPE_BYTES else f"expected one of {', '.join(DTYPE_BYTES)}"
     elif axis == "policy":
@@ -287,21 +326,40 @@ def points(spec: SweepSpec) -> list[dict]:
             u = np.random.default_rng(spec.sampler.seed).random((spec.sampler.points, d))
         settings = [{n: _scale(spec.axes[n], float(row[i])) for i, n in enumerate(names)} for row in u]
     out = []
+    seen = set()
+    for model, acc, setting in itertools.product(spec.models, spec.accelerators, settings or [{}]):
+        point = {"model": model.config, "model_name": model.name or Path(model.config).stem, "phase": spec.phase,
+                 **_entry_point(acc), "dtype": spec.dtype,
+                 **{k: v for k, v in setting.items() if k.startswith(_MODEL_AXES)}}
+        point["point_id"] = point_id(point)
+        if point["point_id"] not in seen:  # the workloads' axes do not make model points differ
+            seen.add(point["point_id"])
+            out.append(point)
     for (wi, acc), setting in itertools.product(base, settings or [{}]):
         entry = spec.workloads[wi]
         own = entry.algorithms if entry.algorithms and "algorithm" not in setting else (None,)
         for algorithm in own:
             point = {"workload": entry.name, "workload_params": dict(entry.params), **_entry_point(acc),
                      "algorithm": algorithm, "dtype": spec.dtype, "policy": spec.policy,
-                     "fidelity": spec.fidelity, "event_budget": spec.event_budget, **setting}
+                     "fidelity": spec.fidelity, "event_budget": spec.event_budget,
+                     **{k: v for k, v in setting.items() if not k.startswith("model.")}}
             point["point_id"] = point_id(point)
-            out.append(point)
+            if point["point_id"] not in seen:  # the models' axes do not make workload points differ
+                seen.add(point["point_id"])
+                out.append(point)
     return out
 
 
 def point_id(point: dict) -> str:
     canonical = json.dumps({k: v for k, v in point.items() if k != "point_id"}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=64)
+def _model(config: str):
+    from workloads.models import load_model
+
+    return load_model(config)  # immutable: safe to share between points
 
 
 @lru_cache(maxsize=64)
@@ -370,6 +428,8 @@ def evaluate(point: dict) -> dict:
     """Run one design point; a point the model rejects becomes a row with ``error`` set."""
     row = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in point.items()}
     row["scansim_version"] = _version()
+    if "model" in point:
+        return _evaluate_model(point, row)
     try:
         acc = _accelerator(point)
         w, algorithm, options, sched = point_schedule(point)
@@ -387,6 +447,32 @@ def evaluate(point: dict) -> dict:
         row["area_mm2"] = area_mm2(acc) if acc.area else np.nan
         row["chip_cost_usd"] = chip_cost_usd(acc) if acc.area and acc.cost else np.nan
         row["usd_per_million_tokens"] = (usd_per_million_tokens(acc, result.latency_s, result.energy_j, tokens)
+                                         if acc.area and acc.cost else np.nan)
+    except (SpecError, WorkloadError, SimulationError, SweepError) as exc:
+        row["error"] = str(exc)
+    return row
+
+
+def _evaluate_model(point: dict, row: dict) -> dict:
+    """A whole model's point: one pass of its phase (see :func:`simulator.model.simulate_model`),
+    its throughput, energy, memory and cost; a model that does not fit is a row saying so."""
+    from simulator.model import simulate_model
+
+    seq_len, batch, chips = (int(point.get(f"model.{k}", d)) for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1)))
+    row.update({"model": point["model_name"], "model_config": point["model"], "seq_len": seq_len, "batch": batch,
+                "chips": chips, "accelerator_preset": point["accelerator"],
+                "accelerator": point.get("accelerator_name", point["accelerator"])})
+    try:
+        acc = _accelerator(point)
+        _, totals = simulate_model(_model(point["model"]), acc, point["phase"], seq_len, batch, point["dtype"],
+                                   chips=chips)
+        memory = {k: v for k, v in totals.items() if k.startswith("memory_")}
+        row.update({"latency_s": totals["latency_s"], "tokens_per_s": totals["tokens_per_s"],
+                    "energy_j": totals["energy_j"], "energy_per_token_j": totals["energy_per_token_j"],
+                    "parameters": totals["parameters"], "memory_bytes": sum(memory.values()), **memory, "error": ""})
+        row["chip_cost_usd"] = chips * chip_cost_usd(acc) if acc.area and acc.cost else np.nan
+        row["usd_per_million_tokens"] = (chips * usd_per_million_tokens(acc, totals["latency_s"], totals["energy_j"] / chips,
+                                                                        totals["tokens"])
                                          if acc.area and acc.cost else np.nan)
     except (SpecError, WorkloadError, SimulationError, SweepError) as exc:
         row["error"] = str(exc)

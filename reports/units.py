@@ -28,6 +28,8 @@ def _quantity(column: str) -> tuple[str, list] | None:
         return base.removesuffix("_bytes_per_s").replace("_", " "), _RATE
     if base == "usd_per_million_tokens":
         return "cost per million tokens", _USD
+    if base.endswith("tokens_per_s"):
+        return (base.removesuffix("tokens_per_s").replace("_", " ") + "throughput").strip(), [("tokens/s", 1.0)]
     if base in ("dram_bytes", "onchip_bytes"):
         return {"dram_bytes": "DRAM traffic", "onchip_bytes": "on-chip traffic"}[base], _BYTES
     for suffix, units in (("_s", _TIME), ("_j", _ENERGY), ("_bytes", _BYTES), ("_usd", _USD)):
@@ -75,9 +77,10 @@ def human_table(frame: pd.DataFrame) -> pd.DataFrame:
     renamed to say it (``latency_s`` → ``latency (µs)``); other columns as they are."""
     out = {}
     for column in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+        if (_quantity(column) and pd.api.types.is_numeric_dtype(frame[column])
+                and not pd.api.types.is_bool_dtype(frame[column])):
             values, label = scaled(frame[column], column)
-            out[label if _quantity(column) else column] = values
+            out[label] = values
         else:
             out[column] = frame[column]
     return pd.DataFrame(out, index=frame.index)
@@ -86,4 +89,5 @@ def human_table(frame: pd.DataFrame) -> pd.DataFrame:
 def human(value: float, column: str) -> str:
     """One value of ``column`` in words: ``2.1e-4`` latency → ``210 µs``."""
     factor, label = unit(pd.Series([value]), column)
-    return f"{value * factor:.3g} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"
+    shown = f"{value * factor:,.0f}" if abs(value * factor) >= 1000 else f"{value * factor:.3g}"
+    return f"{shown} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"

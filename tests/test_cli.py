@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from reports.cli import main
-from reports.demo import DEMO_WORKLOADS, run_demo
+from reports.demo import DEMO_BATCHES, DEMO_CONTEXTS, DEMO_MODELS, DEMO_WORKLOADS, run_demo
 from tests.conftest import toy_spec
 
 
@@ -103,13 +103,14 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (index.parent / "results.csv").read_text().splitlines()
     algorithms = sum(len(a) for a in DEMO_WORKLOADS.values())
-    assert len(rows) == 1 + algorithms * 2  # header + (workload, algorithm) × T
+    models = len(DEMO_MODELS) * len(DEMO_CONTEXTS) * len(DEMO_BATCHES)
+    assert len(rows) == 1 + algorithms * 2 + models  # header + (workload, algorithm) × T + model points
     page = index.read_text()
     assert "kogge-stone" in page and "quasi-deer" in page and "blocked" in page
     # the story opens the page, in words computed from the results
     assert page.index("is the fastest mixer") < page.index("design points")
     assert "On groq-lpu-style at T = 1,024" in page and "nonlinear RNN (lstm-2048" in page
-    assert "models.png" in parser.images and "Mamba-2 2.7B decodes" in page  # the model-level finding
+    assert "No model fits groq-lpu-style" in page  # the model-level finding: 230 MB of SRAM
     assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
 
 

@@ -63,7 +63,10 @@ def test_sobol_and_random_samplers_respect_ranges(tmp_path):
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d.update(colour=1), r"colour: unknown key"),
-    (lambda d: d.pop("workloads"), r"workloads: missing required field"),
+    (lambda d: d.pop("workloads"), r"expected workloads or models"),
+    (lambda d: d["axes"].update({"model.seq_len": [1024]}), r"'model.seq_len': value 1024: the sweep has no models"),
+    (lambda d: d["axes"].update({"model.width": [1]}), r"unknown axis 'model.width'"),
+    (lambda d: d.update(models=[{"config": "nope.json"}]), r"models: nope.json: no such file"),
     (lambda d: d["axes"].update({"accelerator.cores": {"low": 5, "high": 1}}), r"low must be below high"),
     (lambda d: d["axes"].update({"workload.width": [1]}), r"expected a workload dimension"),
     (lambda d: d["axes"].update({"speed": [1]}), r"unknown axis 'speed'"),
@@ -294,6 +297,31 @@ def test_a_hardware_sweep_report_shows_its_axes_and_says_what_they_bought(tmp_pa
     assert re.search(r"Raising accelerator.memory\[hbm3\].bandwidth_bytes_per_s from [\d.]+ GB/s to [\d.]+ TB/s "
                      r"lowers the best latency", page)
     assert "latency_s" not in page.split("<table")[1]  # SI names stay in the CSV, not the tables
+
+
+def test_a_sweep_of_whole_models_maps_which_serves_fastest(tmp_path):
+    """Models as a sweep's axis: configs beside the sweep file, context and batch swept; a
+    model too big for the chip at a point is a row that says so; the report draws throughput
+    and memory against context, the crossover map, and says who overtakes whom."""
+    import shutil
+
+    for name in ("llama-2-7b", "mamba2-2.7b"):
+        shutil.copy(ROOT / "examples" / "models" / f"{name}.json", tmp_path / f"{name}.json")
+    doc = {"models": [{"config": "llama-2-7b.json"}, {"config": "mamba2-2.7b.json", "name": "Mamba-2 2.7B"}],
+           "accelerators": ["h100-sxm5-80gb"], "phase": "decode", "dtype": "bf16",
+           "axes": {"model.seq_len": [1024, 16384, 131072], "model.batch": [1, 16]}}
+    results = run_sweep(load_sweep(write(tmp_path, doc)), tmp_path / "res")
+    assert len(results) == 2 * 3 * 2 and set(results["model"]) == {"llama-2-7b", "Mamba-2 2.7B"}
+    gone = results[results["error"] != ""]
+    assert len(gone) and gone["error"].str.contains("does not fit h100-sxm5-80gb").all()
+    assert (gone["model"] == "llama-2-7b").all()  # its KV cache; Mamba-2's state does not grow
+    mamba = results[results["model"] == "Mamba-2 2.7B"]
+    assert mamba.groupby("batch")["tokens_per_s"].nunique().max() == 1  # the same at every context
+    index = write_sweep_report(results, tmp_path / "rep")
+    page = index.read_text()
+    assert (index.parent / "models-0.png").is_file() and (index.parent / "model-crossover-0.png").is_file()
+    assert "Serving batch 16 on h100-sxm5-80gb" in page and "throughput (tokens/s)" in page
+    assert "no longer fits from context" in page
 
 
 def test_human_units_pick_one_unit_per_column():
