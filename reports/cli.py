@@ -285,14 +285,14 @@ def _cmd_validate(args) -> int:
     import pandas as pd
 
     from reports.progress import Progress
-    from reports.validate import (CASES_FILE, RECURRENT_FILE, breakdown, describe, held_out_verdict,
+    from reports.validate import (CASES_FILE, MODELS_FILE, RECURRENT_FILE, breakdown, describe, held_out_verdict,
                                   load_cases, run_validation, summary, write_validation_report)
 
     if args.cases:
         sets = [(Path(args.cases).stem, Path(args.cases))]
     else:
-        sets = [(name, path) for name, path in (("kernels", CASES_FILE), ("recurrent", RECURRENT_FILE))
-                if args.set in ("all", name)]
+        sets = [(name, path) for name, path in (("kernels", CASES_FILE), ("recurrent", RECURRENT_FILE),
+                                                ("models", MODELS_FILE)) if args.set in ("all", name)]
     tables, orderings = [], []
     for name, path in sets:
         cases = load_cases(path)
@@ -432,9 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("-o", "--output", default=None, type=_folder,
                      help="folder for validation.csv and the HTML report")
     val.add_argument("--cases", default=None, help="a validation-set YAML of your own (default: the shipped sets)")
-    val.add_argument("--set", choices=("all", "kernels", "recurrent"), default="all",
+    val.add_argument("--set", choices=("all", "kernels", "recurrent", "models"), default="all",
                      help="which shipped set: kernels (GEMM, attention, systolic arrays), recurrent "
-                          "(RNN and chunked linear-attention kernels, with a held-out half), or all")
+                          "(RNN and chunked linear-attention kernels, with a held-out half), models (whole "
+                          "models' end-to-end throughput, with a held-out half), or all")
     val.add_argument("--fast", action="store_true", help="leave out the cases measured on this machine")
     val.set_defaults(run=_cmd_validate)
 

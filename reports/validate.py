@@ -26,12 +26,13 @@ from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "RECURRENT_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case",
+__all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case",
            "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
            "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 RECURRENT_FILE = Path(__file__).parent / "validation" / "recurrent.yaml"
+MODELS_FILE = Path(__file__).parent / "validation" / "models.yaml"
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
 LIMIT = 2.0  # every case within ×/÷ 2
 #: targets of the recurrent set's held-out half (per family and overall): median |log ratio|
@@ -50,16 +51,23 @@ class _Strict(BaseModel):
 class Case(_Strict):
     id: str = Field(min_length=1)
     hardware: str = Field(min_length=1)  # a preset name, a spec file, or "host"
-    workload: str = Field(min_length=1)
+    workload: str | None = Field(default=None, min_length=1)
     params: dict[str, int] = {}
-    algorithm: str
+    algorithm: str | None = None
+    #: a whole model instead of a workload: a config in examples/models, by name
+    model: str | None = Field(default=None, min_length=1)
+    phase: Literal["prefill", "decode"] = "decode"  # a model's: one decode step at context, or a prefill
+    context: int = Field(default=1, ge=1)
+    batch: int = Field(default=1, ge=1)
+    chips: int = Field(default=1, ge=1)  # tensor parallel
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
     launch: Literal["eager", "graph"] = "eager"  # graph: the harness hides the host (kernels only)
     options: dict[str, int] = {}
     policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
     dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
-    metric: Literal["seconds", "tflops", "cycles"]  # cycles: of the matrix unit's (else the chip's) clock
+    #: cycles: of the matrix unit's (else the chip's) clock; tokens_per_s: a model's phase's tokens
+    metric: Literal["seconds", "tflops", "cycles", "tokens_per_s"]
     flops: PositiveFloat | None = None  # the source's FLOP count, for a tflops metric
     published: PositiveFloat | None = None  # None only for host cases (measured at run time)
     conditions: str = ""
@@ -69,20 +77,35 @@ class Case(_Strict):
 
     @model_validator(mode="after")
     def _complete(self):
+        if (self.workload is None) == (self.model is None):
+            raise ValueError("a case times a workload or a model: give one of them")
+        if self.workload is not None and self.algorithm is None:
+            raise ValueError("a workload case needs its algorithm")
+        if (self.metric == "tokens_per_s") != (self.model is not None):
+            raise ValueError("the tokens_per_s metric is a model case's, and a model case's metric is tokens_per_s")
         if self.metric == "tflops" and self.flops is None:
             raise ValueError("a tflops case needs flops (the source's FLOP count)")
         if (self.published is None) != (self.hardware == "host"):
             raise ValueError("published is required, except for host cases (measured at run time)")
         return self
 
+    @property
+    def tokens(self) -> int:
+        """A model case's tokens per pass: one per sequence in a decode step."""
+        return self.batch * (1 if self.phase == "decode" else self.context)
+
     def published_seconds(self, clock_hz: float) -> float:
         if self.metric == "tflops":
             return self.flops / (self.published * 1e12)
+        if self.metric == "tokens_per_s":
+            return self.tokens / self.published
         return self.published / clock_hz if self.metric == "cycles" else self.published
 
     def in_metric(self, seconds: float, clock_hz: float) -> float:
         if self.metric == "tflops":
             return self.flops / seconds / 1e12
+        if self.metric == "tokens_per_s":
+            return self.tokens / seconds
         return seconds * clock_hz if self.metric == "cycles" else seconds
 
 
@@ -129,7 +152,12 @@ def load_cases(path: str | Path = CASES_FILE) -> ValidationSet:
 
 def _check(case: Case) -> None:
     """Everything about a case that can be wrong before it runs: workload, sizes, algorithm
-    and options (by building its schedule), hardware, and what a host case can measure."""
+    and options (by building its schedule) or the model's config, hardware, and what a host
+    case can measure."""
+    if case.model is not None:
+        _model(case.model)
+        _accelerator(case.hardware)
+        return
     family = _schedule(case).meta["family"]
     if case.hardware != "host":
         _accelerator(case.hardware)
@@ -138,6 +166,23 @@ def _check(case: Case) -> None:
 
 
 _HOST_DTYPES = {"fp32": np.float32, "fp64": np.float64}
+MODELS_DIR = Path(__file__).resolve().parent.parent / "examples" / "models"
+
+
+@lru_cache(maxsize=32)
+def _model(name: str):
+    from workloads.models import load_model
+
+    return load_model(MODELS_DIR / f"{name}.json")
+
+
+def _model_seconds(case: Case, acc) -> float:
+    """A model case's predicted time per pass (see :func:`simulator.model.simulate_model`)."""
+    from simulator.model import simulate_model
+
+    _, totals = simulate_model(_model(case.model), acc, case.phase, case.context, case.batch, case.dtype,
+                               chips=case.chips)
+    return totals["latency_s"]
 
 
 def _schedule(case: Case):
@@ -184,6 +229,8 @@ def _accelerator(hardware: str):
 
 def _evaluate(case: Case) -> dict:
     acc = _accelerator(case.hardware)
+    if case.model is not None:
+        return _evaluate_model(case, acc)
     planned = _schedule(case)
     result = simulate(planned, acc, case.policy)
     predicted = result.latency_s
@@ -198,6 +245,20 @@ def _evaluate(case: Case) -> dict:
         "launch": case.launch if case.impl else "", "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
         "published_s": published, "predicted_s": predicted, "host_s": result.host_s, "ratio": ratio,
+        "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
+        "conditions": case.conditions, "note": case.note,
+    }
+
+
+def _evaluate_model(case: Case, acc) -> dict:
+    predicted, published = _model_seconds(case, acc), case.published_seconds(1.0)
+    ratio = predicted / published
+    return {
+        "case": case.id, "hardware": case.hardware, "workload": case.model, "family": _model(case.model).architecture,
+        "algorithm": case.phase, "impl": "", "direction": "fwd", "launch": "",
+        "sizes": f"context={case.context}, batch={case.batch}, chips={case.chips}", "dtype": case.dtype,
+        "metric": case.metric, "published": case.published, "predicted": case.in_metric(predicted, 1.0),
+        "published_s": published, "predicted_s": predicted, "host_s": 0.0, "ratio": ratio,
         "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
         "conditions": case.conditions, "note": case.note,
     }

@@ -10,7 +10,7 @@ import yaml
 from hwmodels.spec import Accelerator
 from reports import validate
 from reports.cli import main
-from reports.validate import (BAND, HELD_OUT_BAND, LIMIT, RECURRENT_FILE, ValidationError_, breakdown,
+from reports.validate import (BAND, HELD_OUT_BAND, LIMIT, MODELS_FILE, RECURRENT_FILE, ValidationError_, breakdown,
                               held_out_verdict, load_cases, run_validation, summary)
 from tests.conftest import toy_spec
 
@@ -103,6 +103,9 @@ def test_host_cases_measure_the_kernel_here(tmp_path, monkeypatch):
     ({"colour": "red"}, "cases[0].colour: unknown key"),
     ({"algorithm": "kogge-stone"}, "kogge-stone"),
     ({"hardware": "host", "published": None}, "host cases time diagonal scans"),
+    ({"model": "llama-2-7b"}, "a case times a workload or a model: give one of them"),
+    ({"workload": None, "model": "llama-2-7b"}, "a model case's metric is tokens_per_s"),
+    ({"workload": None, "model": "no-such-model", "metric": "tokens_per_s"}, "no-such-model.json: no such file"),
 ])
 def test_bad_case_files_name_file_and_field(tmp_path, change, expected):
     hw = str(tmp_path / "toy.yaml")
@@ -187,6 +190,22 @@ def test_recurrent_cases_run_in_every_source_family_and_direction(recurrent):
     assert np.isfinite(table["ratio"]).all() and (table["ratio"] > 0).all()
     assert set(table["split"]) == {"dev", "held-out"} and set(table["set"]) == {"recurrent"}
     assert "held-out half" in held_out_verdict(table)
+
+
+def test_model_set_follows_the_protocol_and_runs_within_twice_its_published_numbers():
+    """Whole models' published end-to-end throughput: split by source, every case within ×/÷ 2
+    of what was measured (the figures are in the closing notes)."""
+    models = load_cases(MODELS_FILE)
+    halves: dict[str, set] = {}
+    for c in models.cases:
+        halves.setdefault(c.source, set()).add(c.split)
+    assert all(len(h) == 1 for h in halves.values()) and {"dev", "held-out"} == set().union(*halves.values())
+    table, _ = run_validation(models, name="models")
+    assert len(table) == len(models.cases) >= 10
+    assert ((table["ratio"] > 1 / LIMIT) & (table["ratio"] < LIMIT)).all(), table[["case", "ratio"]]
+    # the tokens/s metric: batch over the time of a decode step
+    first = table.iloc[0]
+    assert first["predicted"] == pytest.approx(1 / first["predicted_s"])
 
 
 def test_breakdown_and_held_out_verdict_count_what_they_say():
