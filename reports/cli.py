@@ -195,30 +195,33 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_model(args) -> int:
-    from simulator.model import simulate_model
+    from simulator.model import simulate_model, usd_per_million_tokens
     from workloads.models import load_model
 
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
+    split = {"chips": args.chips, "pipeline": args.pipeline, "microbatches": args.microbatches}
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
-                                       recompute=args.recompute, chips=args.chips)
+                                       recompute=args.recompute, sequence=args.sequence, **split)
         return _print_model(totals, [("training step", table)], args.json)
     prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
-                                             chips=args.chips)
+                                             sequence=args.sequence, **split)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
-    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, chips=args.chips)
+    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, **split)
     generated = args.batch * args.decode
     total_s = prefill_totals["latency_s"] + args.decode * decode_totals["latency_s"]
     energy = prefill_totals["energy_j"] + args.decode * decode_totals["energy_j"]
-    record = {"model": model.name, "accelerator": acc.name, "chips": args.chips,
+    tokens = args.batch * (args.prefill + args.decode)
+    record = {"model": model.name, "accelerator": acc.name, "chips": prefill_totals["chips"],
               "parameters": prefill_totals["parameters"],
               "batch": args.batch, "prefill_tokens": args.prefill, "decode_tokens": args.decode, "dtype": args.dtype,
               "time_to_first_token_s": prefill_totals["latency_s"],
               "time_per_output_token_s": decode_totals["latency_s"],
               "decode_tokens_per_s": generated / (args.decode * decode_totals["latency_s"]) if args.decode else 0.0,
               "total_s": total_s,
-              "energy_per_token_j": energy / (args.batch * (args.prefill + args.decode)),
+              "energy_per_token_j": energy / tokens,
+              "usd_per_million_tokens": usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy, tokens),
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")}}
     return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
 
@@ -422,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"))
     mod.add_argument("--chips", type=_positive_int, default=1,
                      help="tensor parallelism over this many chips (all-reduces on the spec's links)")
+    mod.add_argument("--pipeline", type=_positive_int, default=1,
+                     help="pipeline parallelism: the layers in this many stages, each on its own chips")
+    mod.add_argument("--microbatches", type=_positive_int, default=None,
+                     help="with --pipeline: micro-batches the batch runs as (default: one per stage)")
+    mod.add_argument("--sequence", type=_positive_int, default=1,
+                     help="context parallelism of the prefill (and training) over this many chips: ring "
+                          "attention, recurrent carries scanned across chips")
     mod.add_argument("--train", action="store_true",
                      help="cost a training step (forward, backward, Adam) on batch × prefill tokens instead")
     mod.add_argument("--recompute", action="store_true", help="with --train: recompute activations")

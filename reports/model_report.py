@@ -26,13 +26,19 @@ _MEASURES = ["tokens_per_s", "latency_s", "energy_per_token_j", "memory_bytes", 
 
 
 def _complete(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_MEASURES])))
+    """The rows with every measure's column, and ``on``: the chips a point ran on, in words."""
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_MEASURES, "pipeline", "sequence"])))
+    layout = rows[["chips", "pipeline", "sequence"]].fillna(1).astype(int)
+    on = rows["accelerator"].astype(str) + [
+        "".join(f" {label} {n}" for label, n in zip(("× tensor", "× pipeline", "× context"), split) if n > 1)
+        for split in layout.itertuples(index=False)]
+    return rows.assign(on=on)
 
 
 def _throughput(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (accelerator, chips, batch, context, model): tokens/s, nan where it does not fit."""
+    """One row per (chips, batch, context, model): tokens/s, nan where it does not fit."""
     rows = _complete(rows)
-    keys = ["accelerator", "chips", "batch", "seq_len", "model"]
+    keys = ["on", "batch", "seq_len", "model"]
     table = rows.assign(fits=fits(rows), tokens_per_s=rows["tokens_per_s"].where(fits(rows)))
     return table.groupby(keys, as_index=False).agg(tokens_per_s=("tokens_per_s", "max"), fits=("fits", "any"),
                                                    memory_bytes=("memory_bytes", "max"))
@@ -46,8 +52,7 @@ def model_findings(rows: pd.DataFrame) -> str:
     phase = rows["phase"].iloc[0]
     what = {"decode": "decodes", "prefill": "prefills", "train": "trains on"}[phase]
     out = []
-    for (acc, chips), part in table.groupby(["accelerator", "chips"]):
-        on = f"{acc}" + (f" ×{int(chips)}" if chips > 1 else "")
+    for on, part in table.groupby("on"):
         if not part["fits"].any():
             out.append(f"No model fits {on} at any swept context and batch.")
             continue
@@ -92,8 +97,7 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], lis
     table = _throughput(rows)
     phase = rows["phase"].iloc[0]
     figures, tables = [], []
-    for i, ((acc, chips), part) in enumerate(table.groupby(["accelerator", "chips"])):
-        on = f"{acc}" + (f" ×{int(chips)}" if chips > 1 else "")
+    for i, (on, part) in enumerate(table.groupby("on")):
         if part["seq_len"].nunique() > 1 and part["fits"].any():
             batch = part[part["fits"]]["batch"].max()
             image = f"models-{i}.png"
@@ -106,9 +110,8 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], lis
             figures.append(Figure(f"Whole models on {on}: which serves fastest", image,
                                   "The model with the highest throughput at each context and batch; blank "
                                   "where none fits."))
-    shown = _complete(rows).assign(fits=fits(rows))[["model", "accelerator", "chips", "batch", "seq_len", "fits",
-                                                     *_MEASURES]]
-    tables.append(Table(f"Whole models: {phase}", shown.sort_values(["accelerator", "model", "batch", "seq_len"]),
+    shown = _complete(rows).assign(fits=fits(rows))[["model", "on", "batch", "seq_len", "fits", *_MEASURES]]
+    tables.append(Table(f"Whole models: {phase}", shown.sort_values(["on", "model", "batch", "seq_len"]),
                         "Throughput, time per pass, energy per token, memory held (weights and KV cache or "
                         "state) and cost per million tokens; fits is false where the model does not fit."))
     bad = rows[~fits(rows) & ~rows["error"].fillna("").str.contains("does not fit")]

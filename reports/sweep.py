@@ -34,7 +34,8 @@ is a row that says so)::
     axes:
       model.seq_len: [2048, 32768, 131072]
       model.batch: [1, 8, 64]
-      model.chips: [1, 2]           # tensor parallel
+      model.chips: [1, 2]           # tensor parallel; model.pipeline (stages) and
+                                    # model.sequence (context parallel) as `scansim model`
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class SweepSpec(_Strict):
         for path, values in self.axes.items():
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
-                                 "accelerator.<spec path>, model.seq_len, model.batch, model.chips, algorithm, "
-                                 "dtype, policy, chunk or direction")
+                                 "accelerator.<spec path>, model.seq_len, model.batch, model.chips, model.pipeline, "
+                                 "model.sequence, algorithm, dtype, policy, chunk or direction")
             if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
                 raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
             if path.startswith("workload.") and path.split(".", 1)[1] not in PARAMS:
@@ -188,7 +189,7 @@ class SweepSpec(_Strict):
         return self
 
 
-_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips)|algorithm|dtype|policy|chunk"
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips|pipeline|sequence)|algorithm|dtype|policy|chunk"
                    r"|direction)")
 #: the axes of a model point (the others belong to workloads' points)
 _MODEL_AXES = ("model.", "accelerator.", "dtype")
@@ -458,22 +459,21 @@ def _evaluate_model(point: dict, row: dict) -> dict:
     its throughput, energy, memory and cost; a model that does not fit is a row saying so."""
     from simulator.model import simulate_model
 
-    seq_len, batch, chips = (int(point.get(f"model.{k}", d)) for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1)))
-    row.update({"model": point["model_name"], "model_config": point["model"], "seq_len": seq_len, "batch": batch,
-                "chips": chips, "accelerator_preset": point["accelerator"],
+    sizes = {k: int(point.get(f"model.{k}", d))
+             for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1), ("pipeline", 1), ("sequence", 1))}
+    row.update({"model": point["model_name"], "model_config": point["model"], **sizes,
+                "accelerator_preset": point["accelerator"],
                 "accelerator": point.get("accelerator_name", point["accelerator"])})
     try:
         acc = _accelerator(point)
-        _, totals = simulate_model(_model(point["model"]), acc, point["phase"], seq_len, batch, point["dtype"],
-                                   chips=chips)
+        _, totals = simulate_model(_model(point["model"]), acc, point["phase"], sizes["seq_len"], sizes["batch"],
+                                   point["dtype"], chips=sizes["chips"], pipeline=sizes["pipeline"],
+                                   sequence=sizes["sequence"])
         memory = {k: v for k, v in totals.items() if k.startswith("memory_")}
-        row.update({"latency_s": totals["latency_s"], "tokens_per_s": totals["tokens_per_s"],
-                    "energy_j": totals["energy_j"], "energy_per_token_j": totals["energy_per_token_j"],
-                    "parameters": totals["parameters"], "memory_bytes": sum(memory.values()), **memory, "error": ""})
-        row["chip_cost_usd"] = chips * chip_cost_usd(acc) if acc.area and acc.cost else np.nan
-        row["usd_per_million_tokens"] = (chips * usd_per_million_tokens(acc, totals["latency_s"], totals["energy_j"] / chips,
-                                                                        totals["tokens"])
-                                         if acc.area and acc.cost else np.nan)
+        row.update({k: totals[k] for k in ("latency_s", "tokens_per_s", "energy_j", "energy_per_token_j",
+                                           "usd_per_million_tokens", "parameters")})
+        row.update({"memory_bytes": sum(memory.values()), **memory, "error": ""})
+        row["chip_cost_usd"] = totals["chips"] * chip_cost_usd(acc) if acc.area and acc.cost else np.nan
     except (SpecError, WorkloadError, SimulationError, SweepError) as exc:
         row["error"] = str(exc)
     return row

@@ -5,17 +5,22 @@ keeps in memory — weights, KV cache or recurrent state — against the chip's 
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pandas as pd
 
+from hwmodels import cost
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.engine import simulate
-from simulator.multichip import hop_bandwidth_bytes_per_s
-from workloads.catalog import schedule
+from simulator.multichip import carry_exchange, carry_hop_s, hop_bandwidth_bytes_per_s
+from workloads.catalog import WorkloadError, schedule
+from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES
 
-__all__ = ["simulate_model", "memory_bytes", "all_reduce_s"]
+__all__ = ["simulate_model", "memory_bytes", "all_reduce_s", "usd_per_million_tokens"]
 
 
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
@@ -61,45 +66,152 @@ def all_reduce_s(acc: Accelerator, nbytes: float, chips: int) -> float:
 
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False, chips: int = 1
+                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False, chips: int = 1,
+                   pipeline: int = 1, microbatches: int | None = None, sequence: int = 1
                    ) -> tuple[pd.DataFrame, dict]:
-    """``(per component, totals)`` of one forward pass: the prefill of ``seq_len`` tokens per
-    sequence or one decode step at context ``seq_len``, for ``batch`` sequences.  Per
+    """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
+    one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
-    its share of the pass.  :class:`ModelError` when the model and its cache do not fit."""
+    its share of the pass.  :class:`ModelError` when the model and its cache do not fit.
+
+    Over several chips (``chips × pipeline × sequence`` in all):
+
+    * ``chips``: tensor parallelism (:func:`workloads.models.sharded`), a ring all-reduce
+      after every row-parallel projection;
+    * ``pipeline``: the layers split into that many stages (GPipe, Huang et al., arXiv
+      1811.06965; 1F1B in training has the same bubble): the batch runs as ``microbatches``
+      micro-batches (default: one per stage) through ``microbatches + pipeline − 1`` stage
+      slots, each a stage's share of the model plus one point-to-point transfer of the
+      micro-batch's activations; weights and cache split over the stages;
+    * ``sequence``: context parallelism over the prompt (prefill and training): every chip
+      runs its T/``sequence`` tokens through the projections and MLPs; attention as ring
+      attention (Liu et al., arXiv 2310.01889 — each chip's queries against every key block
+      as the blocks circle the ring, transfers overlapped with compute); a recurrent mixer
+      scans its own chunk and the chunks' carries are scanned across chips
+      (:func:`simulator.multichip.carry_exchange`).
+    """
     acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
+    for name, value in (("chips", chips), ("pipeline", pipeline), ("sequence", sequence)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelError(f"{name}: expected a whole number ≥ 1, got {value!r}")
+    microbatches = pipeline if microbatches is None else microbatches
+    if isinstance(microbatches, bool) or not isinstance(microbatches, int) or not 1 <= microbatches <= batch:
+        raise ModelError(f"microbatches: expected a whole number from 1 to the batch ({batch}), got {microbatches!r}")
+    if sequence > 1 and phase == "decode":
+        raise ModelError("sequence: context parallelism splits a prompt (prefill or training); a decode step "
+                         "has one token per sequence")
+    if pipeline > m.layers:
+        raise ModelError(f"pipeline: {pipeline} stages for {m.layers} layers: expected at most one stage per layer")
+    if chips * pipeline * sequence > 1 and acc.link is None:
+        raise ModelError(f"{acc.name} has no link block: it cannot be one of {chips * pipeline * sequence} chips")
     whole, m = m, sharded(m, chips)  # one chip's share under tensor parallelism
-    held = memory_bytes(m, seq_len, batch, dtype, phase, recompute)
+    held = {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
+            for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute).items()}
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
+        share = chips * pipeline * sequence
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit "
-                         f"{acc.name}{f' (a {chips}-way share)' if chips > 1 else ''}: {parts} "
+                         f"{acc.name}{f' (a {share}-way share)' if share > 1 else ''}: {parts} "
                          f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
+    micro = math.ceil(batch / microbatches)  # sequences per micro-batch
+    local = math.ceil(seq_len / sequence) if phase != "decode" else seq_len  # tokens per chip
     rows = []
-    for part in components(m, phase, seq_len, batch, recompute):
-        planned = schedule(part.workload, part.algorithm, part.dtype or dtype, impl=part.impl, direction=part.direction)
-        result = simulate(planned, acc, fidelity=fidelity)
-        rows.append({"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
-                     "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
-                     "flops": part.count * result.flops, "bound": _bound(result)})
+    for part in components(m, phase, local, micro, recompute):
+        rows.append(_row(part, acc, dtype, fidelity))
+        if sequence > 1:
+            rows += _context_parallel(rows.pop(), part, acc, dtype, fidelity, sequence, seq_len)
     if chips > 1:
-        elements, count = all_reduces(whole, phase, seq_len, batch)
+        elements, count = all_reduces(whole, phase, local, micro)
         nbytes = elements * DTYPE_BYTES[dtype]
         seconds = all_reduce_s(acc, nbytes, chips)
         rows.append({"component": f"all-reduce over {chips} chips (tensor parallel)", "count": count,
                      "latency_s": count * seconds, "energy_j": count * 2 * nbytes * acc.link.energy_per_byte_j,
                      "dram_bytes": 0.0, "flops": 0.0, "bound": "link"})
     table = pd.DataFrame(rows)
+    if pipeline > 1:
+        activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[dtype]
+        table = _pipelined(table, acc, pipeline, microbatches, activations * (2 if phase == "train" else 1))
     table["share"] = table["latency_s"] / table["latency_s"].sum()
     tokens = batch * (1 if phase == "decode" else seq_len)
     total = float(table["latency_s"].sum())
-    totals = {"model": m.name, "accelerator": acc.name, "chips": chips, "phase": phase, "seq_len": seq_len,
-              "batch": batch,
+    # energy: the rows are one chip's (a tensor shard of one stage and one sequence chunk)
+    energy = chips * pipeline * sequence * float(table["energy_j"].sum())
+    totals = {"model": m.name, "accelerator": acc.name, "chips": chips * pipeline * sequence,
+              "tensor_parallel": chips, "pipeline_stages": pipeline, "microbatches": microbatches,
+              "sequence_parallel": sequence, "phase": phase, "seq_len": seq_len, "batch": batch,
               "dtype": dtype, "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
-              "energy_j": chips * float(table["energy_j"].sum()),
-              "energy_per_token_j": chips * float(table["energy_j"].sum()) / tokens,
+              "energy_j": energy, "energy_per_token_j": energy / tokens,
+              "usd_per_million_tokens": usd_per_million_tokens(acc, chips * pipeline * sequence, total, energy, tokens),
               "parameters": parameters(whole), **{f"memory_{k.replace(' ', '_')}_bytes": v for k, v in held.items()}}
     return table, totals
+
+
+#: what context parallelism splits along the sequence (each chip holds its own tokens')
+_SPLIT_BY_SEQUENCE = ("KV cache", "activations")
+
+
+def usd_per_million_tokens(acc: Accelerator, chips: int, latency_s: float, energy_j: float, tokens: int) -> float:
+    """Dollars per million tokens of ``chips`` chips busy ``latency_s`` drawing ``energy_j``
+    (see :func:`hwmodels.cost.usd_per_million_tokens`); nan for a spec without area or cost."""
+    if not (acc.area and acc.cost):
+        return float("nan")
+    return chips * cost.usd_per_million_tokens(acc, latency_s, energy_j / chips, tokens)
+
+
+def _row(part, acc: Accelerator, dtype: str, fidelity: str) -> dict:
+    planned = schedule(part.workload, part.algorithm, part.dtype or dtype, impl=part.impl, direction=part.direction)
+    result = simulate(planned, acc, fidelity=fidelity)
+    return {"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
+            "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
+            "flops": part.count * result.flops, "bound": _bound(result)}
+
+
+def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: str, chips: int,
+                      seq_len: int) -> list[dict]:
+    """A component's row under context parallelism over ``chips`` (its row at the local
+    length given): attention becomes ring attention over the whole sequence; a recurrent
+    mixer adds its carries' scan across chips; other pieces are per token, as they are."""
+    w = part.workload
+    if w.family == "attention":
+        whole = _row(dataclasses.replace(part, workload=w.with_params(seq_len=seq_len)), acc, dtype, fidelity)
+        e = DTYPE_BYTES[part.dtype or dtype]
+        block = w.batch * w.seq_len * 2 * w.heads * w.state * e * (2 if part.direction != "fwd" else 1)
+        compute, passing = whole["latency_s"] / chips, chips * part.count * carry_hop_s(acc, block)
+        return [{**whole, "component": f"{part.name}, ring over {chips} chips", "latency_s": max(compute, passing),
+                 "energy_j": whole["energy_j"] / chips + (chips - 1) * part.count * block * acc.link.energy_per_byte_j,
+                 "dram_bytes": whole["dram_bytes"] / chips, "flops": whole["flops"] / chips,
+                 "bound": "link" if passing > compute else whole["bound"]}]
+    try:
+        carry_element(w, dtype)
+    except WorkloadError:
+        return [row]  # a per-token piece
+    exchange = carry_exchange(w.with_params(seq_len=seq_len), acc, chips, dtype=part.dtype or dtype,
+                              outputs_only=True)
+    passes = part.count * (2 if part.direction != "fwd" else 1)  # the backward scans in reverse
+    return [row, {"component": f"{part.name}: carries across {chips} chips", "count": passes,
+                  "latency_s": passes * (exchange.carry_s + exchange.fixup_s),
+                  "energy_j": passes * exchange.energy_j / chips, "dram_bytes": 0.0, "flops": 0.0, "bound": "link"}]
+
+
+def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches: int,
+               activation_bytes: float) -> pd.DataFrame:
+    """One micro-batch's pass through the whole model (``table``) as a pipeline: each chip
+    runs its stage's share for every micro-batch, plus the fill and drain of
+    ``stages − 1`` slots and the activations handed between stages."""
+    hop = carry_hop_s(acc, activation_bytes)
+    slot = float(table["latency_s"].sum()) / stages + hop
+    scaled = table.assign(latency_s=table["latency_s"] * microbatches / stages,
+                          energy_j=table["energy_j"] * microbatches / stages,
+                          dram_bytes=table["dram_bytes"] * microbatches / stages,
+                          flops=table["flops"] * microbatches / stages)
+    extra = pd.DataFrame([
+        {"component": f"activations between {stages} pipeline stages (point to point)", "count": microbatches,
+         "latency_s": microbatches * hop, "energy_j": microbatches * activation_bytes * acc.link.energy_per_byte_j,
+         "dram_bytes": 0.0, "flops": 0.0, "bound": "link"},
+        {"component": f"pipeline fill and drain ({stages - 1} stage slots)", "count": stages - 1,
+         "latency_s": (stages - 1) * slot, "energy_j": (stages - 1) * slot * acc.static_power_w,
+         "dram_bytes": 0.0, "flops": 0.0, "bound": "depth"}])
+    return pd.concat([scaled, extra], ignore_index=True)
 
 
 def _bound(result) -> str:

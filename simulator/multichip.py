@@ -32,8 +32,8 @@ from workloads.catalog import Workload, WorkloadError, schedule
 from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage
 
-__all__ = ["SequenceParallelResult", "carry_hop_s", "hop_bandwidth_bytes_per_s", "sequence_parallel",
-           "pipeline_latency_s"]
+__all__ = ["SequenceParallelResult", "CarryExchange", "carry_exchange", "carry_hop_s", "hop_bandwidth_bytes_per_s",
+           "sequence_parallel", "pipeline_latency_s"]
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,27 @@ def _carry_rounds(acc: Accelerator, chips: int) -> int:
     return chips - 1 if acc.link.topology == "ring" else math.ceil(math.log2(chips))
 
 
-def sequence_parallel(workload: Workload, algorithm: str, acc: Accelerator, chips: int, *,
-                      dtype: str = "fp32", policy: str = "auto", carry_bytes: float | None = None,
-                      **simulate_options) -> SequenceParallelResult:
-    """Latency and energy of ``workload`` split along the sequence over ``chips`` chips.
+@dataclass(frozen=True)
+class CarryExchange:
+    """Steps 2 and 3 of sequence parallelism for one workload split over ``chips`` chips."""
 
-    ``carry_bytes`` defaults to the affine map one chunk of the family hands on (see
-    :func:`workloads.families.carry_element`: a diagonal head's decays and states, an SSD
-    head's scalar decay and K×V state, a delta-rule head's K×K transition and K×V state).
-    """
+    carry_s: float  # the carries' scan across chips
+    fixup_s: float  # every chip folding its incoming carry into its chunk
+    fixup_energy_j: float  # one chip's
+    link_bytes: float
+    energy_j: float  # all chips': fix-ups, link traffic, and the static power while they wait
+
+
+def carry_exchange(workload: Workload, acc: Accelerator, chips: int, *, dtype: str = "fp32",
+                   carry_bytes: float | None = None, outputs_only: bool = False, **simulate_options) -> CarryExchange:
+    """What splitting ``workload``'s sequence over ``chips`` chips adds to each chip's scan of
+    its own T/chips steps (see the module's doc); ``carry_bytes`` as in :func:`sequence_parallel`.
+
+    ``outputs_only``: the chunk's states were never stored (a fused or chunked kernel keeps
+    them on chip), so the fix-up corrects its outputs instead, ``y_t += q_t (Π a) carry``:
+    for a K×V state one GEMM per head of the chunk's queries against the carry, for a
+    diagonal state one multiply-add per channel and state entry, reading the token's gates
+    and output once."""
     if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
         raise SimulationError(f"chips: expected an integer ≥ 1, got {chips!r}")
     if chips > 1 and acc.link is None:
@@ -92,26 +104,48 @@ def sequence_parallel(workload: Workload, algorithm: str, acc: Accelerator, chip
         raise SimulationError(str(exc)) from None
     if carry_bytes is None:
         carry_bytes = float(element.copies * (element.a_bytes + element.b_bytes))
-    local = workload.with_params(seq_len=max(1, math.ceil(workload.seq_len / chips)))
-    per_chip = simulate(schedule(local, algorithm, dtype), acc, policy, **simulate_options)
+    if chips == 1:
+        return CarryExchange(0.0, 0.0, 0.0, 0.0, 0.0)
+    local = max(1, math.ceil(workload.seq_len / chips))
     channels = round(element.copies * element.b_bytes / e)  # state entries the carry updates
     rounds = _carry_rounds(acc, chips)
     carry = rounds * carry_hop_s(acc, carry_bytes)
-    fixup_s, fixup_energy = 0.0, 0.0
-    if chips > 1:
-        fix = Schedule("carry fix-up", dtype, (Stage(
-            "h += (Π a)·carry", "vector", ops=local.seq_len * channels, flops_per_op=2,
-            bytes_read_per_op=2 * e, bytes_written_per_op=e),))
-        fixed = simulate(fix, acc, "unfused", **simulate_options)
-        fixup_s, fixup_energy = fixed.latency_s, fixed.energy_j
-    messages = rounds * (chips if acc.link is not None and acc.link.topology != "ring" else 1)
+    if not outputs_only:
+        stage = Stage("h += (Π a)·carry", "vector", ops=local * channels, flops_per_op=2,
+                      bytes_read_per_op=2 * e, bytes_written_per_op=e)
+    elif workload.family == "diagonal":  # per channel: N state entries share its gate and output
+        n = workload.state
+        stage = Stage("y += C (Π a)·carry", "vector", ops=local * channels, flops_per_op=2,
+                      bytes_read_per_op=2 * e / n, bytes_written_per_op=e / n)
+    else:  # K×V states: (T × K)(K × V) per head, reading q and y, writing y
+        k, v = workload.state, workload.value
+        stage = Stage("y += q (Π a)·carry", "matrix", ops=local * channels, flops_per_op=2,
+                      bytes_read_per_op=(k + v) * e / (k * v), bytes_written_per_op=e / k,
+                      gemm_shape=(local, v, k))
+    fix = Schedule("carry fix-up", dtype, (stage,))
+    fixed = simulate(fix, acc, "unfused", **simulate_options)
+    messages = rounds * (chips if acc.link.topology != "ring" else 1)
     link_bytes = messages * carry_bytes
-    link_j = link_bytes * (acc.link.energy_per_byte_j if acc.link else 0.0)
-    idle_j = chips * acc.static_power_w * carry  # the chips wait for their carries
-    energy = chips * (per_chip.energy_j + fixup_energy) + link_j + idle_j
-    return SequenceParallelResult(chips=chips, latency_s=per_chip.latency_s + carry + fixup_s,
-                                  chip_scan_s=per_chip.latency_s, carry_s=carry, fixup_s=fixup_s,
-                                  link_bytes=link_bytes, energy_j=energy, per_chip=per_chip)
+    energy = chips * fixed.energy_j + link_bytes * acc.link.energy_per_byte_j + chips * acc.static_power_w * carry
+    return CarryExchange(carry, fixed.latency_s, fixed.energy_j, link_bytes, energy)
+
+
+def sequence_parallel(workload: Workload, algorithm: str, acc: Accelerator, chips: int, *,
+                      dtype: str = "fp32", policy: str = "auto", carry_bytes: float | None = None,
+                      **simulate_options) -> SequenceParallelResult:
+    """Latency and energy of ``workload`` split along the sequence over ``chips`` chips.
+
+    ``carry_bytes`` defaults to the affine map one chunk of the family hands on (see
+    :func:`workloads.families.carry_element`: a diagonal head's decays and states, an SSD
+    head's scalar decay and K×V state, a delta-rule head's K×K transition and K×V state).
+    """
+    exchange = carry_exchange(workload, acc, chips, dtype=dtype, carry_bytes=carry_bytes, **simulate_options)
+    local = workload.with_params(seq_len=max(1, math.ceil(workload.seq_len / chips)))
+    per_chip = simulate(schedule(local, algorithm, dtype), acc, policy, **simulate_options)
+    return SequenceParallelResult(chips=chips, latency_s=per_chip.latency_s + exchange.carry_s + exchange.fixup_s,
+                                  chip_scan_s=per_chip.latency_s, carry_s=exchange.carry_s, fixup_s=exchange.fixup_s,
+                                  link_bytes=exchange.link_bytes, energy_j=chips * per_chip.energy_j + exchange.energy_j,
+                                  per_chip=per_chip)
 
 
 def pipeline_latency_s(layer_s: float, layers: int, chips: int, microbatches: int,

@@ -238,3 +238,40 @@ def test_fuzzed_configs_load_and_cost_or_fail_with_a_model_error(tmp_path, confi
         assert math.isfinite(totals["latency_s"]) and totals["latency_s"] > 0
     except ModelError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc) or "does not" in str(exc)
+
+
+def test_pipeline_stages_split_the_weights_and_pay_fill_and_drain():
+    """Llama-2-70B as 4-way tensor × 2-stage pipeline on 8 H100s: each chip holds half of a
+    4-way shard; a batch of 8 in 4 micro-batches takes (4 + 2 − 1) stage slots, the bubble's
+    share shrinking with more micro-batches."""
+    model = load_model(MODELS / "llama-2-70b.json")
+    _, tensor = simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=8, chips=4)
+    table, piped = simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=8, chips=4, pipeline=2,
+                                  microbatches=4)
+    assert piped["chips"] == 8 and piped["memory_weights_bytes"] == pytest.approx(tensor["memory_weights_bytes"] / 2)
+    bubble = table[table["component"].str.startswith("pipeline fill and drain")].iloc[0]
+    hop = table[table["component"].str.startswith("activations between")].iloc[0]
+    work = table["latency_s"].sum() - bubble["latency_s"] - hop["latency_s"]  # 4 micro-batches of half the layers
+    slot = (work + hop["latency_s"]) / 4
+    assert bubble["latency_s"] == pytest.approx(slot) and piped["latency_s"] == pytest.approx(5 * slot)
+    _, more = simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=8, chips=4, pipeline=2, microbatches=8)
+    assert more["tokens_per_s"] > 0 and piped["energy_j"] > 0
+    with pytest.raises(ModelError, match="microbatches: expected a whole number from 1 to the batch"):
+        simulate_model(model, "h100-sxm5-80gb", "decode", 2048, batch=2, pipeline=2, microbatches=4)
+
+
+def test_context_parallelism_splits_a_long_prompt_over_chips():
+    """A 128k-token prompt of Nemotron-H-8B over 4 chips: ring attention, the Mamba-2 layers'
+    carries scanned across chips, a quarter of the KV cache on each — and several times
+    faster than one chip; a decode step cannot be split along its one token."""
+    model = load_model(MODELS / "nemotron-h-8b.json")
+    _, one = simulate_model(model, "h100-sxm5-80gb", "prefill", 131072)
+    table, four = simulate_model(model, "h100-sxm5-80gb", "prefill", 131072, sequence=4)
+    assert 2.5 < one["latency_s"] / four["latency_s"] <= 4.0
+    assert four["memory_KV_cache_bytes"] == pytest.approx(one["memory_KV_cache_bytes"] / 4)
+    names = table["component"].tolist()
+    assert any(n.endswith("ring over 4 chips") for n in names)
+    carries = table[table["component"].str.endswith("carries across 4 chips")]
+    assert len(carries) == 1 and carries["count"].iloc[0] == 24 and carries["latency_s"].iloc[0] > 0
+    with pytest.raises(ModelError, match="a decode step has one token per sequence"):
+        simulate_model(model, "h100-sxm5-80gb", "decode", 4096, sequence=2)
