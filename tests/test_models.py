@@ -275,3 +275,30 @@ def test_context_parallelism_splits_a_long_prompt_over_chips():
     assert len(carries) == 1 and carries["count"].iloc[0] == 24 and carries["latency_s"].iloc[0] > 0
     with pytest.raises(ModelError, match="a decode step has one token per sequence"):
         simulate_model(model, "h100-sxm5-80gb", "decode", 4096, sequence=2)
+
+
+def test_every_shipped_config_costs_every_phase_on_every_preset_or_says_why():
+    """Prefill, decode and training of every example config on every preset (in the first
+    16-bit or 32-bit dtype the preset's vector unit has): a finite time, or one line saying
+    the model does not fit the chip."""
+    import math
+
+    from hwmodels.loader import preset_names
+    from workloads.models import PHASES
+
+    ran = refused = 0
+    for config in sorted(MODELS.glob("*.json")):
+        model = load_model(config)
+        for name in preset_names():
+            acc = load_accelerator(name)
+            dtype = next(d for d in ("bf16", "fp16", "fp32") if d in acc.vector.flops_per_lane_per_cycle)
+            for phase in PHASES:
+                try:
+                    _, totals = simulate_model(model, acc, phase, 512, batch=1, dtype=dtype)
+                except ModelError as exc:
+                    assert "does not fit" in str(exc) and "\n" not in str(exc)
+                    refused += 1
+                    continue
+                assert math.isfinite(totals["latency_s"]) and totals["latency_s"] > 0 and totals["energy_j"] > 0
+                ran += 1
+    assert ran > 150 and refused > 0
