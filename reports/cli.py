@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--pipeline", type=_positive_int, default=1,
                      help="pipeline parallelism: the layers in this many stages, each on its own chips")
     mod.add_argument("--microbatches", type=_positive_int, default=None,
-                     help="with --pipeline: micro-batches the batch runs as (default: one per stage)")
+                     help="with --pipeline: micro-batches the batch runs as (default: one per stage, at "
+                          "most one per sequence)")
     mod.add_argument("--sequence", type=_positive_int, default=1,
                      help="context parallelism of the prefill (and training) over this many chips: ring "
                           "attention, recurrent carries scanned across chips")

@@ -80,9 +80,10 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
       after every row-parallel projection;
     * ``pipeline``: the layers split into that many stages (GPipe, Huang et al., arXiv
       1811.06965; 1F1B in training has the same bubble): the batch runs as ``microbatches``
-      micro-batches (default: one per stage) through ``microbatches + pipeline − 1`` stage
-      slots, each a stage's share of the model plus one point-to-point transfer of the
-      micro-batch's activations; weights and cache split over the stages;
+      micro-batches (default: one per stage, at most one per sequence) through
+      ``microbatches + pipeline − 1`` stage slots, each a stage's share of the model plus one
+      point-to-point transfer of the micro-batch's activations; weights and cache split over
+      the stages;
     * ``sequence``: context parallelism over the prompt (prefill and training): every chip
       runs its T/``sequence`` tokens through the projections and MLPs; attention as ring
       attention (Liu et al., arXiv 2310.01889 — each chip's queries against every key block
@@ -94,7 +95,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     for name, value in (("chips", chips), ("pipeline", pipeline), ("sequence", sequence)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ModelError(f"{name}: expected a whole number ≥ 1, got {value!r}")
-    microbatches = pipeline if microbatches is None else microbatches
+    microbatches = min(pipeline, batch) if microbatches is None else microbatches
     if isinstance(microbatches, bool) or not isinstance(microbatches, int) or not 1 <= microbatches <= batch:
         raise ModelError(f"microbatches: expected a whole number from 1 to the batch ({batch}), got {microbatches!r}")
     if sequence > 1 and phase == "decode":
@@ -117,9 +118,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     local = math.ceil(seq_len / sequence) if phase != "decode" else seq_len  # tokens per chip
     rows = []
     for part in components(m, phase, local, micro, recompute):
-        rows.append(_row(part, acc, dtype, fidelity))
-        if sequence > 1:
-            rows += _context_parallel(rows.pop(), part, acc, dtype, fidelity, sequence, seq_len)
+        row = _row(part, acc, dtype, fidelity)
+        rows += _context_parallel(row, part, acc, dtype, fidelity, sequence, seq_len) if sequence > 1 else [row]
     if chips > 1:
         elements, count = all_reduces(whole, phase, local, micro)
         nbytes = elements * DTYPE_BYTES[dtype]
