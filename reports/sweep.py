@@ -2,8 +2,8 @@
 locally or on Dask.
 
 Every finished point is written at once to a parquet file in the results folder (a DES point
-in its own ``part-<point id>.parquet``; closed-form points in batches of 256, which finish
-together), written to a temporary name and renamed so that a file is whole or absent: killing
+in its own ``part-<point id>.parquet``; closed-form and whole-model points in batches of 256,
+which finish together), written to a temporary name and renamed so that a file is whole or absent: killing
 the driver loses no finished point, and ``resume`` runs only the points whose id is in no file
 yet.  A point id is a hash of the point's inputs, so it is stable across runs.
 
@@ -683,8 +683,10 @@ def _run(spec: SweepSpec, out: Path, workers: int, scheduler: str | None, resume
     _set_aside(out, damaged)
     description.write_text(spec.model_dump_json(indent=2))  # the report reads the objectives
     todo = [p for p in todo if p["point_id"] not in existing]
-    size = 1 if spec.fidelity == "des" else 256  # a DES point is worth its own file
-    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+    # a DES point is worth its own file; closed-form and whole-model points go 256 to a file
+    own = [p for p in todo if spec.fidelity == "des" and "model" not in p]
+    rest = [p for p in todo if not (spec.fidelity == "des" and "model" not in p)]
+    batches = [[p] for p in own] + [rest[i : i + 256] for i in range(0, len(rest), 256)]
     bar = Progress(len(todo), progress)
 
     def save(rows):

@@ -302,3 +302,47 @@ def test_every_shipped_config_costs_every_phase_on_every_preset_or_says_why():
                 assert math.isfinite(totals["latency_s"]) and totals["latency_s"] > 0 and totals["energy_j"] > 0
                 ran += 1
     assert ran > 150 and refused > 0
+
+
+def test_a_model_of_ones_own_in_scansims_yaml():
+    """A hypothetical hybrid from a few lines of YAML: its layers as the pattern says, its
+    parameters counted by hand, costed like any config."""
+    model = load_model(MODELS / "gdn-hybrid-1.3b.yaml")
+    assert model.layers == 24 and model.count("attention") == 6 and model.count("gated-deltanet") == 18
+    d, v, ff = 2048, 32000, 5632
+    attention = d * (16 + 2 * 4) * 128 + 16 * 128 * d
+    deltanet = d * (2 * 16 * 128 + 2 * 16 * 128 + 2 * 16) + (3 * 16 * 128) * 4 + 2 * 16 + 128 + 16 * 128 * d
+    per_layer_norms_and_mlp = 2 * d + 3 * d * ff
+    expected = v * d + 6 * attention + 18 * deltanet + 24 * per_layer_norms_and_mlp + d
+    assert parameters(model) == expected
+    _, totals = simulate_model(model, "h100-sxm5-80gb", "prefill", 4096, batch=2)
+    assert totals["latency_s"] > 0
+
+
+@pytest.mark.parametrize("text,message", [
+    ("name: x\nd_model: 64\nvocab: 10\nlayers: {pattern: [attention/mlp]}\nmlp: {d_ff: 8}\n",
+     "attention: missing (the layers have attention)"),
+    ("name: x\nd_model: 64\nvocab: 10\nlayers: {pattern: [attention/mlp]}\nattention: {heads: 4, head_dim: 16}\n"
+     "mlp: {d_ff: 8, colour: red}\n", "mlp.colour: unknown key"),
+    ("name: x\nd_model: 64.5\nvocab: 10\nlayers: {pattern: [none/mlp]}\nmlp: {d_ff: 8}\n", "d_model: "),
+    ("name: x\nd_model: 64\nvocab: 10\nlayers: {pattern: [lstm/mlp]}\nmlp: {d_ff: 8}\n",
+     "layers.pattern: 'lstm/mlp': expected MIXER/FEED-FORWARD"),
+    ("a: &a [1, 2]\nb: [*a, *a]\n", "YAML aliases are not used in a model file"),
+    ("- 1\n- 2\n", "expected a mapping of model fields"),
+])
+def test_bad_model_files_name_the_field(tmp_path, text, message):
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=f"{path}: .*"):
+        load_model(path)
+    with pytest.raises(ModelError) as err:
+        load_model(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_model_command_refuses_a_bad_config_in_one_line(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "hidden_size": "wide"}))
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hidden_size: expected a whole number ≥ 1, got 'wide'" in err

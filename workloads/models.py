@@ -43,7 +43,7 @@ class ModelError(WorkloadError):
 @dataclass(frozen=True)
 class Model:
     name: str
-    architecture: str  # the config's model family: llama, mixtral, mamba, mamba2, jamba, qwen3-next
+    architecture: str  # the config's model family (llama, mixtral, mamba, …); scansim for a model YAML
     d_model: int
     vocab: int
     layout: tuple[tuple[str, str], ...]  # (mixer, feed-forward) of every layer, first to last
@@ -137,9 +137,14 @@ class _Config:
 
 
 def load_model(path: str | Path) -> Model:
-    """A :class:`Model` from a Hugging Face ``config.json``; :class:`ModelError` naming the
-    file and field when it cannot be read or its architecture is not one scansim costs."""
+    """A :class:`Model` from a Hugging Face ``config.json`` (or scansim's own model YAML, see
+    :mod:`workloads.model_file`); :class:`ModelError` naming the file and field when it cannot
+    be read or its architecture is not one scansim costs."""
     path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        from workloads.model_file import load_model_file
+
+        return load_model_file(path)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
