@@ -72,10 +72,26 @@ def model_findings(rows: pd.DataFrame) -> str:
                 text += f" (it no longer fits from context {int(gone.min()):,})"
             said.append(text)
         out.append(f"Serving batch {int(batch)} on {on}: " + "; ".join(said) + ".")
-        overtakes = _overtakes(wide)
-        if overtakes:
-            out.append(" ".join(overtakes))
+        out += _overtakes(wide)
+        growth = _growth(table[table["on"] == on])
+        if growth:
+            out.append("Memory held grows, per sequence and 1,000 tokens of context, by " + ", ".join(growth) + ".")
     return " ".join(out)
+
+
+def _growth(part: pd.DataFrame) -> list[str]:
+    """Each model's memory growth per sequence and 1,000 tokens of context (KV cache; a
+    recurrent state does not grow), from its two shortest fitting contexts at one batch."""
+    out = []
+    for model, line in part[part["fits"]].groupby("model"):
+        for batch, points in line.groupby("batch"):
+            points = points.sort_values("seq_len")
+            if len(points) >= 2:
+                (c0, m0), (c1, m1) = points[["seq_len", "memory_bytes"]].iloc[:2].to_numpy()
+                grows = (m1 - m0) / (c1 - c0) / batch * 1000
+                out.append(f"{human(grows, 'memory_bytes') if grows > 0 else 'nothing'} for {model}")
+                break
+    return out
 
 
 def _overtakes(wide: pd.DataFrame) -> list[str]:
@@ -99,17 +115,16 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], lis
     figures, tables = [], []
     for i, (on, part) in enumerate(table.groupby("on")):
         if part["seq_len"].nunique() > 1 and part["fits"].any():
-            batch = part[part["fits"]]["batch"].max()
             image = f"models-{i}.png"
-            plot_models_vs_context(part[part["batch"] == batch], out / image, ylabel=f"{phase} throughput (tokens/s)")
+            plot_models_vs_context(part, out / image, ylabel=f"{phase} throughput (tokens/s)")
             figures.append(Figure(f"Whole models on {on}: {phase} throughput and memory against context", image,
-                                  f"Batch {int(batch)}, one colour per model; a cross where the model's weights "
-                                  "and cache no longer fit the chip."))
+                                  "One colour per model, one line style per batch; a cross at the context from "
+                                  "which the model's weights and cache no longer fit the chip."))
             image = f"model-crossover-{i}.png"
             plot_model_crossover(part, out / image)
             figures.append(Figure(f"Whole models on {on}: which serves fastest", image,
-                                  "The model with the highest throughput at each context and batch; blank "
-                                  "where none fits."))
+                                  "The model with the highest throughput at each context and batch, with its "
+                                  "lead over the runner-up; blank where none fits."))
     shown = _complete(rows).assign(fits=fits(rows))[["model", "on", "batch", "seq_len", "fits", *_MEASURES]]
     tables.append(Table(f"Whole models: {phase}", shown.sort_values(["on", "model", "batch", "seq_len"]),
                         "Throughput, time per pass, energy per token, memory held (weights and KV cache or "

@@ -61,8 +61,8 @@ def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig, path: Path, rect=(0, 0, 1, 1)) -> Path:
+    fig.tight_layout(rect=rect)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -177,54 +177,74 @@ def plot_latency_vs_hardware(frame: pd.DataFrame, column: str, path: Path, alone
 
 
 def plot_models_vs_context(table: pd.DataFrame, path: Path, ylabel: str = "decode throughput (tokens/s)") -> Path:
-    """Two panels against the context, log-log, one colour per model: tokens/s, with a cross
-    where the model's weights and cache no longer fit; and the memory it holds."""
+    """Two panels against the context, log-log, one colour per model and one line style per
+    batch: tokens/s, with a cross where the model's weights and cache no longer fit; and the
+    memory it holds."""
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 4.6))
     colour = colours(table["model"])
+    batches = sorted(table["batch"].unique(), reverse=True)
+    style = dict(zip(batches, ["-", "--", ":", "-."] * 8))
     top = table["tokens_per_s"].max()
-    for model, line in table.groupby("model"):
-        fits = line[line["fits"]]
-        ax.loglog(fits["seq_len"], fits["tokens_per_s"], marker="o", ms=4, color=colour[model], label=model)
-        mem.loglog(fits["seq_len"], fits["memory_bytes"] / 1e9, marker="o", ms=4, color=colour[model], label=model)
+    for (model, batch), line in table.groupby(["model", "batch"]):
+        fits = line[line["fits"]].sort_values("seq_len")
+        kw = dict(marker="o", ms=3, color=colour[model], ls=style[batch])
+        ax.loglog(fits["seq_len"], fits["tokens_per_s"], **kw)
+        mem.loglog(fits["seq_len"], fits["memory_bytes"] / 1e9, **kw)
         gone = line[~line["fits"]]
-        if len(gone):
-            ax.scatter(gone["seq_len"], [top * 1.3] * len(gone), marker="x", color=colour[model],
-                       label=f"{model}: does not fit")
+        if len(gone) and len(fits):  # where it stopped fitting
+            ax.scatter(gone["seq_len"].min(), top * 1.3, marker="x", color=colour[model])
     ax.set(xlabel="context (tokens)", ylabel=ylabel)
     mem.set(xlabel="context (tokens)", ylabel="memory held: weights + KV cache or state (GB)")
     plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
-    for axis in (ax.xaxis, ax.yaxis, mem.xaxis, mem.yaxis):  # plain numbers, not 3×10¹
-        axis.set_major_formatter(plain)
-        axis.set_minor_formatter(plain if axis in (ax.yaxis, mem.yaxis) else NullFormatter())
+    for a in (ax, mem):  # plain numbers, not 3×10¹; minor ticks labelled within one decade
+        low, high = a.get_ylim()
+        for axis in (a.xaxis, a.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain if axis is a.yaxis and high / low < 10 else NullFormatter())
     for a in (ax, mem):
         a.grid(True, which="both", alpha=0.3)
         a.tick_params(labelsize=7)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles = ([Line2D([], [], color=colour[m], marker="o", ms=3) for m in colour]
+               + [Line2D([], [], color="grey", ls=style[b]) for b in batches]
+               + [Line2D([], [], color="grey", marker="x", ls="")])
+    labels = [*colour, *(f"batch {int(b):,}" for b in batches), "no longer fits from here"]
+    ax.legend(handles, labels, fontsize=7)
     return _save(fig, path)
+
+
+def _tokens(n: int) -> str:
+    """A context length as people write it: 2k, 128k, 1M (powers of two), else with commas."""
+    for suffix, size in (("M", 1 << 20), ("k", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{suffix}"
+    return f"{n:,}"
 
 
 def plot_model_crossover(table: pd.DataFrame, path: Path) -> Path:
     """The model with the highest throughput in each (context, batch) cell, in its colour
-    (the colours of :func:`colours` over the models); blank where no model fits."""
+    (the colours of :func:`colours` over the models), labelled with its lead over the
+    runner-up ("only": no other model fits); blank where no model fits."""
     models = sorted(table["model"].unique(), key=str)
     colour = colours(models)
     contexts, batches = sorted(table["seq_len"].unique()), sorted(table["batch"].unique())
     grid = np.ones((len(batches), len(contexts), 4))  # white: none fits
-    ran = table[table["fits"]]
-    for (batch, context), cell in ran.groupby(["batch", "seq_len"]):
-        grid[batches.index(batch), contexts.index(context)] = colour[cell.loc[cell["tokens_per_s"].idxmax(), "model"]]
-    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(batches) + 2.4))
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(batches) + 2.6))
+    for (batch, context), cell in table[table["fits"]].groupby(["batch", "seq_len"]):
+        ranked = cell.sort_values("tokens_per_s", ascending=False)
+        y, x = batches.index(batch), contexts.index(context)
+        grid[y, x] = colour[ranked["model"].iloc[0]]
+        lead = "only" if len(ranked) == 1 else f"{ranked['tokens_per_s'].iloc[0] / ranked['tokens_per_s'].iloc[1]:.2g}×"
+        ax.text(x, y, lead, ha="center", va="center", fontsize=7, color="white")
     ax.imshow(grid, aspect="auto", origin="lower")
-    ax.set_xticks(range(len(contexts)), [f"{int(c):,}" for c in contexts], rotation=45, fontsize=7)
+    ax.set_xticks(range(len(contexts)), [_tokens(int(c)) for c in contexts], fontsize=7)
     ax.set_yticks(range(len(batches)), [f"{int(b):,}" for b in batches], fontsize=7)
     ax.set(xlabel="context (tokens)", ylabel="batch (sequences)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[m]) for m in models]
-    fig.tight_layout(rect=(0, 0.14, 1, 1))  # the legend below the axis label, not over it
-    fig.legend(handles, models, loc="lower center", ncol=min(len(models), 4), fontsize=7, frameon=False)
-    return _save(fig, path)
+    fig.legend(handles, models, loc="upper center", ncol=min(len(models), 4), fontsize=7, frameon=False)
+    return _save(fig, path, rect=(0, 0, 1, 0.9))  # the legend above the map, clear of its labels
 
 
 def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
