@@ -195,16 +195,18 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_model(args) -> int:
-    from simulator.model import simulate_model, usd_per_million_tokens
+    from simulator.model import largest_fit, simulate_model, usd_per_million_tokens
     from workloads.models import load_model
 
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
     split = {"chips": args.chips, "pipeline": args.pipeline, "microbatches": args.microbatches}
+    layout = {"chips": args.chips, "pipeline": args.pipeline, "sequence": args.sequence}
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
                                        recompute=args.recompute, sequence=args.sequence, **split)
-        return _print_model(totals, [("training step", table)], args.json)
+        limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute, **layout)
+        return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
     prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
                                              sequence=args.sequence, **split)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
@@ -222,8 +224,17 @@ def _cmd_model(args) -> int:
               "total_s": total_s,
               "energy_per_token_j": energy / tokens,
               "usd_per_million_tokens": usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy, tokens),
-              **{k: v for k, v in decode_totals.items() if k.startswith("memory_")}}
+              **{k: v for k, v in decode_totals.items() if k.startswith("memory_")},
+              **_limits(largest_fit(model, acc, "decode", args.prefill + args.decode, args.batch, args.dtype,
+                                    **layout))}
     return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
+
+
+def _limits(limits: dict) -> dict:
+    """``largest_fit``'s answer as the record says it: the largest batch at this context and
+    the longest context at this batch (``unlimited``: the state does not grow)."""
+    return {"largest_batch_that_fits": limits["max_batch"] if limits["max_batch"] is not None else "unlimited",
+            "longest_context_that_fits": limits["max_context"] if limits["max_context"] is not None else "unlimited"}
 
 
 def _print_model(record: dict, tables: list, as_json: bool) -> int:

@@ -20,7 +20,7 @@ from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES
 
-__all__ = ["simulate_model", "memory_bytes", "all_reduce_s", "usd_per_million_tokens"]
+__all__ = ["simulate_model", "memory_bytes", "all_reduce_s", "usd_per_million_tokens", "largest_fit"]
 
 
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
@@ -106,8 +106,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     if chips * pipeline * sequence > 1 and acc.link is None:
         raise ModelError(f"{acc.name} has no link block: it cannot be one of {chips * pipeline * sequence} chips")
     whole, m = m, sharded(m, chips)  # one chip's share under tensor parallelism
-    held = {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
-            for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute).items()}
+    held = _held(m, seq_len, batch, dtype, phase, recompute, pipeline, sequence)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
         share = chips * pipeline * sequence
@@ -148,6 +147,42 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
 
 #: what context parallelism splits along the sequence (each chip holds its own tokens')
 _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
+
+
+def _held(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool, pipeline: int,
+          sequence: int) -> dict[str, float]:
+    """One chip's memory (``m`` already its tensor-parallel share): its stage's layers, its
+    part of the sequence."""
+    return {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
+            for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute).items()}
+
+
+def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
+                dtype: str = "bf16", recompute: bool = False, chips: int = 1, pipeline: int = 1,
+                sequence: int = 1) -> dict[str, int | None]:
+    """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest
+    context that fits at ``batch`` (None: no limit — a recurrent model's state does not grow;
+    0: not even one), as :func:`simulate_model` lays the model out."""
+    acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
+    share = sharded(m, chips)
+    room = acc.dram.capacity_bytes
+
+    def fits(t: int, b: int) -> bool:
+        return sum(_held(share, t, b, dtype, phase, recompute, pipeline, sequence).values()) <= room
+
+    def largest(test, limit: int) -> int | None:
+        if not test(1):
+            return 0
+        if test(limit):
+            return None
+        low, high = 1, limit  # test(low) holds, test(high) does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if test(mid) else (low, mid)
+        return low
+
+    return {"max_batch": largest(lambda b: fits(seq_len, b), 1 << 24),
+            "max_context": largest(lambda t: fits(t, batch), 1 << 30)}
 
 
 def usd_per_million_tokens(acc: Accelerator, chips: int, latency_s: float, energy_j: float, tokens: int) -> float:

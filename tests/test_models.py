@@ -346,3 +346,19 @@ def test_model_command_refuses_a_bad_config_in_one_line(tmp_path, capsys):
     assert main(["model", "--hw", "h100-sxm5-80gb", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hidden_size: expected a whole number ≥ 1, got 'wide'" in err
+
+
+def test_largest_batch_and_context_that_fit_are_the_edge_of_what_runs():
+    from simulator.model import largest_fit
+
+    llama = load_model(MODELS / "llama-3-8b.json")
+    limits = largest_fit(llama, "h100-sxm5-80gb", "decode", 8192, batch=8)
+    simulate_model(llama, "h100-sxm5-80gb", "decode", 8192, batch=limits["max_batch"])
+    with pytest.raises(ModelError, match="does not fit"):
+        simulate_model(llama, "h100-sxm5-80gb", "decode", 8192, batch=limits["max_batch"] + 1)
+    with pytest.raises(ModelError, match="does not fit"):
+        simulate_model(llama, "h100-sxm5-80gb", "decode", limits["max_context"] + 1, batch=8)
+    mamba = largest_fit(load_model(MODELS / "mamba2-2.7b.json"), "h100-sxm5-80gb", "decode", 8192, batch=8)
+    assert mamba["max_context"] is None and mamba["max_batch"] > limits["max_batch"]  # its state does not grow
+    assert largest_fit(load_model(MODELS / "llama-2-70b.json"), "h100-sxm5-80gb", "decode", 1024) == {
+        "max_batch": 0, "max_context": 0}  # the weights alone do not fit one chip
