@@ -47,7 +47,9 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     states = {"mamba": m.d_inner * m.d_state + m.d_inner * m.d_conv,
               "mamba2": m.d_inner * m.d_state + (m.d_inner + 2 * m.groups * m.d_state) * m.d_conv,
               "gated-deltanet": m.linear_heads * m.linear_key_dim * m.linear_value_dim
-              + (2 * m.linear_key_heads * m.linear_key_dim + m.linear_heads * m.linear_value_dim) * m.d_conv}
+              + (2 * m.linear_key_heads * m.linear_key_dim + m.linear_heads * m.linear_value_dim) * m.d_conv,
+              # its heads' states and the two token shifts (time and channel mixing)
+              "rwkv7": m.linear_heads * m.linear_key_dim * m.linear_value_dim + 2 * m.d_model}
     recurrent = sum(m.count(kind) * size for kind, size in states.items())
     if recurrent:
         held["recurrent state"] = batch * recurrent * e

@@ -31,6 +31,7 @@ MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
     ("jamba-v0.1", 52e9),      # Lieber et al., arXiv 2403.19887: 52 B total
     ("qwen3-next-80b-a3b", 80e9),  # Qwen/Qwen3-Next-80B-A3B model card: 80 B total
     ("nemotron-h-8b", 8e9),    # NVIDIA, arXiv 2504.03624: Nemotron-H-8B (one significant figure)
+    ("rwkv7-1.5b", 1.52e9),    # Peng et al., arXiv 2503.14456: RWKV7-World3-1.5B, 1.52 B
 ])
 def test_parameter_counts_match_the_published_sizes(name, published):
     rel = 0.02 if name == "nemotron-h-8b" else 0.01
@@ -59,6 +60,9 @@ def test_hybrid_layer_patterns_follow_their_configs():
     qwen = load_model(MODELS / "qwen3-next-80b-a3b.json")
     assert [i for i, (mixer, _) in enumerate(qwen.layout) if mixer == "attention"] == list(range(3, 48, 4))
     assert qwen.count("gated-deltanet") == 36 and qwen.count("moe") == 48
+    rwkv = load_model(MODELS / "rwkv7-1.5b.json")  # a recurrent model: its state does not grow
+    assert memory_bytes(rwkv, 1024, 2, "bf16") == memory_bytes(rwkv, 65536, 2, "bf16")
+    assert memory_bytes(rwkv, 1024, 2, "bf16")["recurrent state"] == 2 * 24 * (32 * 64 * 64 + 2 * 2048) * 2
     nemotron = load_model(MODELS / "nemotron-h-8b.json")  # one sublayer per layer: M, *, -
     assert (nemotron.count("mamba2"), nemotron.count("attention"), nemotron.count("mlp")) == (24, 4, 24)
     assert nemotron.sublayers == nemotron.layers == 52 and not nemotron.mlp_gated
@@ -215,10 +219,12 @@ _FIELDS = ["architectures", "hidden_size", "num_hidden_layers", "vocab_size", "n
            "time_step_rank", "conv_kernel", "tie_word_embeddings", "num_experts", "num_local_experts",
            "num_experts_per_tok", "attn_layer_period", "attn_layer_offset", "layer_types", "linear_num_key_heads",
            "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim", "moe_intermediate_size",
-           "hybrid_override_pattern", "mamba_num_heads", "mamba_head_dim"]
+           "hybrid_override_pattern", "mamba_num_heads", "mamba_head_dim", "decay_low_rank_dim",
+           "a_low_rank_dim", "v_low_rank_dim", "gate_low_rank_dim"]
 _VALUES = (st.integers(-4, 5000) | st.booleans() | st.none() | st.text(max_size=6) | st.floats()
            | st.lists(st.sampled_from(["LlamaForCausalLM", "MambaForCausalLM", "Mamba2ForCausalLM", "Bert",
                                        "MixtralForCausalLM", "JambaForCausalLM", "Qwen3NextForCausalLM", "NemotronHForCausalLM",
+                                       "RWKV7ForCausalLM",
                                        "linear_attention", "full_attention"]), max_size=3))
 
 

@@ -1,6 +1,6 @@
 """Whole models from the config files users have: a Hugging Face ``config.json`` of a
 transformer (LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM), a recurrent model
-(MambaForCausalLM, Mamba2ForCausalLM) or a hybrid (JambaForCausalLM: Mamba and attention
+(MambaForCausalLM, Mamba2ForCausalLM, RWKV7ForCausalLM) or a hybrid (JambaForCausalLM: Mamba and attention
 layers with mixture-of-experts MLPs; NemotronHForCausalLM: Mamba-2, attention and MLP layers
 in a pattern string; Qwen3NextForCausalLM: Gated DeltaNet and gated attention layers with
 experts), as the layers scansim costs.
@@ -32,7 +32,7 @@ __all__ = ["Model", "Component", "ModelError", "load_model", "parameters", "comp
            "sharded", "PHASES", "MIXERS", "FEED_FORWARDS"]
 
 PHASES = ("prefill", "decode", "train")
-MIXERS = ("attention", "mamba", "mamba2", "gated-deltanet")  # and "none": a layer that is only an MLP
+MIXERS = ("attention", "mamba", "mamba2", "gated-deltanet", "rwkv7")  # and "none": a layer that is only an MLP
 FEED_FORWARDS = ("mlp", "moe", "none")
 
 
@@ -69,6 +69,7 @@ class Model:
     linear_key_heads: int = 0  # query and key heads, shared by linear_heads / linear_key_heads value heads
     linear_key_dim: int = 0
     linear_value_dim: int = 0
+    lora_ranks: tuple[int, ...] = ()  # RWKV-7: the low-rank decay, in-context-rate, value-residual and gate maps
     source: str = ""
 
     @property
@@ -102,7 +103,8 @@ class Component:
 
 _ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "mixtral",
                   "MambaForCausalLM": "mamba", "Mamba2ForCausalLM": "mamba2", "JambaForCausalLM": "jamba",
-                  "NemotronHForCausalLM": "nemotron-h", "Qwen3NextForCausalLM": "qwen3-next"}
+                  "NemotronHForCausalLM": "nemotron-h", "Qwen3NextForCausalLM": "qwen3-next",
+                  "RWKV7ForCausalLM": "rwkv7"}
 
 
 class _Config:
@@ -284,8 +286,21 @@ def _qwen3_next(c: _Config, d: int, layers: int) -> dict:
                 linear_value_dim=c.int("linear_value_head_dim"))
 
 
+def _rwkv7(c: _Config, d: int, layers: int) -> dict:
+    """RWKV-7 "Goose" (Peng et al., arXiv 2503.14456) with flash-linear-attention's config
+    fields (fla/models/rwkv7): time mixing with r, k, v, o projections, four low-rank maps
+    (decay, in-context learning rate, value residual, gate), heads of ``head_dim`` with a
+    ``head_dim``² state; channel mixing an MLP of up, squared ReLU and down."""
+    head = c.int("head_dim", default=64)
+    c.check(d % head == 0, f"head_dim: {head} does not divide hidden_size = {d}")
+    ranks = tuple(c.int(f"{name}_low_rank_dim") for name in ("decay", "a", "v", "gate"))
+    return dict(layout=(("rwkv7", "mlp"),) * layers, d_ff=c.int("intermediate_size", default=4 * d),
+                mlp_gated=False, linear_heads=d // head, linear_key_heads=d // head, linear_key_dim=head,
+                linear_value_dim=head, lora_ranks=ranks)
+
+
 _LOADERS = {"llama": _llama, "mixtral": _mixtral, "mamba": _mamba1, "mamba2": _mamba2, "jamba": _jamba,
-            "nemotron-h": _nemotron_h, "qwen3-next": _qwen3_next}
+            "nemotron-h": _nemotron_h, "qwen3-next": _qwen3_next, "rwkv7": _rwkv7}
 
 
 # --------------------------------------------------------------------------- sizes
@@ -313,6 +328,9 @@ def _mixer_parameters(m: Model, mixer: str) -> int:
         return d * 2 * di + di * m.d_conv + di + di * (r + 2 * n) + r * di + di + di * n + di + di * d
     if mixer == "none":
         return 0
+    if mixer == "rwkv7":  # r, k, v, o; each low-rank map down and up (+ a bias but the gate's);
+        # token-shift mixes (6), k_k, k_a, r_k and the group norm's weight and bias (5)
+        return 4 * d * d + sum(2 * d * r for r in m.lora_ranks) + 3 * d + 11 * d
     if mixer == "mamba2":
         heads = m.d_inner // m.ssm_head_dim
         conv = w["mamba2_conv"]
@@ -356,7 +374,8 @@ def _read(name: str, elements: int, count: int) -> Component:
 
 
 _SPLIT = {"attention": ("heads", "kv_heads"), "mamba": ("d_inner",), "mamba2": ("d_inner",),
-          "gated-deltanet": ("linear_heads", "linear_key_heads"), "mlp": ("d_ff",),
+          "gated-deltanet": ("linear_heads", "linear_key_heads"), "rwkv7": ("linear_heads", "linear_key_heads"),
+          "mlp": ("d_ff",),
           "moe": ("expert_d_ff", "shared_expert_d_ff")}
 _REPLICABLE = ("kv_heads", "linear_key_heads")  # heads shared by groups of query / value heads
 
@@ -540,8 +559,32 @@ def _moe_parts(m: Model, n: int, count: int) -> list[Component]:
     return parts
 
 
+def _rwkv7_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: int) -> list[Component]:
+    """RWKV-7's time mixing: token shift, the r, k, v projections and the four low-rank maps,
+    the generalised delta rule (chunked, as flash-linear-attention runs it), the group norm
+    and gate, the output projection."""
+    d = m.d_model
+    name = lambda text: _label(m, "rwkv7", text)  # noqa: E731
+    parts = [_elementwise(name("token shift and mixes"), n * d, 2, 12, count),
+             _gemm(name("r, k, v projections"), n, 3 * d, d, count),
+             _gemm(name("low-rank maps down (decay, a, v, gate)"), n, sum(m.lora_ranks), d, count),
+             _gemm(name("low-rank maps up"), n, d, max(m.lora_ranks), count * len(m.lora_ranks)),
+             _elementwise(name("decay, rates, key normalisation"), n * d, 3, 12, count)]
+    if phase == "prefill":  # flash-linear-attention's chunk_dplr_delta_rule: the delta rule's chunked
+        # WY form with a per-channel decay — costed as the gated delta rule's chunked form
+        rule = get_workload("gated-deltanet-1.3b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
+                                                               state=m.linear_key_dim, value=m.linear_value_dim)
+        parts.append(Component(name("generalised delta rule (chunked, WY form)"), rule, "chunked", count))
+    else:  # S ← S (diag(w) + a bᵀ) + v kᵀ, o = S r: the state read, updated and written back
+        state = batch * m.linear_heads * m.linear_key_dim * m.linear_value_dim
+        parts.append(_elementwise(name("recurrent state update"), state, 3, 8, count))
+    return parts + [_elementwise(name("group norm and gate"), n * d, 3, 10, count),
+                    _gemm(name("output projection"), n, d, d, count)]
+
+
 _MIXER_PARTS = {"attention": _attention_parts,
                 "mamba": lambda *a: _mamba_parts(*a, mixer="mamba"),
                 "mamba2": lambda *a: _mamba_parts(*a, mixer="mamba2"),
-                "gated-deltanet": _deltanet_parts}
+                "gated-deltanet": _deltanet_parts,
+                "rwkv7": _rwkv7_parts}
 _FFN_PARTS = {"mlp": _mlp_parts, "moe": _moe_parts}
