@@ -112,7 +112,7 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**12),
                     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_mutations_are_accepted_or_rejected_with_spec_error(data):
     doc = toy_spec()
