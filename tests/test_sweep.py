@@ -113,11 +113,11 @@ def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_dask_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
+def test_dask_cluster_gives_the_same_rows_as_a_local_run(tmp_path):
     from distributed import LocalCluster
 
     spec = load_sweep(write(tmp_path, SMALL))
-    local = run_sweep(spec, tmp_path / "local", workers=2)
+    local = run_sweep(spec, tmp_path / "local")  # in this process (the local pool has its own tests)
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       processes=True) as cluster:
         remote = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address)
