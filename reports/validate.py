@@ -26,8 +26,8 @@ from simulator import simulate
 from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE", "Case",
-           "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
+__all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",
+           "Case", "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
            "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
@@ -218,8 +218,7 @@ def _measure_host(case: Case) -> float:
 
 _COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "launch", "sizes",
             "dtype", "metric", "published", "predicted", "published_s", "predicted_s", "host_s", "ratio",
-            "within_band",
-            "split", "source", "conditions", "note")
+            "within_band", "split", "source", "conditions", "note")
 
 
 @lru_cache(maxsize=64)
@@ -228,37 +227,29 @@ def _accelerator(hardware: str):
 
 
 def _evaluate(case: Case) -> dict:
+    """One row of the table: the case, its prediction and the ratio predicted / published."""
     acc = _accelerator(case.hardware)
-    if case.model is not None:
-        return _evaluate_model(case, acc)
-    planned = _schedule(case)
-    result = simulate(planned, acc, case.policy)
-    predicted = result.latency_s
-    clock = acc.matrix.clock_hz if acc.matrix is not None else acc.clock_hz
+    clock, host_s = 1.0, 0.0
+    if case.model is not None:  # a whole model: one pass of its phase
+        predicted = _model_seconds(case, acc)
+        what = {"workload": case.model, "family": _model(case.model).architecture, "algorithm": case.phase,
+                "impl": "", "direction": "fwd", "launch": "",
+                "sizes": f"context={case.context}, batch={case.batch}, chips={case.chips}"}
+    else:
+        planned = _schedule(case)
+        result = simulate(planned, acc, case.policy)
+        predicted, host_s = result.latency_s, result.host_s
+        clock = acc.matrix.clock_hz if acc.matrix is not None else acc.clock_hz
+        what = {"workload": case.workload, "family": planned.meta["family"], "algorithm": case.algorithm,
+                "impl": case.impl or "", "direction": case.direction, "launch": case.launch if case.impl else "",
+                "sizes": ", ".join(f"{k}={v}" for k, v in case.params.items())}
     published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
     ratio = predicted / published
-    sizes = ", ".join(f"{k}={v}" for k, v in case.params.items())
     hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
     return {
-        "case": case.id, "hardware": hardware, "workload": case.workload, "family": planned.meta["family"],
-        "algorithm": case.algorithm, "impl": case.impl or "", "direction": case.direction,
-        "launch": case.launch if case.impl else "", "sizes": sizes, "dtype": case.dtype, "metric": case.metric,
+        "case": case.id, "hardware": hardware, **what, "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
-        "published_s": published, "predicted_s": predicted, "host_s": result.host_s, "ratio": ratio,
-        "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
-        "conditions": case.conditions, "note": case.note,
-    }
-
-
-def _evaluate_model(case: Case, acc) -> dict:
-    predicted, published = _model_seconds(case, acc), case.published_seconds(1.0)
-    ratio = predicted / published
-    return {
-        "case": case.id, "hardware": case.hardware, "workload": case.model, "family": _model(case.model).architecture,
-        "algorithm": case.phase, "impl": "", "direction": "fwd", "launch": "",
-        "sizes": f"context={case.context}, batch={case.batch}, chips={case.chips}", "dtype": case.dtype,
-        "metric": case.metric, "published": case.published, "predicted": case.in_metric(predicted, 1.0),
-        "published_s": published, "predicted_s": predicted, "host_s": 0.0, "ratio": ratio,
+        "published_s": published, "predicted_s": predicted, "host_s": host_s, "ratio": ratio,
         "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
         "conditions": case.conditions, "note": case.note,
     }

@@ -47,7 +47,7 @@ def _check(browser, index, viewport_width=1280):
 
 
 def test_the_demo_in_a_browser(browser, tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256,), presets=("groq-lpu-style",))
+    index = run_demo(tmp_path / "demo", seq_lens=(256,), presets=("groq-lpu-style",), workers=1)
     headers, text = _check(browser, index)
     assert "latency (µs)" in headers or "latency (ms)" in headers
     assert "is the fastest mixer" in text and "Validation (kernels)" in text

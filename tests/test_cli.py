@@ -94,7 +94,7 @@ class _Refs(HTMLParser):
 
 @pytest.mark.slow
 def test_demo_writes_a_page_whose_images_exist(tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024), presets=("groq-lpu-style",))
+    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024), presets=("groq-lpu-style",), workers=1)
     parser = _Refs()
     parser.feed(index.read_text())
     assert parser.images
