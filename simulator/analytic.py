@@ -119,7 +119,8 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     total = total + stage.total_ops * stage.sfu_ops_per_op / (fn_rate * clock)
                     chain = chain + (fn_lat if stage.sfu_on_chain else 0.0)
                 work[unit] = work[unit] + total
-                sync = stage.step_kernels * (launch + dram_lat)  # units.step_sync_s
+                sync = stage.step_kernels * (launch + dram_lat) + stage.step_barriers * (barrier + dram_lat)
+                # (units.step_sync_s)
                 chain_s = stage.steps * (chain / clock + sync)
                 compute = stage.steps * np.maximum(issue, chain / clock + sync)
                 compute = compute + per_core * stage.steps * stage.onchip_bytes_per_op / onchip_bw + exposure

@@ -65,6 +65,12 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
                 f"{where}: one copy's working set of {stage.working_set_bytes_per_copy:.3g} bytes "
                 f"exceeds the {acc.dram.capacity_bytes:.3g}-byte '{acc.dram.name}' memory, "
                 f"the largest accelerator {acc.name!r} has{hint}")
+        on_chip = sum(m.capacity_bytes * acc.cores for m in acc.memory if m.scope == "core")
+        if stage.persistent_bytes > on_chip:
+            raise SimulationError(
+                f"{where}: keeps {stage.persistent_bytes / 1e6:.3g} MB in its cores for its whole run, more "
+                f"than the {on_chip / 1e6:.3g} MB of {acc.name!r}'s per-core memories (a persistent kernel's "
+                "weights must fit; a per-step kernel re-reads them instead)")
         if stage.sfu_ops_per_op and stage.sfu_function not in ("exp", "tanh", "sigmoid"):
             raise SimulationError(f"{where}: unknown special function {stage.sfu_function!r}, "
                                   "expected exp, tanh or sigmoid")

@@ -60,8 +60,11 @@ def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
 def step_sync_s(stage: Stage, acc: Accelerator) -> float:
     """What a step of a chain waits for besides its arithmetic when every step is its own
     kernels (``step_kernels``, as cuDNN's RNN launches a GEMM and an elementwise kernel per
-    time step): each kernel's launch after the previous one drains, then its first load."""
-    return stage.step_kernels * (acc.kernel_launch_s + acc.dram.latency_s)
+    time step): each kernel's launch after the previous one drains, then its first load; or,
+    inside one persistent kernel, each grid-wide barrier (``step_barriers``) and the load of
+    what the other cores published before it."""
+    return (stage.step_kernels * (acc.kernel_launch_s + acc.dram.latency_s)
+            + stage.step_barriers * (acc.barrier_s + acc.dram.latency_s))
 
 
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,

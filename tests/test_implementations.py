@@ -197,3 +197,22 @@ def test_non_causal_attention_costs_every_query_key_pair():
         assert simulate(full, h100).latency_s > 1.5 * simulate(causal, h100).latency_s
     with pytest.raises(WorkloadError, match="causal: expected 1"):
         schedule(w, "blocked", "bf16", causal=2)
+
+
+def test_persistent_rnn_keeps_its_weights_on_chip_or_is_refused():
+    """Diamos et al.'s persistent RNN: U read once and kept in the cores, one grid barrier per
+    step instead of two launches — faster than cuDNN's standard kernels at a small batch —
+    and refused, naming the capacity, when U does not fit the cores' memories."""
+    h100 = load_accelerator("h100-sxm5-80gb")
+    small = _rnn(state=1024, batch=16, seq_len=100)
+    standard = simulate(schedule(small, dtype="fp16", impl="cudnn-rnn"), h100)
+    persistent = simulate(schedule(small, dtype="fp16", impl="persistent-rnn"), h100)
+    chain = schedule(small, dtype="fp16", impl="persistent-rnn").stages[0]
+    assert chain.step_kernels == 0 and chain.step_barriers == 1 and chain.persistent_bytes == 4 * 1024 ** 2 * 2
+    assert persistent.latency_s < standard.latency_s / 2
+    assert persistent.depth_bound_s >= 100 * (h100.barrier_s + h100.dram.latency_s)
+    assert persistent.lower_bound_s <= persistent.latency_s <= persistent.upper_bound_s
+    with pytest.raises(SimulationError, match="keeps 134 MB in its cores .* per-core memories"):
+        simulate(schedule(_rnn(state=4096, batch=16, seq_len=10), dtype="fp16", impl="persistent-rnn"), h100)
+    both = schedule(small, dtype="fp16", impl="persistent-rnn", direction="fwd+bwd")
+    assert [s.step_barriers for s in both.stages] == [1, 1, 0]  # the weight gradient is one GEMM

@@ -62,6 +62,8 @@ class Stage:
     granule_ops: float = 0.0  # ops of one indivisible work unit (a thread block's tile); 0: fluid
     step_kernels: int = 0  # kernels launched per step of a chain (0: the steps run inside one kernel)
     step_reread_bytes: float = 0.0  # DRAM bytes every step reads again (a chain's weights)
+    step_barriers: int = 0  # grid-wide barriers per step of a chain that runs inside one kernel
+    persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
 
     @cached_property
     def total_ops(self) -> int:

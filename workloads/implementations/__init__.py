@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import cudnn_rnn, fla_chunk, selective_scan
+from workloads.implementations import cudnn_rnn, fla_chunk, persistent_rnn, selective_scan
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -49,6 +49,8 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
                    selective_scan.__doc__.strip().splitlines()[0], selective_scan.SOURCE),
     Implementation("cudnn-rnn", tuple(cudnn_rnn.GATES), "sequential", cudnn_rnn.build,
                    cudnn_rnn.__doc__.strip().splitlines()[0], cudnn_rnn.SOURCE),
+    Implementation("persistent-rnn", tuple(cudnn_rnn.GATES), "sequential", persistent_rnn.build,
+                   persistent_rnn.__doc__.strip().splitlines()[0], persistent_rnn.SOURCE),
     Implementation("fla-chunk", ("ssd", "gla"), "chunked", fla_chunk.build,
                    fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE,
                    MappingProxyType(fla_chunk.EAGER_HOST_S), fla_chunk.HOST_SOURCE),
