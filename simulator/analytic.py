@@ -135,4 +135,4 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
         lower = np.maximum.reduce([work["vector"] / cores, work["matrix"] / cores,
                                    own.dram_bytes / bw, depth.max(axis=0)])
         out[members] = np.maximum(finish.max(axis=0), lower)
-    return out
+    return np.maximum(out, float(schedule.meta.get("host_s", 0.0)))  # an eager call's host side (SimResult)

@@ -177,6 +177,9 @@ def test_an_eager_call_costs_the_slower_of_its_host_and_its_device():
         big = simulate(schedule(large, None, "bf16", impl="fla-chunk", direction=direction), b200)
         assert big.latency_s == big.device_s > big.host_s == host[direction]
     assert host["fwd+bwd"] > host["fwd"]
+    from simulator.analytic import analytic_latency_batch  # the vectorised closed form pays it too
+
+    assert analytic_latency_batch(schedule(small, None, "bf16", impl="fla-chunk"), [b200])[0] == host["fwd"]
     # an implementation without a measured host time is not host-bound, eager or not
     rnn = simulate(schedule(_rnn(state=256, batch=16, seq_len=10), dtype="fp32", impl="cudnn-rnn"), b200)
     assert rnn.host_s == 0 and rnn.latency_s == rnn.device_s
