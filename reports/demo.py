@@ -4,10 +4,13 @@ The paper's question on real and proposed chips: linear RNNs (Mamba's diagonal s
 Mamba-2's SSD, DeltaNet) against a nonlinear RNN (LSTM) and attention (Llama-2-7B's), each
 under the algorithms that can run it — sequential, chunked, a Kogge–Stone prefix circuit,
 quasi-DEER's Newton iterations, blocked attention — for T = 2^8 … 2^18 in fp16 on a datacenter GPU,
-a consumer GPU and a proposed SRAM-only dataflow chip.  It runs as a sweep — results in ``DIR/results/``
-(parquet) — and writes the report: opening with its findings in words (computed from the
-results), then tables, Pareto front, latency vs T with growth exponents, crossover map,
-roofline, a Gantt chart of one trace, a sensitivity tornado and the validation section.
+a consumer GPU and a proposed SRAM-only dataflow chip; and whole models from their configs — a
+transformer, a hybrid and a recurrent model decoding at 2k … 512k tokens of context and batch
+1, 8, 64.  It runs as a sweep — results in ``DIR/results/`` (parquet) — and writes the report:
+opening with its findings in words (computed from the results), then tables, Pareto front,
+latency vs T with growth exponents, crossover map, roofline, a Gantt chart of one trace, a
+sensitivity tornado, the models' throughput, memory and crossover map, and the validation
+section.
 """
 
 from __future__ import annotations
