@@ -12,7 +12,7 @@ from reports.html import Figure, Table
 from reports.plots import plot_model_crossover, plot_models_vs_context
 from reports.units import human
 
-__all__ = ["model_section", "model_findings", "fits"]
+__all__ = ["model_section", "fits"]
 
 
 def fits(rows: pd.DataFrame) -> pd.Series:
@@ -44,12 +44,10 @@ def _throughput(rows: pd.DataFrame) -> pd.DataFrame:
                                                    memory_bytes=("memory_bytes", "max"))
 
 
-def model_findings(rows: pd.DataFrame) -> str:
+def _findings(table: pd.DataFrame, phase: str) -> str:
     """Per accelerator (and chip count), at its largest swept batch: each model's throughput at
     the shortest and longest context, where a model stops fitting, and from which context one
-    model overtakes another."""
-    table = _throughput(rows)
-    phase = rows["phase"].iloc[0]
+    model overtakes another (``table``: :func:`_throughput`'s)."""
     what = {"decode": "decodes", "prefill": "prefills", "train": "trains on"}[phase]
     out = []
     for on, part in table.groupby("on"):
@@ -132,4 +130,4 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], lis
     bad = rows[~fits(rows) & ~rows["error"].fillna("").str.contains("does not fit")]
     if len(bad):
         tables.append(Table("Model points rejected", bad[["model", "accelerator", "error"]]))
-    return model_findings(rows), figures, tables
+    return _findings(table, phase), figures, tables

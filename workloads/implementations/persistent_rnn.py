@@ -19,7 +19,6 @@ ICML 2016; cuDNN's ``CUDNN_RNN_ALGO_PERSIST_STATIC``):
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from workloads.implementations import cudnn_rnn
 from workloads.schedule import DTYPE_BYTES, Stage
@@ -37,13 +36,13 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
     weights = g * d * d * e
     out = []
     for stage in cudnn_rnn.build(w, dtype, direction):
-        if stage.steps > 1:  # a chain: the recurrence, or the backward's reverse chain
-            reads = stage.bytes_read * 1.0 - stage.steps * weights + weights  # U once, not every step
+        if stage.step_kernels:  # a per-step chain: the recurrence, or the backward's reverse chain
             stage = dataclasses.replace(
-                stage, name=stage.name.replace("GEMM", "persistent").replace(
-                    ", then the gates' elementwise kernel,", " with the gates, one barrier").replace(
-                    ", then the gate derivatives,", " with the gate derivatives, one barrier"),
-                bytes_read_per_op=reads / stage.total_ops, step_kernels=0, step_barriers=1, step_reread_bytes=0.0,
-                granule_ops=0.0, persistent_bytes=weights, latency_ops=math.log2(d))
+                stage, name=("recurrence: persistent U·h with the gates, one barrier per step"
+                             if not stage.name.startswith("bwd") else
+                             "bwd data: persistent Uᵀ·δ with the gate derivatives, one barrier per step (reverse)"),
+                # U read once, not every step
+                bytes_read_per_op=(stage.bytes_read - (stage.steps - 1) * weights) / stage.total_ops,
+                step_kernels=0, step_barriers=1, step_reread_bytes=0.0, granule_ops=0.0, persistent_bytes=weights)
         out.append(stage)
     return tuple(out)
