@@ -67,6 +67,34 @@ def test_closed_form_totals():
     assert schedule(lstm, "sequential").work_flops == 4 * 8 * T * (2 * 4) + 4 * 8 * T * (2 * 8 + 4)
 
 
+def test_mlstm_and_long_convolution_totals():
+    """mLSTM: the scalar-decay recurrence with its normaliser as one more value column, four
+    special-function ops per head-step.  Long convolutions: T(T+1)/2 multiply-adds per row
+    directly; the transforms the kernels run (2.5 N log₂(N/2) flops per cuFFT rfft, FlashFFTConv's
+    levels of r-point DFT matrices); FlashFFTConv's fused kernel reads u and writes y once."""
+    T = 1000
+    x = get_workload("xlstm-7b").with_params(seq_len=T)
+    H, K, V = x.heads, x.state, x.value
+    seq = schedule(x, "sequential", "bf16").stages[0]
+    assert seq.flops == 5 * H * K * (V + 1) * T and seq.total_ops * seq.sfu_ops_per_op == pytest.approx(4 * H * T)
+    assert seq.bytes_written == pytest.approx(H * T * V * 2)  # o only, not the normaliser
+    ssd = schedule(get_workload("mamba2-2.7b").with_params(seq_len=T, heads=H, state=K, value=V), "chunked", "bf16")
+    assert 1 < schedule(x, "chunked", "bf16").work_flops / ssd.work_flops < 1 + 3 / V
+
+    w = get_workload("long-conv-d1024").with_params(seq_len=T, batch=2)
+    rows, D, e, N = 2 * 1024, 1024, 2, 2048
+    assert schedule(w, "direct", "bf16").work_flops == 2 * rows * T * (T + 1) // 2
+    fft = schedule(w, "fft", "bf16")
+    rfft = [s for s in fft.stages if s.name.startswith("rfft")]
+    assert [s.flops for s in rfft] == [10 * D * N // 4 * 10, 10 * rows * N // 4 * 10]  # log₂ 1024 = 10 levels
+    monarch = schedule(w, "monarch", "bf16")
+    levels = [s for s in monarch.stages if s.name.startswith("monarch")]
+    assert [s.steps for s in levels] == [3, 3] and "16·16·8" in levels[0].name  # N = 2048 = 16·16·8
+    fused = sum(s.bytes_read + s.bytes_written for s in levels)
+    assert fused == pytest.approx(2 * rows * T * e + D * N * 2 * e)
+    assert monarch.dram_bytes < fft.dram_bytes / 3
+
+
 def test_kogge_stone_over_dplr_densifies():
     """The paper's point about DPLR: circuit combines multiply K×K matrices, so a log-depth
     circuit costs ~K× the recurrence's work, while the chunked WY form stays near it."""

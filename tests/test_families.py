@@ -293,3 +293,101 @@ def test_gla_sequential_is_the_matrix_state_recurrence_with_a_diagonal_transitio
         gla(q, k, v, -g)
     with pytest.raises(ValueError, match="g: expected shape"):
         gla(q, k, v, g[..., 0])
+
+
+def _mlstm_python(q, k, v, i, f):
+    """Plain-numpy twin of the mLSTM cell as the paper writes it: no stabiliser."""
+    B, T, H, K = q.shape
+    o = np.zeros(v.shape)
+    for b in range(B):
+        for h in range(H):
+            S, n = np.zeros((K, v.shape[3])), np.zeros(K)
+            for t in range(T):
+                forget, gate = 1 / (1 + np.exp(-f[b, t, h])), np.exp(i[b, t, h])
+                S = forget * S + gate * np.outer(k[b, t, h], v[b, t, h])
+                n = forget * n + gate * k[b, t, h]
+                o[b, t, h] = S.T @ q[b, t, h] / max(abs(n @ q[b, t, h]), 1.0)
+    return o
+
+
+def _mlstm_inputs(rng, T, dtype, extreme=False, H=2, K=6, V=5):
+    q, k = rng.normal(size=(2, 1, T, H, K))
+    v = rng.normal(size=(1, T, H, V))
+    if extreme:  # exp(i) overflows float64 unstabilised; forget gates of e^-100 and 1 − e^-100
+        i, f = rng.uniform(-1000, 1000, (1, T, H)), rng.uniform(-100, 100, (1, T, H))
+    else:
+        i, f = rng.normal(size=(1, T, H)), rng.normal(2.0, 1.0, (1, T, H))
+    return [x.astype(dtype) for x in (q, k, v, i, f)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1, 97])
+def test_mlstm_forms_match_the_unstabilised_cell(T, dtype):
+    from workloads.kernels import mlstm
+
+    args = _mlstm_inputs(np.random.default_rng(T), T, dtype)
+    ref = _mlstm_python(*[x.astype(float) for x in args])
+    for got in (mlstm(*args), mlstm(*args, algorithm="chunked", chunk=16)):
+        assert got.dtype == dtype and rmse(got, ref) < 10 * RMSE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlstm_stabiliser_keeps_extreme_gates_finite_and_forms_agree(dtype):
+    from workloads.kernels import mlstm
+
+    args = _mlstm_inputs(np.random.default_rng(5), 300, dtype, extreme=True)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.exp(args[3].astype(float))).all()  # the unstabilised gate overflows
+    seq, chunked = mlstm(*args), mlstm(*args, algorithm="chunked", chunk=64)
+    assert np.isfinite(seq).all() and np.isfinite(chunked).all()
+    assert rmse(chunked, seq) < 20 * RMSE[dtype]
+
+
+def test_mlstm_bad_input_names_the_argument():
+    from workloads.kernels import mlstm
+
+    q, k, v, i, f = _mlstm_inputs(np.random.default_rng(0), 8, np.float64)
+    with pytest.raises(ValueError, match="f: expected shape"):
+        mlstm(q, k, v, i, f[..., None])
+    bad = i.copy()
+    bad[0, 3, 1] = np.nan
+    with pytest.raises(ValueError, match="i: contains NaN"):
+        mlstm(q, k, v, bad, f)
+    with pytest.raises(ValueError, match="algorithm"):
+        mlstm(q, k, v, i, f, algorithm="parallel")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1, 97, 300])
+def test_long_conv_transforms_match_the_direct_sum_and_numpy(T, dtype):
+    from workloads.kernels import long_conv
+
+    rng = np.random.default_rng(T)
+    u = rng.normal(size=(2, 3, T)).astype(dtype)
+    # filters from slowly to extremely decaying: the last channel's underflows after a few steps
+    h = (rng.normal(size=(3, T)) * np.exp(-np.outer([1e-3, 0.1, 50.0], np.arange(T)))).astype(dtype)
+    ref = np.array([[np.convolve(u[b, d].astype(float), h[d].astype(float))[:T] for d in range(3)]
+                    for b in range(2)])
+    for algorithm in ("direct", "fft", "monarch"):
+        got = long_conv(u, h, algorithm)
+        assert got.dtype == dtype and got.shape == u.shape
+        assert rmse(got, ref) < (1e-6 if dtype == np.float32 else 1e-14), algorithm
+
+
+def test_transform_circuits_are_flashfftconvs_and_bad_input_is_named():
+    from workloads.kernels import long_conv
+    from workloads.transforms import fft_size, radices
+
+    assert radices("monarch", 4096) == (16, 16, 16) and radices("monarch", 8192) == (32, 16, 16)
+    assert radices("monarch", 32768) == (32, 32, 32) and radices("fft", 16) == (2, 2, 2, 2)
+    for bits in range(1, 23):
+        levels = radices("monarch", 1 << bits)
+        assert np.prod(levels) == 1 << bits and max(levels) <= 32 and len(levels) == -(-bits // 5)
+    assert [fft_size(T) for T in (1, 2, 3, 1024, 1025)] == [2, 4, 8, 2048, 4096]
+    u, h = np.ones((1, 2, 5)), np.ones((2, 5))
+    with pytest.raises(ValueError, match=r"h: expected shape \(D, T\)"):
+        long_conv(u, h[:1])
+    with pytest.raises(ValueError, match="h: expected dtype float64"):
+        long_conv(u, h.astype(np.float32))
+    with pytest.raises(ValueError, match="algorithm"):
+        long_conv(u, h, "winograd")

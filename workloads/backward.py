@@ -24,6 +24,8 @@ backward does the same work, and states what it adds:
   matrix-vector products (the forward chain's cost) and the weight and input gradients as
   GEMMs over all T; DEER's backward is one adjoint linear scan of the converged Jacobians
   (one Newton iteration's scan) and the same GEMMs;
+* **long convolutions**: ∂u and ∂h are two correlations with ∂y, each costed as the forward's
+  transforms and product again;
 * **GEMM**: ∂A = ∂C·Bᵀ and ∂B = Aᵀ·∂C, two GEMMs of the forward's size; **elementwise** and
   **reduction**: one pass reading the gradient and the inputs, writing the input gradients.
 """
@@ -74,6 +76,10 @@ def backward_stages(w, algorithm: str, dtype: str, forward: tuple[Stage, ...],
         groups = _rnn_backward(w, algorithm, e, forward)
     elif family == "gemm":
         groups = [_again(forward, "bwd ∂A: "), _again(forward, "bwd ∂B: ")]
+    elif family == "long-conv":
+        # ∂u = h ⋆ ∂y and ∂h = Σ_b u ⋆ ∂y: two correlations, each the forward's transforms
+        # and product again (FlashFFTConv's backward recomputes the spectra)
+        groups = [_again(forward, "bwd ∂u: "), _again(forward, "bwd ∂h: ")]
     elif family in ("elementwise", "reduction"):
         inputs = max(1, w.inputs)
         groups = [[Stage("bwd: ∂x", "vector", ops=w.elements, flops_per_op=1,

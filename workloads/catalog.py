@@ -113,6 +113,15 @@ CATALOG: dict[str, Workload] = {w.name: w for w in (
     Workload("rwkv7-1.5b", "rwkv7", seq_len=2048, heads=32, state=64, value=64,
              description="RWKV-7 1.5B layer: 32 heads of size 64",
              source="Peng et al., arXiv 2503.14456 (RWKV-7 1.5B: 24 layers, d_model 2048, head size 64)"),
+    Workload("xlstm-7b", "mlstm", seq_len=8192, heads=8, state=256, value=512,
+             description="xLSTM 7B mLSTM layer: 8 heads, K = 256, V = 512, exponential input gate",
+             source="Beck et al., arXiv 2503.14376; NX-AI/xLSTM-7b config: embedding_dim 4096, "
+                    "num_heads 8, qk_dim_factor 0.5, v_dim_factor 1.0, chunk_size 64"),
+    Workload("long-conv-d1024", "long-conv", seq_len=8192, heads=1024,
+             description="one long convolution over 1024 channels, a filter of the sequence's "
+                         "length each: a Hyena operator's convolution at d_model 1024",
+             source="synthetic shape; operator of Poli et al., arXiv 2302.10866; FlashFFTConv "
+                    "(Fu et al., arXiv 2311.05908) for the monarch algorithm"),
     Workload("s5-pd", "permutation-diagonal", seq_len=4096, heads=1024, state=5,
              description="permutation-diagonal LRNN on 5 states: the S5 word problem, 1024 copies",
              source="Merrill et al., arXiv 2603.03612 (PD LRNNs are NC¹-complete)"),

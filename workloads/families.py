@@ -12,6 +12,7 @@ Notation: N = batch × heads independent copies, e = bytes per element of the dt
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -21,6 +22,7 @@ import numpy as np
 from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
 from workloads.errors import WorkloadError
 from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
+from workloads.transforms import fft_size, radices
 
 __all__ = ["Family", "FAMILIES", "DIMENSIONS", "carry_element", "measured_iterations"]
 
@@ -123,23 +125,32 @@ def _matrix_state_circuit(w, algorithm, dtype, options, transition: str, prep_fl
     return in_sequence([prep], affine_stages(circuit, cost), [_readout(w, e)])
 
 
-def _gated(transition: str) -> Callable:
+def _gated(transition: str, normaliser: bool = False) -> Callable:
     """Matrix-state scans with a scalar decay (Mamba-2 SSD, RetNet, linear attention) or a
     decay per key channel (GLA): ``S_t = diag(α_t) S_{t-1} + k_t v_tᵀ``.  ``a`` gates per head
-    and step: 1 or K, each read from DRAM and exponentiated."""
+    and step: 1 or K, each read from DRAM and exponentiated.
+
+    ``normaliser``: xLSTM's mLSTM (:mod:`workloads.kernels.mlstm`), whose normaliser
+    ``n_t = f_t n_{t-1} + i_t k_t`` is one more value column of the state (V + 1, as the kernels
+    carry it beside S), whose two gates per step cost a log-sigmoid (exp and log), the input
+    gate's exp and the stabiliser's rescale (exp) — four special-function ops and a max — and
+    whose output divides by max(|nᵀq|, e^{−m}): the chunked form adds a row maximum and an
+    exponential per intra-chunk score (the stabilised log-weights)."""
 
     def build(w, algorithm, dtype, options):
         e = DTYPE_BYTES[dtype]
-        K, V, N, T = w.state, w.value, _copies(w), w.seq_len
-        a = _a_elems(w, transition)
+        K, V, N, T = w.state, w.value + normaliser, _copies(w), w.seq_len
+        Vo = w.value  # columns read from v and written to o
+        a = 2 if normaliser else _a_elems(w, transition)  # gate elements read per head-step
+        sfu = 4 if normaliser else a  # their special-function ops
         if algorithm == "sequential":
             # every state entry S_ij is a scalar channel: S_ij ← α_i S_ij + k_i v_j (1 mul +
             # 1 FMA) and adds q_i S_ij into o_j (1 FMA); per step a head reads q, k, v, α and
             # writes o
             return (Stage("recurrence", "vector", ops=N * K * V, steps=T, flops_per_op=5,
-                          sfu_ops_per_op=a / (K * V),
-                          bytes_read_per_op=(2 * K + V + a) * e / (K * V),
-                          bytes_written_per_op=V * e / (K * V), latency_ops=1 + _log2(K)),)
+                          sfu_ops_per_op=sfu / (K * V),
+                          bytes_read_per_op=(2 * K + Vo + a) * e / (K * V),
+                          bytes_written_per_op=Vo * e / (K * V), latency_ops=1 + _log2(K)),)
         if algorithm == "chunked":
             C = int(options.get("chunk", 64))
             n = math.ceil(T / C)
@@ -147,18 +158,19 @@ def _gated(transition: str) -> Callable:
             # scalar decay masks the C² scores with exp(γ_t − γ_i), a vector gate folds
             # exp(±b) into the C rows of Q and K per channel (GLA, arXiv 2312.06635 §4):
             # C² or 2CK special-function ops; ops are the C² score entries of a chunk
-            exps = C * C if transition == "scalar" else 2 * C * K
+            exps = (C * C if transition == "scalar" else 2 * C * K) + (sfu * C if normaliser else 0)
+            stabiliser = 2 * C * C if normaliser else 0  # each score: a difference and a max
             intra = Stage("chunk: masked QKᵀ·V and chunk state", "matrix", ops=N * n * C * C,
-                          flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V + exps) / (C * C),
+                          flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V + exps + stabiliser) / (C * C),
                           sfu_ops_per_op=exps / (C * C),
-                          bytes_read_per_op=C * (2 * K + V + a) * e / (C * C),
-                          bytes_written_per_op=(C * V + K * V) * e / (C * C),
+                          bytes_read_per_op=C * (2 * K + Vo + a) * e / (C * C),
+                          bytes_written_per_op=(C * Vo + K * V) * e / (C * C),
                           latency_ops=_log2(K) + _log2(C), gemm_shape=(C, C, K))
             passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
                             flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
             out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
-                        bytes_read_per_op=(K * V + C * K + C * V) * e / (C * V),
-                        bytes_written_per_op=e, latency_ops=_log2(K), gemm_shape=(C, V, K))
+                        bytes_read_per_op=(K * V + C * K + C * Vo) * e / (C * V),
+                        bytes_written_per_op=Vo * e / V, latency_ops=_log2(K), gemm_shape=(C, V, K))
             return in_sequence([intra], [passing], [out])
         return _matrix_state_circuit(w, algorithm, dtype, options, transition, prep_flops=2 * K * V,
                                      steps=T)
@@ -308,6 +320,66 @@ def _attention(w, algorithm, dtype, options):
     raise AssertionError(algorithm)
 
 
+# --------------------------------------------------------------------------- long convolutions
+
+_COMPLEX64 = 8  # torch.fft's spectra: complex float32, whatever the input dtype
+
+
+def _fft_pass(name: str, rows: int, N: int, read: float, written: float) -> Stage:
+    """One cuFFT real-to-complex (or back) transform of ``rows`` rows of N points: a complex FFT
+    of N/2 points, log₂(N/2) levels of N/4 radix-2 butterflies (a complex multiply and two
+    adds: 10 flops) per row, each row's levels on chip (one pass through DRAM)."""
+    levels = _log2(N // 2) if N > 2 else 1
+    ops = rows * max(1, N // 4)
+    return Stage(name, "vector", ops=ops, steps=levels, flops_per_op=10,
+                 bytes_read_per_op=read / (ops * levels), bytes_written_per_op=written / (ops * levels),
+                 latency_ops=3, copies=rows)
+
+
+def _long_conv(w, algorithm, dtype, options):
+    """``y = h ∗ u`` per channel, causal, a filter as long as the sequence (:mod:`workloads.
+    kernels.longconv`).  ``heads`` are the channels D, ``batch`` the sequences.
+
+    * ``direct``: T(T + 1)/2 multiply-adds per channel and sequence, u and h read once;
+    * ``fft``: Hyena's reference path (``fftconv_ref``: ``torch.fft.rfft`` of u and of the
+      filter to N = 2^⌈log₂ 2T⌉ points, the product of the spectra, ``irfft``), four kernels
+      whose spectra cross DRAM as complex float32;
+    * ``monarch``: FlashFFTConv's fused kernel — u read once, its N-point DFT as p levels of
+      dense r-point DFT matrices on the matrix unit (:func:`workloads.transforms.radices`;
+      a complex r-point dot product is 8r flops, a twiddle 6), the product with the filter's
+      spectrum, the inverse the same way, y written once; the filter's spectrum by cuFFT."""
+    e = DTYPE_BYTES[dtype]
+    B, D, T = w.batch, w.heads, w.seq_len
+    rows = B * D
+    if algorithm == "direct":
+        ops = rows * (T * (T + 1) // 2)
+        return (Stage("causal convolution, direct", "vector", ops=ops, flops_per_op=2,
+                      bytes_read_per_op=(rows + D) * T * e / ops, bytes_written_per_op=rows * T * e / ops,
+                      latency_ops=_log2(T)),)
+    N = fft_size(T)
+    spectrum = (N // 2 + 1) * _COMPLEX64
+    filter_fft = _fft_pass("rfft of the filters (cuFFT)", D, N, D * T * e, D * spectrum)
+    if algorithm == "fft":
+        u_fft = _fft_pass("rfft of u (cuFFT)", rows, N, rows * T * e, rows * spectrum)
+        product = Stage("spectra product", "vector", ops=rows * (N // 2 + 1), flops_per_op=6,
+                        bytes_read_per_op=(rows + D) * spectrum / (rows * (N // 2 + 1)),
+                        bytes_written_per_op=_COMPLEX64)
+        inverse = _fft_pass("irfft (cuFFT)", rows, N, rows * spectrum, rows * N * 4)
+        return in_sequence([filter_fft, u_fft], [product], [inverse])
+    levels = radices(algorithm, N)
+    r, p = max(levels), len(levels)
+    mean_radix = sum(levels) / p
+    dft_flops = 8 * mean_radix + 6 * (p - 1) / p  # per output point and level
+    forward = Stage(f"monarch DFT of u ({'·'.join(map(str, levels))}) and the spectra product",
+                    "matrix", ops=rows * N, steps=p, flops_per_op=dft_flops + 6 / p,
+                    bytes_read_per_op=(rows * T * e + D * N * 2 * e) / (rows * N * p),
+                    latency_ops=_log2(r), gemm_shape=(N // r, r, r), copies=rows)
+    inverse = dataclasses.replace(forward, name="monarch inverse DFT", flops_per_op=dft_flops,
+                                  bytes_read_per_op=0.0, bytes_written_per_op=rows * T * e / (rows * N * p),
+                                  launch=False)
+    return in_sequence([filter_fft], [forward], [inverse])
+
+
 # --------------------------------------------------------------------------- primitives
 
 
@@ -367,6 +439,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("rwkv7", ("sequential",) + tuple(c for c in CIRCUITS if c != "sequential"),
            _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ; 'chunked' is the chunked "
            "circuit of dense elements (the WY form is for the delta-rule family)"),
+    Family("mlstm", ("sequential", "chunked"), _gated("scalar", normaliser=True),
+           "S_t = f_t S_{t-1} + i_t k_t v_tᵀ with a normaliser and an exponential input gate (xLSTM's mLSTM)"),
+    Family("long-conv", ("direct", "fft", "monarch"), _long_conv,
+           "y = h ∗ u per channel, a filter as long as the sequence (Hyena, H3; FlashFFTConv)"),
     Family("elman", ("sequential", "deer", "quasi-deer"), _nonlinear, "h_t = tanh(W h_{t-1} + U x_t + b)"),
     Family("gru", ("sequential", "deer", "quasi-deer"), _nonlinear, "gated recurrent unit"),
     Family("lstm", ("sequential", "deer", "quasi-deer"), _nonlinear, "long short-term memory"),
@@ -382,6 +458,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 _ELEMENTS = {
     "diagonal": _diagonal_cost, "dense": _dense_cost, "permutation-diagonal": _pd_cost,
     "ssd": lambda w, e: _matrix_state_cost(w, e, "scalar"),
+    # mLSTM's carry: S with its normaliser n as one more value column (and the stabiliser m)
+    "mlstm": lambda w, e: dataclasses.replace(
+        _matrix_state_cost(dataclasses.replace(w, value=w.value + 1), e, "scalar"),
+        b_bytes=(w.state * (w.value + 1) + 1) * e),
     "gla": lambda w, e: _matrix_state_cost(w, e, "diagonal"),
     **{f: (lambda w, e: _matrix_state_cost(w, e, "matrix"))
        for f in ("deltanet", "gated-deltanet", "deltaproduct", "rwkv7")},
@@ -404,7 +484,8 @@ _SEQUENCE = ("seq_len", "batch", "heads", "state")
 #: the dimensions each family's schedule reads: a parameter outside them would change nothing
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     **{f: _SEQUENCE for f in ("diagonal", "dense", "permutation-diagonal")},
-    **{f: _SEQUENCE + ("value",) for f in ("ssd", "gla", "deltanet", "gated-deltanet", "rwkv7", "attention")},
+    **{f: _SEQUENCE + ("value",) for f in ("ssd", "gla", "mlstm", "deltanet", "gated-deltanet", "rwkv7", "attention")},
+    "long-conv": ("seq_len", "batch", "heads"),
     "deltaproduct": _SEQUENCE + ("value", "householders"),
     **{f: _SEQUENCE + ("inputs",) for f in ("elman", "gru", "lstm")},
     "gemm": ("m", "n", "k", "batch"),

@@ -11,6 +11,8 @@ Public API (tools outside the project call exactly these):
   DeltaProduct, and the generic matrix-state affine scan beneath them;
 * :func:`ssd` — Mamba-2 / RetNet scalar-decay scan: sequential and chunked (SSD);
 * :func:`gla` — gated linear attention (a decay per key channel): sequential and chunked;
+* :func:`mlstm` — xLSTM's mLSTM (normaliser, exponential gate, stabiliser): sequential and chunked;
+* :func:`long_conv` — long convolutions: direct, radix-2 FFT, FlashFFTConv's Monarch transform;
 * :func:`rnn` — Elman, GRU, LSTM: sequential, DEER, quasi-DEER, with the iteration count;
 * :func:`attention` — causal softmax attention: naive and blocked online softmax.
 """
@@ -24,11 +26,13 @@ from workloads.kernels.affine import (
 from workloads.kernels.attention import attention
 from workloads.kernels.delta import delta_product, delta_rule, dplr_scan, matrix_state_scan
 from workloads.kernels.gla import gla
+from workloads.kernels.longconv import long_conv
+from workloads.kernels.mlstm import mlstm
 from workloads.kernels.rnn import CELLS, init_params, rnn
 from workloads.kernels.ssd import ssd
 
 __all__ = [
     "linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan",
-    "delta_rule", "dplr_scan", "delta_product", "matrix_state_scan", "ssd", "gla", "rnn", "CELLS",
+    "delta_rule", "dplr_scan", "delta_product", "matrix_state_scan", "ssd", "gla", "mlstm", "long_conv", "rnn", "CELLS",
     "init_params", "attention",
 ]
