@@ -17,6 +17,8 @@ __all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "Specia
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
+# a matrix unit may also multiply fp32 operands as TF32 (10-bit mantissas, fp32 accumulate)
+MatrixDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 
 # strict: a number is a number — `true` is not 1 Hz and "2e9" (a string) is not 2 GHz
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
@@ -57,7 +59,8 @@ class MatrixUnit(_Spec):
     """A matrix (systolic / tensor-core) unit of one core.
 
     ``macs_per_cycle[dtype]`` multiply-accumulates per cycle at the unit's own ``clock_hz``
-    (vendors often quote tensor peaks at a clock below the vector boost clock).  ``rows`` ×
+    (vendors often quote tensor peaks at a clock below the vector boost clock); ``tf32`` is the
+    rate at which it multiplies fp32 operands rounded to TF32, when a schedule allows it.  ``rows`` ×
     ``cols`` and ``dataflow`` describe the array for cycle-level GEMM models; ``pipelined``
     says the unit starts a fold while the previous one drains (a GPU tensor core issuing MMA
     instructions back to back), so a GEMM pays one fill and drain instead of one per fold.
@@ -68,8 +71,8 @@ class MatrixUnit(_Spec):
     dataflow: Literal["os", "ws", "is"]
     pipelined: bool = False
     clock_hz: Positive
-    macs_per_cycle: dict[Dtype, Positive]
-    energy_per_mac_j: dict[Dtype, NonNegative]
+    macs_per_cycle: dict[MatrixDtype, Positive]
+    energy_per_mac_j: dict[MatrixDtype, NonNegative]
 
     @model_validator(mode="after")
     def _energy_for_every_rate(self):

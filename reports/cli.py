@@ -179,7 +179,8 @@ def _cmd_simulate(args) -> int:
 
         placements(schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states,
                             iterations=1), acc)
-    sched = schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states, **options)
+    sched = schedule(workload, algorithm, args.dtype, direction=args.direction, states=args.states,
+                     tf32=args.tf32, **options)
     result = simulate(sched, acc, args.policy, event_budget=args.event_budget, fidelity=args.fidelity)
     from workloads.families import DIMENSIONS
 
@@ -391,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fidelity", default="des", choices=["des", "analytic"],
                      help="discrete-event simulation or the closed form")
     sim.add_argument("--non-causal", action="store_true", help="attention over all keys (an encoder's)")
+    sim.add_argument("--tf32", action="store_true",
+                     help="fp32: let the matrix unit multiply in TF32 (PyTorch's allow_tf32)")
     sim.add_argument("--event-budget", dest="event_budget", type=int, default=DEFAULT_EVENT_BUDGET,
                      help="maximum number of simulated tiles")
     sim.add_argument("--impl", default=None, choices=list(IMPLEMENTATIONS),

@@ -9,7 +9,8 @@ One place for the arithmetic the simulator and the closed-form bounds share:
 * a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op
   latencies, plus one SFU latency when the step uses the SFU;
 * a ``matrix`` stage on a chip without a matrix unit (or without a rate for the dtype) runs
-  on the vector unit, and the result says so.
+  on the vector unit, and the result says so; an fp32 stage that allows TF32 (``Stage.tf32``:
+  cuBLAS and cuDNN with ``allow_tf32``) runs at the unit's ``tf32`` rate where it has one.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ class Placement:
     note: str = ""
 
 
+def matrix_dtype(stage: Stage, dtype: str) -> str:
+    """The format the matrix unit multiplies the stage's operands in: TF32 for fp32 operands
+    of a stage that allows it, else the schedule's dtype."""
+    return "tf32" if stage.tf32 and dtype == "fp32" else dtype
+
+
 def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
     if stage.unit == "matrix":
         if acc.matrix is None:
             return Placement("vector", f"{stage.name}: no matrix unit, ran on the vector unit")
-        if dtype not in acc.matrix.macs_per_cycle:
-            return Placement("vector", f"{stage.name}: matrix unit has no {dtype} rate, ran on the vector unit")
+        if matrix_dtype(stage, dtype) not in acc.matrix.macs_per_cycle:
+            return Placement("vector", f"{stage.name}: matrix unit has no {matrix_dtype(stage, dtype)} rate, "
+                                       f"ran on the vector unit")
         return Placement("matrix")
     if stage.unit == "sfu":
         return Placement("vector")  # SFUs sit beside the vector lanes and share their issue
@@ -54,7 +62,7 @@ def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
 
 def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
     """Flops per second one core's matrix unit achieves on the stage's GEMMs."""
-    return 2 * acc.matrix.macs_per_cycle[dtype] * acc.matrix.clock_hz * systolic_efficiency(stage, acc)
+    return 2 * acc.matrix.macs_per_cycle[matrix_dtype(stage, dtype)] * acc.matrix.clock_hz * systolic_efficiency(stage, acc)
 
 
 def step_sync_s(stage: Stage, acc: Accelerator) -> float:
@@ -155,7 +163,7 @@ def dynamic_energy_j(stage: Stage, placement: Placement, acc: Accelerator, dtype
     """Arithmetic energy of the whole stage (memory energy is counted per byte elsewhere)."""
     total = stage.total_ops
     if placement.unit == "matrix":
-        energy = total * stage.flops_per_op / 2 * acc.matrix.energy_per_mac_j[dtype]
+        energy = total * stage.flops_per_op / 2 * acc.matrix.energy_per_mac_j[matrix_dtype(stage, dtype)]
     elif placement.unit == "transfer":
         energy = 0.0
     else:

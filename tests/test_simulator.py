@@ -9,7 +9,7 @@ from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, bounds, simulate
 from tests.conftest import toy_spec
-from workloads.catalog import get_workload, schedule
+from workloads.catalog import WorkloadError, get_workload, schedule
 from workloads.schedule import Schedule, Stage
 
 
@@ -139,6 +139,27 @@ def test_matrix_and_special_function_timing_by_hand(toy):
     # one flop then one exp: the chain (1 + 3 cycles) binds, not the issue (2 cycles)
     short = simulate(one(Stage("exp", "vector", ops=1, flops_per_op=1, sfu_ops_per_op=1)), acc)
     assert short.latency_s == pytest.approx(4.0) == short.depth_bound_s
+
+
+def test_tf32_runs_fp32_operands_at_the_matrix_units_tf32_rate(toy):
+    """fp32 matrix stages allowed TF32 multiply at the unit's ``tf32`` rate and energy; without
+    it, or on a unit without that rate, they run on the vector unit and the result says so."""
+    acc = toy.replace(matrix={"rows": 2, "cols": 2, "dataflow": "os", "clock_hz": 2.0,
+                              "macs_per_cycle": {"tf32": 4}, "energy_per_mac_j": {"tf32": 0.25}})
+    mm = Stage("mm", "matrix", ops=1, flops_per_op=16)
+    tf32 = simulate(one(dataclasses.replace(mm, tf32=True)), acc)
+    assert tf32.latency_s == pytest.approx(1.0) and tf32.dynamic_energy_j == pytest.approx(8 * 0.25)
+    assert tf32.notes == ()
+    plain = simulate(one(mm), acc)
+    assert plain.latency_s == 16 and "no fp32 rate" in plain.notes[0]
+    assert simulate(one(dataclasses.replace(mm, tf32=True)), toy).latency_s == 16
+    gemm = get_workload("gemm-4096")
+    a100 = load_accelerator("a100-sxm4-80gb")
+    fast = simulate(schedule(gemm, "tiled", "fp32", tf32=True), a100)
+    assert fast.compute_bound_s == pytest.approx(gemm.m * gemm.n * gemm.k * 2 / 156e12, rel=0.01)
+    assert fast.latency_s < simulate(schedule(gemm, "tiled", "fp32"), a100).latency_s / 5
+    with pytest.raises(WorkloadError, match="tf32: applies to fp32"):
+        schedule(gemm, "tiled", "bf16", tf32=True)
 
 
 def test_bad_schedules_name_stage_and_resource(toy):

@@ -165,7 +165,7 @@ def algorithms(workload: Workload) -> tuple[str, ...]:
 
 def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: str = "fp32", *,
              direction: str = "fwd", states: str = "store", impl: str | None = None,
-             launch: str = "eager", **options) -> Schedule:
+             launch: str = "eager", tf32: bool = False, **options) -> Schedule:
     """The schedule of ``workload`` under ``algorithm`` at ``dtype``: its forward pass, or
     with ``direction="fwd+bwd"`` a training step's forward and backward (see
     :mod:`workloads.backward`; ``states`` says whether the backward reads the states the
@@ -180,6 +180,11 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     ``impl`` costs the workload as a shipped kernel runs it; ``launch`` (``eager`` or
     ``graph``) says whether each call's host side is paid, as an eager loop pays it, or hidden
     by a CUDA graph (see :mod:`workloads.implementations`).
+
+    ``tf32`` lets an fp32 schedule's matrix stages multiply on the matrix unit in TF32 (as
+    cuBLAS does under PyTorch's ``torch.backends.cuda.matmul.allow_tf32`` and cuDNN under
+    ``torch.backends.cudnn.allow_tf32``, the latter on by default); without it they run at the
+    unit's fp32 rate, or on the vector unit where it has none.
     """
     if workload.family not in FAMILIES:
         raise WorkloadError(f"workload {workload.name!r}: unknown family {workload.family!r}, "
@@ -192,6 +197,11 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
         raise WorkloadError(f"states: expected one of {', '.join(STATES)}, got {states!r}")
     if launch not in LAUNCHES:
         raise WorkloadError(f"launch: expected one of {', '.join(LAUNCHES)}, got {launch!r}")
+    if tf32 and dtype != "fp32":
+        raise WorkloadError(f"tf32: applies to fp32 operands, not dtype {dtype!r}")
+    if tf32:
+        return _in_tf32(schedule(workload, algorithm, dtype, direction=direction, states=states, impl=impl,
+                                 launch=launch, **options))
     if impl is not None:
         return _implementation(workload, impl, algorithm, dtype, direction, launch)
     family = FAMILIES[workload.family]
@@ -204,6 +214,12 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
             raise WorkloadError(f"weight_scale: expected a number in (0, 1000), got {scale!r}")
         options["iterations"], options["iterations_how"] = measured_iterations(workload, algorithm, float(scale))
     return _schedule(workload, algorithm, dtype, direction, states, tuple(sorted(options.items())))
+
+
+def _in_tf32(sched: Schedule) -> Schedule:
+    """``sched`` with its matrix stages allowed to multiply fp32 operands in TF32."""
+    stages = tuple(dataclasses.replace(s, tf32=True) if s.unit == "matrix" else s for s in sched.stages)
+    return dataclasses.replace(sched, name=sched.name + " tf32", stages=stages, meta={**sched.meta, "tf32": True})
 
 
 def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype: str,
