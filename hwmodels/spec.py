@@ -64,12 +64,16 @@ class MatrixUnit(_Spec):
     ``cols`` and ``dataflow`` describe the array for cycle-level GEMM models; ``pipelined``
     says the unit starts a fold while the previous one drains (a GPU tensor core issuing MMA
     instructions back to back), so a GEMM pays one fill and drain instead of one per fold.
+    ``sync_mma_share`` is the share of that rate a kernel reaches with the previous
+    generation's synchronous warp-level instructions (``mma.sync``) where the unit's native
+    ones differ (Hopper's asynchronous ``wgmma``): 1 where they do not.
     """
 
     rows: Count
     cols: Count
     dataflow: Literal["os", "ws", "is"]
     pipelined: bool = False
+    sync_mma_share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] = 1.0
     clock_hz: Positive
     macs_per_cycle: dict[MatrixDtype, Positive]
     energy_per_mac_j: dict[MatrixDtype, NonNegative]

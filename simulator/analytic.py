@@ -24,7 +24,7 @@ from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s, upper_bound_s
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
-from simulator.units import matrix_dtype, stage_work_seconds, step_seconds, systolic_efficiency, wave_exposure_s, waves
+from simulator.units import matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
 from workloads.schedule import Schedule
 
 
@@ -103,8 +103,7 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
             chain_s = np.zeros(len(accs))
             if unit != "transfer":
                 if unit == "matrix":
-                    rate = col(lambda a: 2 * a.matrix.macs_per_cycle[matrix_dtype(stage, own.dtype)] * a.matrix.clock_hz
-                               * systolic_efficiency(stage, a))
+                    rate = col(lambda a: matrix_rate(stage, a, own.dtype))
                     issue = per_core * stage.flops_per_op / rate
                     total = stage.total_ops * stage.flops_per_op / rate
                 else:

@@ -60,9 +60,13 @@ def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
     return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
 
 
-def _matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
-    """Flops per second one core's matrix unit achieves on the stage's GEMMs."""
-    return 2 * acc.matrix.macs_per_cycle[matrix_dtype(stage, dtype)] * acc.matrix.clock_hz * systolic_efficiency(stage, acc)
+def matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
+    """Flops per second one core's matrix unit achieves on the stage's GEMMs: its rate at the
+    operands' format, the share its instructions reach (``Stage.sync_mma``) and the useful share
+    of its MAC slots for the GEMMs' shape."""
+    share = acc.matrix.sync_mma_share if stage.sync_mma else 1.0
+    return (2 * acc.matrix.macs_per_cycle[matrix_dtype(stage, dtype)] * acc.matrix.clock_hz * share
+            * systolic_efficiency(stage, acc))
 
 
 def step_sync_s(stage: Stage, acc: Accelerator) -> float:
@@ -82,7 +86,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
     if placement.unit == "transfer":
         return 0.0, 0.0
     if placement.unit == "matrix":
-        issue_s = ops * stage.flops_per_op / _matrix_rate(stage, acc, dtype)
+        issue_s = ops * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     else:
         cycles_per_op = stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype) if stage.flops_per_op else 0.0
         issue_s = math.ceil(ops / acc.vector.lanes) * cycles_per_op / acc.clock_hz
@@ -106,7 +110,7 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
         return 0.0
     total = stage.total_ops
     if placement.unit == "matrix":
-        seconds = total * stage.flops_per_op / _matrix_rate(stage, acc, dtype)
+        seconds = total * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     elif stage.flops_per_op:
         seconds = total * stage.flops_per_op / (
             acc.vector.lanes * acc.flops_per_lane_per_cycle(dtype) * acc.clock_hz)

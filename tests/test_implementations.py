@@ -1,9 +1,12 @@
 """Kernel implementations: shipped kernels costed as they are built."""
 
+import dataclasses
+
 import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
+from simulator.units import matrix_rate
 from workloads.catalog import get_workload, schedule
 from workloads.errors import WorkloadError
 from workloads.implementations.selective_scan import launch
@@ -219,3 +222,27 @@ def test_persistent_rnn_keeps_its_weights_on_chip_or_is_refused():
         simulate(schedule(_rnn(state=4096, batch=16, seq_len=10), dtype="fp16", impl="persistent-rnn"), h100)
     both = schedule(small, dtype="fp16", impl="persistent-rnn", direction="fwd+bwd")
     assert [s.step_barriers for s in both.stages] == [1, 1, 0]  # the weight gradient is one GEMM
+
+
+def test_flash_attention_generations_differ_in_instructions_and_tiles():
+    """On an H100 FlashAttention-2's mma.sync reaches 2/3 of the tensor cores' rate, so where the
+    products bind it takes 1.5× FlashAttention-3's matrix time; on an A100, whose native MMA is
+    mma.sync, only the tiles differ.  The tiles are flash-attention's (hopper/tile_size.h), the
+    causal option reaches the kernel, and an option an implementation lacks is refused."""
+    w = get_workload("llama2-7b-attention").with_params(seq_len=16384, batch=1, heads=16)
+    h100, a100 = load_accelerator("h100-sxm5-80gb"), load_accelerator("a100-sxm4-80gb")
+    fa2, fa3 = (schedule(w, None, "bf16", impl=f"flash-attention-{g}") for g in (2, 3))
+    assert fa2.stages[0].gemm_shape == (128, 64, 128) and fa3.stages[0].gemm_shape == (128, 128, 128)
+    assert fa2.stages[0].flops == fa3.stages[0].flops
+    assert schedule(w, None, "bf16", impl="flash-attention-3", causal=0).stages[0].gemm_shape == (128, 176, 128)
+    native = dataclasses.replace(fa2.stages[0], sync_mma=False)
+    assert matrix_rate(fa2.stages[0], h100, "bf16") == pytest.approx(0.667 * matrix_rate(native, h100, "bf16"))
+    assert matrix_rate(fa2.stages[0], a100, "bf16") == matrix_rate(native, a100, "bf16")
+    on_h100 = [simulate(s, h100) for s in (fa2, fa3)]
+    assert on_h100[0].latency_s > 1.3 * on_h100[1].latency_s
+    on_a100 = [simulate(s, a100).latency_s for s in (fa2, fa3)]
+    assert on_a100[0] == pytest.approx(on_a100[1], rel=0.05)
+    training = simulate(schedule(w, None, "bf16", impl="flash-attention-2", direction="fwd+bwd"), h100)
+    assert training.latency_s > 2.5 * on_h100[0].latency_s
+    with pytest.raises(WorkloadError, match="causal: not an option of implementation 'fla-chunk'"):
+        schedule(get_workload("mamba2-2.7b"), None, "bf16", impl="fla-chunk", causal=0)

@@ -203,7 +203,7 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
         return _in_tf32(schedule(workload, algorithm, dtype, direction=direction, states=states, impl=impl,
                                  launch=launch, **options))
     if impl is not None:
-        return _implementation(workload, impl, algorithm, dtype, direction, launch)
+        return _implementation(workload, impl, algorithm, dtype, direction, launch, options)
     family = FAMILIES[workload.family]
     if algorithm not in family.algorithms:
         raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
@@ -223,7 +223,7 @@ def _in_tf32(sched: Schedule) -> Schedule:
 
 
 def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype: str,
-                    direction: str, launch: str) -> Schedule:
+                    direction: str, launch: str, options: dict) -> Schedule:
     """The schedule of one shipped kernel (see :mod:`workloads.implementations`)."""
     if impl not in IMPLEMENTATIONS:
         raise WorkloadError(f"impl: unknown implementation {impl!r}, expected one of {', '.join(IMPLEMENTATIONS)}")
@@ -233,10 +233,15 @@ def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype:
                             f"not workload {workload.name!r} of family {workload.family!r}")
     if algorithm not in (None, "sequential", kernel.algorithm):  # "sequential": the default
         raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r}")
+    unknown = sorted(set(options) - set(kernel.options))
+    if unknown:
+        raise WorkloadError(f"{unknown[0]}: not an option of implementation {impl!r} "
+                            f"(it takes {', '.join(kernel.options) or 'none'})")
     label = f"{workload.name} T={workload.seq_len} {impl} {dtype}" + (" fwd+bwd" if direction != "fwd" else "")
     meta = {"family": workload.family, "algorithm": kernel.algorithm, "impl": impl, "direction": direction,
             "launch": launch, "host_s": kernel.host_time_s(direction, launch)}
-    return Schedule(name=label, dtype=dtype, stages=kernel.build(workload, dtype, direction), meta=meta)
+    return Schedule(name=label, dtype=dtype, stages=kernel.build(workload, dtype, direction, **options),
+                    meta={**meta, **options})
 
 
 @lru_cache(maxsize=256)

@@ -65,6 +65,7 @@ class Stage:
     step_barriers: int = 0  # grid-wide barriers per step of a chain that runs inside one kernel
     persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
+    sync_mma: bool = False  # its products issue as synchronous warp MMAs (mma.sync), not the chip's native ones
 
     @cached_property
     def total_ops(self) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import cudnn_rnn, fla_chunk, persistent_rnn, selective_scan
+from workloads.implementations import cudnn_rnn, fla_chunk, flash_attention, persistent_rnn, selective_scan
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -33,11 +33,12 @@ class Implementation:
     name: str
     families: tuple[str, ...]
     algorithm: str  # the parallel algorithm the kernel runs, as the results name it
-    build: Callable  # (workload, dtype, direction) -> tuple[Stage, ...]
+    build: Callable  # (workload, dtype, direction, **options) -> tuple[Stage, ...]
     description: str
     source: str
     host_s: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # eager, per call
     host_source: str = ""
+    options: tuple[str, ...] = ()  # the schedule options its build takes
 
     def host_time_s(self, direction: str, launch: str) -> float:
         """The host stage of one call: its eager host time, or none under a CUDA graph."""
@@ -54,4 +55,10 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("fla-chunk", ("ssd", "gla"), "chunked", fla_chunk.build,
                    fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE,
                    MappingProxyType(fla_chunk.EAGER_HOST_S), fla_chunk.HOST_SOURCE),
+    Implementation("flash-attention-2", ("attention",), "blocked", flash_attention.build_fa2,
+                   "FlashAttention-2: synchronous warp MMAs (mma.sync), 128-row query tiles",
+                   flash_attention.SOURCE, options=("causal",)),
+    Implementation("flash-attention-3", ("attention",), "blocked", flash_attention.build_fa3,
+                   "FlashAttention-3: Hopper's warpgroup MMAs (wgmma) at the full rate, larger tiles",
+                   flash_attention.SOURCE, options=("causal",)),
 )}

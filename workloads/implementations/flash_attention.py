@@ -1,0 +1,69 @@
+"""FlashAttention-2 and FlashAttention-3: one attention, two kernel generations.
+
+Both run the blocked online-softmax algorithm of :func:`workloads.families` ``attention``
+(``blocked``) — a thread block per (query block, head), K and V streamed in key blocks — and
+FlashAttention-2's backward (:mod:`workloads.backward`).  They differ in how they drive the
+matrix unit (Dao, arXiv 2307.08691; Shah et al., arXiv 2407.08608):
+
+* **FlashAttention-2** issues its products as the Ampere-era synchronous warp MMA
+  (``mma.sync``), which on Hopper reaches only part of the tensor cores' peak — the chip's
+  ``sync_mma_share`` (2/3 on an H100, FA3 §1) — and tiles a head dimension of 128 as 128 × 64
+  (queries × keys): ``tile_size_fwd_sm8x``;
+* **FlashAttention-3** issues Hopper's asynchronous warpgroup MMA (``wgmma``) at the unit's full
+  rate, with larger tiles: 128 × 128 causal and 128 × 176 otherwise at head dimension 128,
+  192-row query blocks at 64 (``tile_size_fwd_sm90``).
+
+Tiles are those of Dao-AILab/flash-attention ``hopper/tile_size.h`` for 16-bit inputs.  Where a
+chip's native instructions are its synchronous ones (``sync_mma_share`` 1: Ampere, Ada) the two
+differ only in their tiles; FlashAttention-3 itself runs on Hopper alone.  The exponentials are
+costed after the products, as :mod:`simulator.units` costs every special-function op — FA3's
+ping-pong scheduling overlaps one warpgroup's softmax with another's products, which this does
+not credit (its published forward throughput is met within 1–16 % at T ≥ 2k without it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from workloads.backward import backward_stages
+from workloads.families import FAMILIES
+from workloads.schedule import Stage
+
+SOURCE = ("Dao, arXiv 2307.08691 (FlashAttention-2); Shah et al., arXiv 2407.08608 (FlashAttention-3); "
+          "Dao-AILab/flash-attention hopper/tile_size.h (tile_size_fwd_sm90, tile_size_fwd_sm8x)")
+
+
+def fa2_tile(head_dim: int, causal: bool) -> tuple[int, int]:
+    """(query rows, key columns) of FlashAttention-2's forward tile (4 warps, A100)."""
+    if head_dim <= 64:
+        return 128, 112
+    if head_dim <= 128:
+        return 128, 64
+    return 128, 96
+
+
+def fa3_tile(head_dim: int, causal: bool) -> tuple[int, int]:
+    """(query rows, key columns) of FlashAttention-3's forward tile on Hopper."""
+    if head_dim <= 64:
+        return 192, 128 if causal else 192
+    if head_dim <= 96:
+        return 192, 144
+    if head_dim <= 128:
+        return 128, 128 if causal else 176
+    if head_dim <= 192:
+        return 128, 128
+    return 128, 80
+
+
+def _build(tile, sync_mma: bool):
+    def build(w, dtype: str, direction: str = "fwd", causal: int = 1) -> tuple[Stage, ...]:
+        rows, cols = tile(w.state, bool(causal))
+        stages = FAMILIES["attention"].build(w, "blocked", dtype, {"block": rows, "causal": causal})
+        if direction != "fwd":
+            stages = backward_stages(w, "blocked", dtype, stages)
+        return tuple(dataclasses.replace(s, gemm_shape=(rows, cols, w.state), sync_mma=sync_mma) for s in stages)
+    return build
+
+
+build_fa2 = _build(fa2_tile, sync_mma=True)
+build_fa3 = _build(fa3_tile, sync_mma=False)
