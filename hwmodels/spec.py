@@ -66,7 +66,10 @@ class MatrixUnit(_Spec):
     instructions back to back), so a GEMM pays one fill and drain instead of one per fold.
     ``sync_mma_share`` is the share of that rate a kernel reaches with the previous
     generation's synchronous warp-level instructions (``mma.sync``) where the unit's native
-    ones differ (Hopper's asynchronous ``wgmma``): 1 where they do not.
+    ones differ (Hopper's asynchronous ``wgmma``): 1 where they do not.  ``sync_mma_shape`` is
+    that instruction's (m, n, k) — one warp's product on one of the SM's tensor cores — which
+    sets how well small products fill the unit when a kernel issues them (in place of the
+    ``rows`` × ``cols`` array, which stands for the unit's widest instruction).
     """
 
     rows: Count
@@ -74,6 +77,7 @@ class MatrixUnit(_Spec):
     dataflow: Literal["os", "ws", "is"]
     pipelined: bool = False
     sync_mma_share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] = 1.0
+    sync_mma_shape: tuple[Count, Count, Count] | None = None
     clock_hz: Positive
     macs_per_cycle: dict[MatrixDtype, Positive]
     energy_per_mac_j: dict[MatrixDtype, NonNegative]

@@ -8,6 +8,10 @@
   stages after the first wait at a barrier instead of paying a launch.  Independent copies
   (channels, heads) are processed in waves, so what must fit is one copy's working set.
 * ``auto`` — whichever of the two the simulation finds faster (see :func:`simulate`).
+
+A shipped kernel's schedule (``schedule(…, impl=NAME)``) keeps its kernels under every policy:
+which of its stages share a kernel, and what crosses DRAM between them, is the
+implementation's to say.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ def _linear(stages: tuple[Stage, ...], i: int) -> bool:
 
 
 def fuse(schedule: Schedule, acc: Accelerator) -> Schedule:
-    """The schedule under the ``fused`` policy (unchanged where nothing can be fused)."""
+    """The schedule under the ``fused`` policy (unchanged where nothing can be fused, and for a
+    shipped kernel's schedule, whose kernels are as built)."""
     level = onchip_level(acc)
-    if level is None:
+    if level is None or schedule.meta.get("impl"):
         return schedule
     _, capacity, _ = level
     stages = schedule.stages

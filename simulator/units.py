@@ -52,10 +52,15 @@ def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
 
 def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
     """Useful share of the matrix unit's MAC slots for the stage's GEMM shape: fill, drain and
-    partly filled folds of ``hwmodels.systolic.gemm_cycles``.  1 when the stage gives no shape."""
+    partly filled folds of ``hwmodels.systolic.gemm_cycles``; for products a kernel issues as
+    synchronous warp MMAs (``Stage.sync_mma``) on a unit that gives their shape, the share of
+    the padded instruction tiles that is useful.  1 when the stage gives no shape."""
     if stage.gemm_shape is None or acc.matrix is None:
         return 1.0
     m, n, k = (max(1, int(x)) for x in stage.gemm_shape)
+    if stage.sync_mma and acc.matrix.sync_mma_shape:
+        padded = math.prod(math.ceil(x / t) * t for x, t in zip((m, n, k), acc.matrix.sync_mma_shape))
+        return m * n * k / padded
     rows, cols = acc.matrix.rows, acc.matrix.cols
     return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
 

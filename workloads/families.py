@@ -325,58 +325,82 @@ def _attention(w, algorithm, dtype, options):
 _COMPLEX64 = 8  # torch.fft's spectra: complex float32, whatever the input dtype
 
 
-def _fft_pass(name: str, rows: int, N: int, read: float, written: float) -> Stage:
-    """One cuFFT real-to-complex (or back) transform of ``rows`` rows of N points: a complex FFT
-    of N/2 points, log₂(N/2) levels of N/4 radix-2 butterflies (a complex multiply and two
-    adds: 10 flops) per row, each row's levels on chip (one pass through DRAM)."""
-    levels = _log2(N // 2) if N > 2 else 1
-    ops = rows * max(1, N // 4)
+def fft_pass(name: str, rows: int, points: int, read: float, written: float) -> Stage:
+    """One cuFFT transform of ``rows`` rows of ``points`` complex points (a real-to-complex
+    transform of N reals is one of N/2 complex points): log₂ points levels of points/2 radix-2
+    butterflies (a complex multiply and two adds: 10 flops) per row, each row's levels on chip
+    (one pass through DRAM)."""
+    levels = _log2(points)
+    ops = rows * max(1, points // 2)
     return Stage(name, "vector", ops=ops, steps=levels, flops_per_op=10,
                  bytes_read_per_op=read / (ops * levels), bytes_written_per_op=written / (ops * levels),
                  latency_ops=3, copies=rows)
 
 
-def _long_conv(w, algorithm, dtype, options):
-    """``y = h ∗ u`` per channel, causal, a filter as long as the sequence (:mod:`workloads.
-    kernels.longconv`).  ``heads`` are the channels D, ``batch`` the sequences.
+def transform_length(w, options) -> int:
+    """A long convolution's transform length N: 2^⌈log₂ 2T⌉ for a causal one; T itself, a power
+    of two, for a circular one (option ``circular`` 1: FlashFFTConv's unpadded ``conv``)."""
+    T = w.seq_len
+    circular = options.get("circular", 0)
+    if circular not in (0, 1):
+        raise WorkloadError(f"circular: expected 0 (causal, zero-padded to 2T) or 1 (circular), got {circular!r}")
+    if not circular:
+        return fft_size(T)
+    if T & (T - 1):
+        raise WorkloadError(f"circular: the transform is as long as the sequence, a power of two; got T = {T}")
+    return T
 
-    * ``direct``: T(T + 1)/2 multiply-adds per channel and sequence, u and h read once;
+
+def _long_conv(w, algorithm, dtype, options):
+    """``y = h ∗ u`` per channel, a filter as long as the sequence (:mod:`workloads.kernels.
+    longconv`).  ``heads`` are the channels D, ``batch`` the sequences.  Options: ``gated`` 1
+    multiplies u by a pre-gate and y by a post-gate, each of u's shape, as Hyena's operator
+    does (``y = q ⊙ (h ∗ (k ⊙ v))``); ``circular`` 1 convolves circularly over T (see
+    :func:`transform_length`).
+
+    * ``direct``: T(T + 1)/2 (circular: T²) multiply-adds per channel and sequence, u and h
+      read once;
     * ``fft``: Hyena's reference path (``fftconv_ref``: ``torch.fft.rfft`` of u and of the
-      filter to N = 2^⌈log₂ 2T⌉ points, the product of the spectra, ``irfft``), four kernels
-      whose spectra cross DRAM as complex float32;
-    * ``monarch``: FlashFFTConv's fused kernel — u read once, its N-point DFT as p levels of
-      dense r-point DFT matrices on the matrix unit (:func:`workloads.transforms.radices`;
-      a complex r-point dot product is 8r flops, a twiddle 6), the product with the filter's
-      spectrum, the inverse the same way, y written once; the filter's spectrum by cuFFT."""
+      filter to N points, the product of the spectra, ``irfft``), four kernels whose spectra
+      cross DRAM as complex float32;
+    * ``monarch``: FlashFFTConv's fused kernel — u (and the gates) read once, its N-point DFT
+      as p levels of dense r-point DFT matrices on the matrix unit (:func:`workloads.
+      transforms.radices`; a complex r-point dot product is 8r flops, a twiddle 6), the product
+      with the filter's spectrum (complex, of the input dtype), the inverse the same way, y
+      written once; the filter's spectrum by cuFFT."""
     e = DTYPE_BYTES[dtype]
     B, D, T = w.batch, w.heads, w.seq_len
     rows = B * D
+    N = transform_length(w, options)
+    gated = options.get("gated", 0)
+    if gated not in (0, 1):
+        raise WorkloadError(f"gated: expected 0 or 1, got {gated!r}")
+    gate = rows * T * e * gated  # one gate's bytes
     if algorithm == "direct":
-        ops = rows * (T * (T + 1) // 2)
-        return (Stage("causal convolution, direct", "vector", ops=ops, flops_per_op=2,
-                      bytes_read_per_op=(rows + D) * T * e / ops, bytes_written_per_op=rows * T * e / ops,
-                      latency_ops=_log2(T)),)
-    N = fft_size(T)
+        ops = rows * (T * T if N == T else T * (T + 1) // 2)
+        return (Stage("convolution, direct", "vector", ops=ops, flops_per_op=2 + 2 * gated * rows * T / ops,
+                      bytes_read_per_op=((rows + D) * T * e + 2 * gate) / ops,
+                      bytes_written_per_op=rows * T * e / ops, latency_ops=_log2(T)),)
     spectrum = (N // 2 + 1) * _COMPLEX64
-    filter_fft = _fft_pass("rfft of the filters (cuFFT)", D, N, D * T * e, D * spectrum)
+    filter_fft = fft_pass("rfft of the filters (cuFFT)", D, N // 2, D * T * e, D * spectrum)
     if algorithm == "fft":
-        u_fft = _fft_pass("rfft of u (cuFFT)", rows, N, rows * T * e, rows * spectrum)
+        u_fft = fft_pass("rfft of u (cuFFT)", rows, N // 2, rows * T * e + gate, rows * spectrum)
         product = Stage("spectra product", "vector", ops=rows * (N // 2 + 1), flops_per_op=6,
                         bytes_read_per_op=(rows + D) * spectrum / (rows * (N // 2 + 1)),
                         bytes_written_per_op=_COMPLEX64)
-        inverse = _fft_pass("irfft (cuFFT)", rows, N, rows * spectrum, rows * N * 4)
+        inverse = fft_pass("irfft (cuFFT)", rows, N // 2, rows * spectrum + gate, rows * N * 4)
         return in_sequence([filter_fft, u_fft], [product], [inverse])
     levels = radices(algorithm, N)
     r, p = max(levels), len(levels)
     mean_radix = sum(levels) / p
     dft_flops = 8 * mean_radix + 6 * (p - 1) / p  # per output point and level
     forward = Stage(f"monarch DFT of u ({'·'.join(map(str, levels))}) and the spectra product",
-                    "matrix", ops=rows * N, steps=p, flops_per_op=dft_flops + 6 / p,
-                    bytes_read_per_op=(rows * T * e + D * N * 2 * e) / (rows * N * p),
+                    "matrix", ops=rows * N, steps=p, flops_per_op=dft_flops + (6 + gated) / p,
+                    bytes_read_per_op=(rows * T * e + gate + D * N * 2 * e) / (rows * N * p),
                     latency_ops=_log2(r), gemm_shape=(N // r, r, r), copies=rows)
-    inverse = dataclasses.replace(forward, name="monarch inverse DFT", flops_per_op=dft_flops,
-                                  bytes_read_per_op=0.0, bytes_written_per_op=rows * T * e / (rows * N * p),
-                                  launch=False)
+    inverse = dataclasses.replace(forward, name="monarch inverse DFT", flops_per_op=dft_flops + gated / p,
+                                  bytes_read_per_op=gate / (rows * N * p),
+                                  bytes_written_per_op=rows * T * e / (rows * N * p), launch=False)
     return in_sequence([filter_fft], [forward], [inverse])
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import cudnn_rnn, fla_chunk, flash_attention, persistent_rnn, selective_scan
+from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, flash_attention, persistent_rnn,
+                                       selective_scan)
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -61,4 +62,10 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("flash-attention-3", ("attention",), "blocked", flash_attention.build_fa3,
                    "FlashAttention-3: Hopper's warpgroup MMAs (wgmma) at the full rate, larger tiles",
                    flash_attention.SOURCE, options=("causal",)),
+    Implementation("flashfftconv", ("long-conv",), "monarch", fft_conv.build_flashfftconv,
+                   "FlashFFTConv: the filter's spectrum, then one fused Monarch kernel through WMMA",
+                   fft_conv.SOURCE, options=("gated", "circular")),
+    Implementation("torch-fft-conv", ("long-conv",), "fft", fft_conv.build_torch_fft,
+                   "FlashFFTConv's PyTorch reference: float32 casts, torch.fft.fft, product, ifft",
+                   fft_conv.SOURCE, options=("gated", "circular")),
 )}
