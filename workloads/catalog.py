@@ -172,7 +172,8 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     forward stored or recomputes them).
 
     ``options``: ``chunk``, ``inner``, ``outer`` for the chunked circuit; ``chunk`` for the
-    chunked matmul forms; ``block`` for blocked attention; ``tile`` for GEMM; ``circuit`` and
+    chunked matmul forms; ``block`` and ``causal`` for attention; ``gated`` and ``circular`` for
+    long convolutions; ``tile`` for GEMM; ``circuit`` and
     ``iterations`` for DEER / quasi-DEER (iterations default to the count measured by running
     the kernel with recurrent weights of ``weight_scale``, see
     :func:`workloads.families.measured_iterations`; the schedule's meta says how it was found).

@@ -24,7 +24,8 @@ from workloads.errors import WorkloadError
 from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
 from workloads.transforms import fft_size, radices
 
-__all__ = ["Family", "FAMILIES", "DIMENSIONS", "carry_element", "measured_iterations"]
+__all__ = ["Family", "FAMILIES", "DIMENSIONS", "carry_element", "measured_iterations", "fft_pass",
+           "transform_length"]
 
 
 @dataclass(frozen=True)
