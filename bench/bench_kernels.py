@@ -4,7 +4,9 @@
   JAX's ``lax.scan`` / ``lax.associative_scan`` on the CPU when JAX is installed
   (``pip install -e '.[bench]'``; skipped with a note otherwise);
 * circuit-executor throughput per circuit against the sequential kernel;
-* DeltaNet chunked (WY/UT) against sequential at T = 8192;
+* DeltaNet chunked (WY/UT) and mLSTM chunked against their sequential forms at T = 8192;
+* long convolutions at T = 8192: the radix-2 and Monarch transforms against the direct sum
+  and against ``numpy.fft`` (``rfft``/``irfft``, what a user would write instead);
 * DEER and quasi-DEER iteration counts for a GRU at T = 2^10 … 2^16.
 
 Numba compile (or cache-load) time is reported separately, never inside a timing.
@@ -20,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import compile_seconds, median_seconds, triad_bandwidth_bytes_per_s  # noqa: E402
 from workloads.circuits import CIRCUITS, prefix_circuit  # noqa: E402
-from workloads.kernels import delta_rule, init_params, linear_scan, rnn  # noqa: E402
+from workloads.kernels import delta_rule, init_params, linear_scan, long_conv, mlstm, rnn  # noqa: E402
 
 
 def diagonal_scan(rng) -> None:
@@ -95,6 +97,38 @@ def deltanet(rng) -> None:
     print(f"DeltaNet T=8192 H=4 K=V=64 fp64: chunked is {seq / chk:.2f}× the speed of sequential")
 
 
+def mlstm_forms(rng) -> None:
+    B, T, H, K, V = 1, 8192, 4, 64, 64
+    q, k = rng.normal(size=(2, B, T, H, K)) / 8
+    v = rng.normal(size=(B, T, H, V))
+    i, f = rng.normal(size=(B, T, H)), rng.normal(3.0, 1.0, (B, T, H))
+    for algo in ("sequential", "chunked"):
+        print(f"compile/cache-load mlstm {algo}: "
+              f"{compile_seconds(mlstm, q[:, :70], k[:, :70], v[:, :70], i[:, :70], f[:, :70], algo):.2f} s")
+    seq = median_seconds(mlstm, q, k, v, i, f, "sequential", repeat=3)
+    chk = median_seconds(mlstm, q, k, v, i, f, "chunked", 64, repeat=3)
+    print(f"mLSTM T=8192 H=4 K=V=64 fp64: chunked is {seq / chk:.2f}× the speed of sequential")
+
+
+def long_convolutions(rng) -> None:
+    B, D, T = 1, 64, 8192
+    u = rng.normal(size=(B, D, T))
+    h = rng.normal(size=(D, T)) * np.exp(-np.arange(T) / 500)
+    for algo in ("direct", "fft", "monarch"):
+        print(f"compile/cache-load long_conv {algo}: {compile_seconds(long_conv, u[:, :, :64], h[:, :64], algo):.2f} s")
+    N = 2 * T
+
+    def numpy_fft():
+        return np.fft.irfft(np.fft.rfft(u, N) * np.fft.rfft(h, N), N)[..., :T]
+
+    base = median_seconds(numpy_fft, repeat=3)
+    times = {algo: median_seconds(long_conv, u, h, algo, repeat=3) for algo in ("direct", "fft", "monarch")}
+    print(f"long convolution B=1 D=64 T=8192 fp64 (numpy.fft rfft/irfft: {base * 1e3:.1f} ms):")
+    for algo, seconds in times.items():
+        print(f"  {algo:8s} {times['direct'] / seconds:7.1f}× the direct sum's speed, "
+              f"{seconds / base:6.1f}× numpy.fft's time")
+
+
 def deer(rng) -> None:
     p = init_params("gru", 16, 16, seed=0)
     print("GRU d=16 Newton iterations (DEER / quasi-DEER) by T:")
@@ -109,4 +143,6 @@ if __name__ == "__main__":
     diagonal_scan(rng)
     circuits(rng)
     deltanet(rng)
+    mlstm_forms(rng)
+    long_convolutions(rng)
     deer(rng)

@@ -35,9 +35,11 @@ ALGORITHMS = ("direct", "fft", "monarch")
 @njit(cache=True)
 def _dft(x, levels):
     """The DFT of every row of ``x`` (rows, N), complex, computed level by level in place;
-    returns the rows in natural order."""
+    returns the rows in natural order.  Per group the r-point DFT runs as r × r multiply-adds
+    of contiguous length-M runs (the innermost loop vectorises)."""
     rows, N = x.shape
     block = N
+    acc = np.empty(N, dtype=x.dtype)
     for r in levels:
         M = block // r
         F = np.empty((r, r), dtype=x.dtype)
@@ -48,26 +50,32 @@ def _dft(x, levels):
         for a in range(r):
             for c in range(M):
                 twiddle[a, c] = np.exp(-2j * np.pi * ((a * c) % block) / block)
-        tmp = np.empty(r, dtype=x.dtype)
         for row in range(rows):
             for base in range(0, N, block):
-                for n2 in range(M):
-                    for k1 in range(r):
-                        acc = 0j
-                        for n1 in range(r):
-                            acc += F[k1, n1] * x[row, base + n1 * M + n2]
-                        tmp[k1] = acc * twiddle[k1, n2]
-                    for k1 in range(r):
-                        x[row, base + k1 * M + n2] = tmp[k1]
+                for k1 in range(r):
+                    out = k1 * M
+                    acc[out:out + M] = 0
+                    for n1 in range(r):
+                        f = F[k1, n1]
+                        src = base + n1 * M
+                        for n2 in range(M):
+                            acc[out + n2] += f * x[row, src + n2]
+                for k1 in range(r):
+                    for n2 in range(M):
+                        x[row, base + k1 * M + n2] = acc[k1 * M + n2] * twiddle[k1, n2]
         block = M
-    out = np.empty_like(x)
+    pos = np.empty(N, dtype=np.int64)
     for k in range(N):  # output k = k1 + r1·(k2 + r2·(…)) sits at k1·N/r1 + k2·N/(r1 r2) + …
-        pos, stride, rest = 0, N, k
+        p, stride, rest = 0, N, k
         for r in levels:
             stride //= r
-            pos += (rest % r) * stride
+            p += (rest % r) * stride
             rest //= r
-        out[:, k] = x[:, pos]
+        pos[k] = p
+    out = np.empty_like(x)
+    for row in range(rows):
+        for k in range(N):
+            out[row, k] = x[row, pos[k]]
     return out
 
 
