@@ -18,7 +18,7 @@ chip's native instructions are its synchronous ones (``sync_mma_share`` 1: Amper
 differ only in their tiles; FlashAttention-3 itself runs on Hopper alone.  The exponentials are
 costed after the products, as :mod:`simulator.units` costs every special-function op — FA3's
 ping-pong scheduling overlaps one warpgroup's softmax with another's products, which this does
-not credit (its published forward throughput is met within 1–16 % at T ≥ 2k without it).
+not credit (its published forward throughput at T ≥ 2k is met within 14 % without it).
 """
 
 from __future__ import annotations
