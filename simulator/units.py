@@ -41,9 +41,9 @@ def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
     if stage.unit == "matrix":
         if acc.matrix is None:
             return Placement("vector", f"{stage.name}: no matrix unit, ran on the vector unit")
-        if matrix_dtype(stage, dtype) not in acc.matrix.macs_per_cycle:
-            return Placement("vector", f"{stage.name}: matrix unit has no {matrix_dtype(stage, dtype)} rate, "
-                                       f"ran on the vector unit")
+        operands = matrix_dtype(stage, dtype)
+        if operands not in acc.matrix.macs_per_cycle:
+            return Placement("vector", f"{stage.name}: matrix unit has no {operands} rate, ran on the vector unit")
         return Placement("matrix")
     if stage.unit == "sfu":
         return Placement("vector")  # SFUs sit beside the vector lanes and share their issue

@@ -20,7 +20,7 @@ import numpy as np
 from workloads._jit import njit_on_first_call
 from workloads.circuits import Circuit
 
-__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence",
+__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence", "in_stream_order",
            "gemm_read_bytes"]
 
 UNITS = ("vector", "matrix", "sfu", "transfer")
@@ -252,3 +252,9 @@ def in_sequence(*groups: list[Stage]) -> tuple[Stage, ...]:
             deps = tuple(base + d for d in stage.deps) or ((base - 1,) if base else ())
             out.append(dataclasses.replace(stage, deps=deps))
     return tuple(out)
+
+
+def in_stream_order(stages) -> tuple[Stage, ...]:
+    """The stages as one CUDA stream runs a shipped kernel's launches: each starts when the one
+    before has ended (whatever deps they had)."""
+    return tuple(dataclasses.replace(s, deps=(i - 1,) if i else ()) for i, s in enumerate(stages))

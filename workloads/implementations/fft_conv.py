@@ -29,7 +29,7 @@ import dataclasses
 from workloads.backward import backward_stages
 from workloads.errors import WorkloadError
 from workloads.families import FAMILIES, fft_pass, transform_length
-from workloads.schedule import DTYPE_BYTES, Stage, in_sequence
+from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
 
 SOURCE = ("HazyResearch/flash-fft-conv flashfftconv/conv.py (FlashFFTConvFunc, GatedFlashFFTConvFunc), "
           "csrc/flashfftconv/monarch_cuda (WMMA kernels), benchmarks/benchmark_flashfftconv.py (ref_fftconv); "
@@ -47,7 +47,7 @@ def _elementwise(name: str, elements: int, read: float, written: float, flops: f
 
 def _chain(stages, w, dtype, direction) -> tuple[Stage, ...]:
     """The kernels one after another (one stream), with the family's backward when training."""
-    ordered = in_sequence(*[[dataclasses.replace(s, deps=())] for s in stages])
+    ordered = in_stream_order(stages)
     return backward_stages(w, "monarch", dtype, ordered) if direction != "fwd" else ordered
 
 

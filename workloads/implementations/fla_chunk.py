@@ -24,10 +24,9 @@ per SM per clock: CUDA C++ Programming Guide, arithmetic instruction throughput)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-from workloads.schedule import DTYPE_BYTES, Stage
+from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
 
 SOURCE = ("fla-org/flash-linear-attention fla/ops/common/chunk_h.py, chunk_o.py, fla/ops/simple_gla/chunk.py, "
           "fla/ops/gla/chunk.py; Yang et al., arXiv 2312.06635 §4 (secondary chunking)")
@@ -61,11 +60,6 @@ def _kernel(name, *, blocks: int, block_flops: float, reads: float, writes: floa
                  sfu_ops_per_op=exps / total, sfu_function="exp", sfu_on_chain=False,
                  bytes_read_per_op=reads / total, bytes_written_per_op=writes / total,
                  latency_ops=2 * math.log2(C), gemm_shape=shape, granule_ops=1)
-
-
-def _in_stream_order(stages: list[Stage]) -> tuple[Stage, ...]:
-    """The kernels as one CUDA stream runs them: each starts when the one before has ended."""
-    return tuple(dataclasses.replace(s, deps=(i - 1,) if i else ()) for i, s in enumerate(stages))
 
 
 def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
@@ -122,7 +116,7 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
                       exps=ov * tokens * (C + 1), shape=(C, _OUT_TILE, K))
     stages.append(out)
     if direction == "fwd":
-        return _in_stream_order(stages)
+        return in_stream_order(stages)
 
     stages.append(fwd_h(_FP32))  # recomputed, in fp32
     stages.append(_kernel("chunk_bwd_dh: state gradient of every chunk (reverse)", blocks=nk * nv * BH,
@@ -158,4 +152,4 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
         stages.append(Stage("chunk_local_cumsum (reverse): the gate's gradient", "vector", ops=tokens * K,
                             flops_per_op=1, bytes_read_per_op=_FP32, bytes_written_per_op=_FP32,
                             latency_ops=math.log2(C)))
-    return _in_stream_order(stages)
+    return in_stream_order(stages)
