@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import median_seconds  # noqa: E402
 from hwmodels.calibrate import calibrate  # noqa: E402
 from simulator import simulate  # noqa: E402
-from workloads.catalog import Workload, schedule  # noqa: E402
+from workloads.catalog import Workload  # noqa: E402
+from workloads.dispatch import schedule  # noqa: E402
 from workloads.circuits import prefix_circuit  # noqa: E402
 from workloads.kernels import delta_rule, init_params, linear_scan, rnn  # noqa: E402
 

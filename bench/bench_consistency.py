@@ -19,7 +19,8 @@ from hwmodels.loader import load_accelerator, preset_names  # noqa: E402
 from hwmodels.spec import Accelerator  # noqa: E402
 from simulator import SimulationError, simulate  # noqa: E402
 from tests.conftest import toy_spec  # noqa: E402
-from workloads.catalog import CATALOG, algorithms, schedule  # noqa: E402
+from workloads.catalog import CATALOG, algorithms  # noqa: E402
+from workloads.dispatch import schedule  # noqa: E402
 from workloads.schedule import Schedule, Stage  # noqa: E402
 
 LENGTHS = (256, 4096, 65536)

@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hwmodels.loader import load_accelerator  # noqa: E402
 from simulator import simulate  # noqa: E402
-from workloads.catalog import CATALOG, algorithms, schedule  # noqa: E402
+from workloads.catalog import CATALOG, algorithms  # noqa: E402
+from workloads.dispatch import schedule  # noqa: E402
 
 
 def wall(fn) -> float:
@@ -62,7 +63,8 @@ import resource, sys
 sys.path.insert(0, {root!r})
 from hwmodels.loader import load_accelerator
 from simulator import simulate
-from workloads.catalog import CATALOG, schedule
+from workloads.catalog import CATALOG
+from workloads.dispatch import schedule
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 sched = schedule(CATALOG[{name!r}].with_params(seq_len=1 << 20), {algo!r})
 simulate(sched, load_accelerator("h100-sxm5-80gb"))

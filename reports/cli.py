@@ -17,7 +17,8 @@ from hwmodels.loader import (SpecError, dump_accelerator, load_accelerator, pres
 from simulator import DEFAULT_EVENT_BUDGET, SimulationError, simulate
 from simulator.policy import POLICIES
 from workloads.backward import DIRECTIONS, STATES
-from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload, schedule
+from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload
+from workloads.dispatch import schedule
 from workloads.implementations import IMPLEMENTATIONS, LAUNCHES
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES

@@ -14,7 +14,7 @@ from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
                            plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
 from reports.units import human, scaled
-from reports.sweep import SweepError, _accelerator, evaluate, point_schedule
+from reports.sweep import SweepError, accelerator_of, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
 
@@ -28,7 +28,7 @@ def sensitivity(point: dict) -> pd.DataFrame:
     """Relative latency of ``point`` with each hardware parameter halved and doubled."""
     base = evaluate(point)["latency_s"]
     rows = []
-    acc = _accelerator(point)
+    acc = accelerator_of(point)
     sched = point_schedule(point)[3]
     for name in SENSITIVITY:
         row = {"parameter": name}
@@ -195,7 +195,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     peaks = {}
     for name in ok["accelerator"].unique():
         first = ok[ok["accelerator"] == name].iloc[0]
-        acc = _accelerator(_point(first))
+        acc = accelerator_of(_point(first))
         dtype = first["dtype"]  # the roof of the points' own dtype: vector or, if faster, matrix
         vector = acc.peak_flops_per_s(dtype) if dtype in acc.vector.flops_per_lane_per_cycle else 0.0
         peaks[name] = (max(vector, acc.matrix_peak_flops_per_s(dtype) or 0.0), acc.dram.bandwidth_bytes_per_s)
@@ -208,7 +208,7 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         staged = longest[longest["stages"] > 2] if (longest["stages"] > 2).any() else longest
         fastest = staged.sort_values("latency_s").iloc[0]
         point = _point(fastest)
-        acc = _accelerator(point)
+        acc = accelerator_of(point)
         say("one traced simulation (Gantt chart) and the sensitivity tornado")
         traced = simulate(point_schedule(point)[3], acc, point["policy"],
                           event_budget=int(point["event_budget"]))

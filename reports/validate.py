@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validato
 
 from hwmodels.loader import SpecError, load_accelerator, parse_document, read_yaml
 from simulator import simulate
-from workloads.catalog import WorkloadError, get_workload, schedule
+from workloads.catalog import WorkloadError, get_workload
+from workloads.dispatch import schedule
 from workloads.circuits import CircuitError
 
 __all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",

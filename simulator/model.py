@@ -15,7 +15,8 @@ from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.engine import simulate
 from simulator.multichip import carry_exchange, carry_hop_s, hop_bandwidth_bytes_per_s
-from workloads.catalog import WorkloadError, schedule
+from workloads.catalog import WorkloadError
+from workloads.dispatch import schedule
 from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES

@@ -28,7 +28,8 @@ from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError
 from simulator.engine import simulate
 from simulator.result import SimResult
-from workloads.catalog import Workload, WorkloadError, schedule
+from workloads.catalog import Workload, WorkloadError
+from workloads.dispatch import schedule
 from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage
 

@@ -1,6 +1,7 @@
 """What runs: recurrence families, prefix circuits, Numba kernels and schedules."""
 
-from workloads.catalog import CATALOG, PARAMS, Workload, WorkloadError, algorithms, get_workload, schedule
+from workloads.catalog import CATALOG, PARAMS, Workload, WorkloadError, algorithms, get_workload
+from workloads.dispatch import schedule
 from workloads.families import FAMILIES
 from workloads.circuits import CIRCUITS, Circuit, CircuitError, prefix_circuit
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage

@@ -10,7 +10,8 @@ from hwmodels.spec import Accelerator
 from simulator import SimulationError, simulate
 from simulator.multichip import carry_hop_s, pipeline_latency_s, sequence_parallel
 from tests.conftest import toy_spec
-from workloads.catalog import Workload, get_workload, schedule
+from workloads.catalog import Workload, get_workload
+from workloads.dispatch import schedule
 from workloads.schedule import Schedule, Stage
 
 LINK = {"topology": "ring", "links_per_chip": 2, "bandwidth_bytes_per_s": 4.0, "latency_s": 0.5,

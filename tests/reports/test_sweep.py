@@ -18,7 +18,7 @@ from reports.pareto import pareto_front, pareto_mask, pareto_ranks
 from reports.report import write_sweep_report
 from reports.sweep import SweepError, load_sweep, points, read_results, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
     "name": "small",
     "workloads": [{"name": "diagonal-d64"}],
@@ -229,7 +229,7 @@ def test_report_rebuilds_the_point_it_draws_with_all_its_parameters():
 def test_circuit_check_runs_the_chunk_the_point_costs(monkeypatch):
     """The sweep's circuit check executes the very circuit the point costs (once it checked
     chunked(64) while the point costed chunked(256))."""
-    import reports.sweep as sweep
+    from reports.sweep import evaluation
 
     built = []
 
@@ -239,14 +239,14 @@ def test_circuit_check_runs_the_chunk_the_point_costs(monkeypatch):
 
     from workloads.circuits import prefix_circuit
 
-    monkeypatch.setattr(sweep, "prefix_circuit", recording)
-    sweep.circuit_error.cache_clear()
+    monkeypatch.setattr(evaluation, "prefix_circuit", recording)
+    evaluation.circuit_error.cache_clear()
     point = {"workload": "diagonal-d64", "workload_params": {}, "accelerator": "h100-sxm5-80gb",
              "algorithm": "chunked", "chunk": 256, "dtype": "fp32", "policy": "unfused",
              "fidelity": "analytic", "event_budget": 256, "workload.seq_len": 1000}
-    row = sweep.evaluate(point)
+    row = evaluation.evaluate(point)
     assert built == [("chunked", 1000, {"chunk": 256})] and row["circuit_max_rel_error"] < 1e-12
-    sweep.circuit_error.cache_clear()
+    evaluation.circuit_error.cache_clear()
 
 
 def test_direction_is_a_sweep_axis(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
-from workloads.catalog import CATALOG, WorkloadError, algorithms, get_workload, schedule
+from workloads.catalog import CATALOG, WorkloadError, algorithms, get_workload
+from workloads.dispatch import schedule
 
 CASES = [(name, algo) for name, w in CATALOG.items() for algo in algorithms(w)]
 

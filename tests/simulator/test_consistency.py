@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
-from tests.test_simulator_scale import _exponent, _pram
-from workloads.catalog import CATALOG, algorithms, get_workload, schedule
+from tests.simulator.test_simulator_scale import _exponent, _pram
+from workloads.catalog import CATALOG, algorithms, get_workload
+from workloads.dispatch import schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.errors import WorkloadError
 
@@ -115,7 +116,7 @@ def _costed_combines(sched, copies: int, width: int) -> float:
                                       ("gla-1.3b", 1)])
 def test_costed_circuit_is_the_executed_circuit(name, n_h, algo):
     """DeltaProduct's kernel runs the delta rule over T·n_h micro-steps (under a circuit too:
-    tests/test_families.py), so its circuit has T·n_h positions; once the costed circuit had
+    tests/workloads/test_families.py), so its circuit has T·n_h positions; once the costed circuit had
     T whatever n_h (equal flops for n_h = 1, 2, 3)."""
     T = 100
     w = get_workload(name).with_params(seq_len=T, heads=2, state=4, value=4)

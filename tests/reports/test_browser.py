@@ -56,7 +56,7 @@ def test_the_demo_in_a_browser(browser, tmp_path):
 def test_a_hardware_sweep_report_in_a_browser(browser, tmp_path):
     from pathlib import Path
 
-    spec = load_sweep(Path(__file__).resolve().parent.parent / "examples" / "bandwidth-sobol.yaml")
+    spec = load_sweep(Path(__file__).resolve().parents[2] / "examples" / "bandwidth-sobol.yaml")
     index = write_sweep_report(run_sweep(spec, tmp_path / "res"), tmp_path / "rep")
     headers, text = _check(browser, index)
     assert "accelerator.cores" in headers and "accelerator.memory[hbm3].bandwidth (TB/s)" in headers

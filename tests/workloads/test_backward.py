@@ -75,7 +75,8 @@ def test_ssd_backward_matches_finite_differences(dtype):
 from hwmodels.loader import load_accelerator  # noqa: E402
 from reports.cli import main  # noqa: E402
 from simulator import simulate  # noqa: E402
-from workloads.catalog import CATALOG, algorithms, get_workload, schedule  # noqa: E402
+from workloads.catalog import CATALOG, algorithms, get_workload  # noqa: E402
+from workloads.dispatch import schedule  # noqa: E402
 from workloads.errors import WorkloadError  # noqa: E402
 
 

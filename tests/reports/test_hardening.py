@@ -9,7 +9,8 @@ from hwmodels.spec import Accelerator
 from reports.cli import main
 from simulator import SimulationError, simulate
 from tests.conftest import toy_spec
-from workloads.catalog import get_workload, schedule
+from workloads.catalog import get_workload
+from workloads.dispatch import schedule
 from workloads.circuits import CircuitError, prefix_circuit
 from workloads.schedule import Schedule, Stage
 

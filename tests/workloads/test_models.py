@@ -11,10 +11,11 @@ from reports.cli import main
 from simulator import simulate
 from simulator.model import simulate_model
 from simulator.model import memory_bytes
-from workloads.catalog import get_workload, schedule
+from workloads.catalog import get_workload
+from workloads.dispatch import schedule
 from workloads.models import ModelError, components, load_model, parameters, routed_experts, sharded
 
-MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
 
 
 @pytest.mark.parametrize("name,published", [

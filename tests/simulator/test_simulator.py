@@ -9,7 +9,8 @@ from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator import SimulationError, bounds, simulate
 from tests.conftest import toy_spec
-from workloads.catalog import WorkloadError, get_workload, schedule
+from workloads.catalog import WorkloadError, get_workload
+from workloads.dispatch import schedule
 from workloads.schedule import Schedule, Stage
 
 

@@ -7,7 +7,8 @@ import pytest
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
 from simulator.units import matrix_rate
-from workloads.catalog import get_workload, schedule
+from workloads.catalog import get_workload
+from workloads.dispatch import schedule
 from workloads.errors import WorkloadError
 from workloads.implementations.selective_scan import launch
 

@@ -1,5 +1,5 @@
 """scansim's own model file: a small YAML for a hypothetical model, with the same pieces a
-Hugging Face config describes (:mod:`workloads.models`) but named plainly::
+Hugging Face config describes (:mod:`workloads.models.configs`) but named plainly::
 
     name: gdn-hybrid-1.3b
     d_model: 2048
@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from workloads.errors import WorkloadError
+from workloads.models.model import FEED_FORWARDS, MIXERS, Model, ModelError
 
 __all__ = ["load_model_file", "MAX_MODEL_FILE_BYTES"]
 
@@ -87,8 +88,6 @@ class _Layers(_Strict):
     @field_validator("pattern")
     @classmethod
     def _kinds(cls, pattern):
-        from workloads.models import FEED_FORWARDS, MIXERS
-
         for entry in pattern:
             mixer, _, ffn = entry.partition("/")
             if mixer not in (*MIXERS, "none") or ffn not in FEED_FORWARDS or (mixer, ffn) == ("none", "none"):
@@ -148,9 +147,8 @@ def _where(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def load_model_file(path: str | Path):
-    """A :class:`workloads.models.Model` from scansim's own model YAML (see the module's doc)."""
-    from workloads.models import Model, ModelError
+def load_model_file(path: str | Path) -> Model:
+    """A :class:`Model` from scansim's own model YAML (see the module's doc)."""
 
     path = Path(path)
     try:

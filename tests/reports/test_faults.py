@@ -14,11 +14,12 @@ import psutil
 import pytest
 import yaml
 
-from reports import cli, sweep
+from reports import cli
+from reports.sweep import run as sweep_run
 from reports.cli import main
 from reports.sweep import SweepError, load_sweep, read_results, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"workloads": [{"name": "diagonal-d64"}], "accelerators": ["h100-sxm5-80gb"],
          "axes": {"workload.seq_len": [64, 128, 256, 512], "algorithm": ["sequential", "kogge-stone"]},
          "fidelity": "des", "event_budget": 256}
@@ -82,7 +83,7 @@ def test_a_second_sweep_into_a_busy_folder_is_refused_and_a_stale_lock_taken_ove
 def test_a_full_disk_stops_with_one_line_and_resume_completes(tmp_path, capsys, monkeypatch):
     path = _sweep_file(tmp_path)
     out = tmp_path / "out"
-    real, written = sweep._write_rows, []
+    real, written = sweep_run.write_rows, []
 
     def write_until_full(folder, rows):
         if len(written) == 3:
@@ -90,11 +91,11 @@ def test_a_full_disk_stops_with_one_line_and_resume_completes(tmp_path, capsys, 
         written.append(rows)
         real(folder, rows)
 
-    monkeypatch.setattr(sweep, "_write_rows", write_until_full)
+    monkeypatch.setattr(sweep_run, "write_rows", write_until_full)
     assert main(["sweep", str(path), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err and "3 points of 8 are saved" in err
-    monkeypatch.setattr(sweep, "_write_rows", real)
+    monkeypatch.setattr(sweep_run, "write_rows", real)
     assert main(["sweep", str(path), "-o", str(out), "--resume"]) == 0
     assert len(read_results(out)) == 8 and read_results(out)["point_id"].is_unique
 
@@ -149,7 +150,7 @@ def test_dask_addresses_fail_fast_in_one_line(tmp_path, capsys, monkeypatch):
     path = _sweep_file(tmp_path)
     assert main(["sweep", str(path), "-o", str(tmp_path / "a"), "--scheduler", "garbage"]) == 2
     assert "expected a Dask scheduler address" in capsys.readouterr().err
-    monkeypatch.setattr(sweep, "DASK_CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(sweep_run, "DASK_CONNECT_TIMEOUT_S", 1)
     start = time.monotonic()
     assert main(["sweep", str(path), "-o", str(tmp_path / "b"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err

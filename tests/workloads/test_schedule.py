@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from workloads.catalog import CATALOG, WorkloadError, get_workload, schedule
+from workloads.catalog import CATALOG, WorkloadError, get_workload
+from workloads.dispatch import schedule
 from workloads.circuits import prefix_circuit
 
 

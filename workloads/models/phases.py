@@ -1,0 +1,212 @@
+"""A pass of a model as the pieces scansim costs: the prefill of T tokens per sequence, one
+decode step against the KV cache or recurrent state, or a training step.  Each piece is a
+catalog workload with exact sizes: norms, projections and MLPs as GEMMs on the matrix unit (a
+mixture's experts as one grouped GEMM), gates and activations elementwise, the short causal
+conv1d of Mamba and DeltaNet, and the mixer through the existing families (attention;
+Mamba-1's selective scan; Mamba-2's SSD; Gated DeltaNet's chunked form) — in the prefill, or
+the decode of one token against the KV cache (attention: every cached key and value is read)
+or the recurrent state (read and rewritten).  No weights are ever needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from workloads.catalog import get_workload
+from workloads.models.model import MIXERS, PHASES, Component, Model, ModelError
+from workloads.models.parameters import parameters, widths
+
+__all__ = ["components", "routed_experts"]
+
+
+def _gemm(name: str, tokens: int, out: int, inner: int, count: int, groups: int = 1) -> Component:
+    w = get_workload("gemm-4096").with_params(m=tokens, n=out, k=inner, batch=groups)
+    return Component(name, w, "tiled", count)
+
+
+def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) -> Component:
+    w = get_workload("elementwise-256m").with_params(elements=elements, inputs=inputs, flops_per_element=flops)
+    return Component(name, w, "map", count)
+
+
+def _read(name: str, elements: int, count: int) -> Component:
+    """A pass that reads ``elements`` (a KV cache) and reduces them: memory-bound decode."""
+    return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count)
+
+
+
+def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False) -> list[Component]:
+    """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
+    at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
+    piece forward and backward (its backward schedule: the GEMMs' ∂A and ∂B, the mixers'
+    reverse scans and FlashAttention's backward), the layers' forward once more when
+    activations are recomputed, and the optimizer's update."""
+    if phase not in PHASES:
+        raise ModelError(f"phase: expected one of {', '.join(PHASES)}, got {phase!r}")
+    if phase == "train":
+        forward = _forward(m, "prefill", seq_len, batch, logits=batch * seq_len)  # a loss on every token
+        parts = [dataclasses.replace(p, direction="fwd+bwd") for p in forward]
+        if recompute:  # activation checkpointing: each layer's forward again before its backward
+            parts += [dataclasses.replace(p, name=f"recompute: {p.name}") for p in forward
+                      if not p.name.startswith(_ENDS)]
+        # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
+        # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
+        update = get_workload("elementwise-256m").with_params(elements=parameters(m), inputs=6, flops_per_element=12)
+        return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32")]
+    return _forward(m, phase, seq_len, batch)
+
+
+_ENDS = ("embedding lookup", "final norm", "LM head")  # the pieces outside the layers
+
+
+def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None = None) -> list[Component]:
+    n = batch * (seq_len if phase == "prefill" else 1)  # tokens through the projections
+    logits = logits or batch  # serving needs the next token's logits only
+    d = m.d_model
+    parts = [_elementwise("embedding lookup", n * d, 1, 1, 1), _elementwise("norms", n * d, 1, 4, m.sublayers)]
+    for mixer in MIXERS:
+        if m.count(mixer):
+            parts += _MIXER_PARTS[mixer](m, phase, seq_len, batch, n, m.count(mixer))
+    for ffn in ("mlp", "moe"):
+        if m.count(ffn):
+            parts += _FFN_PARTS[ffn](m, n, m.count(ffn))
+    parts.append(_elementwise("residual adds", n * d, 2, 1, m.sublayers))
+    parts += [_elementwise("final norm", logits * d, 1, 4, 1),
+              _gemm("LM head" + (" (last token)" if logits == batch else ""), logits, m.vocab, d, 1)]
+    return parts
+
+
+def _label(m: Model, mixer: str, text: str) -> str:
+    """A piece's name, prefixed by its mixer in a hybrid (where several kinds of layers have one)."""
+    hybrid = len({mx for mx, _ in m.layout} - {"none"}) > 1
+    return f"{mixer}: {text}" if hybrid else text
+
+
+def _attention_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: int) -> list[Component]:
+    w, d = widths(m), m.d_model
+    name = lambda text: _label(m, "attention", text)  # noqa: E731
+    parts = [_gemm(name("QKV projection" + (" and output gate" if m.attention_gate else "")), n, w["q"] + w["kv"],
+                   d, count)]
+    if m.qk_norm:
+        parts.append(_elementwise(name("query and key norms"), n * (m.heads + m.kv_heads) * m.head_dim, 1, 4, count))
+    if phase == "prefill":
+        attention = get_workload("llama2-7b-attention").with_params(
+            seq_len=seq_len, batch=batch, heads=m.heads, state=m.head_dim, value=m.head_dim)
+        parts.append(Component(name("attention (FlashAttention, causal)"), attention, "blocked", count))
+    else:  # one query against every cached key and value
+        parts.append(_read(name("attention over the KV cache"), batch * 2 * seq_len * m.kv_heads * m.head_dim, count))
+    if m.attention_gate:
+        parts.append(_elementwise(name("output gate (σ)"), n * m.heads * m.head_dim, 2, 5, count))
+    return parts + [_gemm(name("output projection"), n, d, m.heads * m.head_dim, count)]
+
+
+def _mamba_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: int, mixer: str) -> list[Component]:
+    w, d, di, ns = widths(m), m.d_model, m.d_inner, m.d_state
+    name = lambda text: _label(m, mixer, text)  # noqa: E731
+    proj, conv = (2 * di, di) if mixer == "mamba" else (w["mamba2_in"], w["mamba2_conv"])
+    parts = [_gemm(name("input projection"), n, proj, d, count),
+             _elementwise(name("causal conv1d + SiLU"), n * conv, m.d_conv, 2 * m.d_conv + 4, count)]
+    if mixer == "mamba":
+        parts += [_gemm(name("x projection (Δ, B, C)"), n, m.dt_rank + 2 * ns, di, count),
+                  _gemm(name("Δ projection"), n, di, m.dt_rank, count)]
+    if phase == "prefill" and mixer == "mamba":
+        scan = get_workload("mamba-130m").with_params(seq_len=seq_len, batch=batch, heads=di, state=ns)
+        parts.append(Component(name("selective scan"), scan, "chunked", count, impl="selective-scan"))
+    elif phase == "prefill":
+        ssd = get_workload("mamba2-2.7b").with_params(seq_len=seq_len, batch=batch, heads=di // m.ssm_head_dim,
+                                                      state=ns, value=m.ssm_head_dim)
+        parts.append(Component(name("SSD (chunked)"), ssd, "chunked", count))
+    else:  # the state is read, updated and written back: d_inner × d_state per sequence
+        parts.append(_elementwise(name("recurrent state update"), batch * di * ns, 3, 6, count))
+    gate = "gate (y · SiLU z)" + (" and gated norm" if mixer == "mamba2" else "")
+    return parts + [_elementwise(name(gate), n * di, 2, 6, count), _gemm(name("output projection"), n, d, di, count)]
+
+
+def _deltanet_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: int) -> list[Component]:
+    """Gated DeltaNet (Yang, Kautz & Hatamizadeh, arXiv 2412.06464) as Qwen3-Next lays it out:
+    q, k, v, z and the gates β, α from two projections, a causal conv over q, k and v, the
+    chunked delta rule per value head (k and q shared by a group of value heads), a gated
+    RMSNorm, the output projection."""
+    w, d = widths(m), m.d_model
+    name = lambda text: _label(m, "gated-deltanet", text)  # noqa: E731
+    parts = [_gemm(name("q, k, v, z, β, α projections"), n, w["gdn_in"], d, count),
+             _elementwise(name("causal conv1d + SiLU"), n * w["gdn_conv"], m.d_conv, 2 * m.d_conv + 4, count)]
+    if phase == "prefill":
+        rule = get_workload("gated-deltanet-1.3b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
+                                                               state=m.linear_key_dim, value=m.linear_value_dim)
+        parts.append(Component(name("gated delta rule (chunked)"), rule, "chunked", count))
+    else:  # S ← α S (I − β k kᵀ) + β v kᵀ, o = S q: the state read, updated and written back
+        state = batch * m.linear_heads * m.linear_key_dim * m.linear_value_dim
+        parts.append(_elementwise(name("recurrent state update"), state, 3, 8, count))
+    return parts + [_elementwise(name("gated RMSNorm"), n * w["gdn_v"], 2, 8, count),
+                    _gemm(name("output projection"), n, d, w["gdn_v"], count)]
+
+
+def _mlp_parts(m: Model, n: int, count: int, d_ff: int = 0, label: str = "MLP") -> list[Component]:
+    d_ff = d_ff or m.d_ff
+    if label == "MLP" and not m.mlp_gated:
+        return [_gemm("MLP up projection", n, d_ff, m.d_model, count),
+                _elementwise("MLP squared ReLU", n * d_ff, 1, 2, count),
+                _gemm("MLP down projection", n, m.d_model, d_ff, count)]
+    return [_gemm(f"{label} gate and up projections", n, 2 * d_ff, m.d_model, count),
+            _elementwise(f"{label} SiLU · up", n * d_ff, 2, 5, count),
+            _gemm(f"{label} down projection", n, m.d_model, d_ff, count)]
+
+
+def routed_experts(m: Model, tokens: int) -> tuple[int, int]:
+    """``(experts, tokens per expert)`` a batch of ``tokens`` reaches: with routing spread
+    evenly (what load-balancing losses aim at; an assumption), E·(1 − (1 − k/E)^n) distinct
+    experts, each with n·k of them shared out."""
+    E, k = m.experts, m.experts_per_token
+    reached = max(1, min(E, math.ceil(E * (1 - (1 - k / E) ** tokens) - 1e-9)))
+    return reached, math.ceil(tokens * k / reached)
+
+
+def _moe_parts(m: Model, n: int, count: int) -> list[Component]:
+    """A mixture of experts (Shazeer et al., arXiv 1701.06538; Mixtral, arXiv 2401.04088): the
+    router's logits and top-k, every reached expert's gated MLP as one grouped GEMM over its
+    tokens, and a shared expert where the model has one."""
+    d = m.d_model
+    reached, per_expert = routed_experts(m, n)
+    parts = [_gemm("MoE router", n, m.experts, d, count),
+             _elementwise("MoE top-k routing (softmax, select)", n * m.experts, 1, 4, count),
+             _gemm(f"MoE experts gate and up projections ({reached} experts reached)", per_expert,
+                   2 * m.expert_d_ff, d, count, groups=reached),
+             _elementwise("MoE experts SiLU · up", reached * per_expert * m.expert_d_ff, 2, 5, count),
+             _gemm("MoE experts down projections", per_expert, d, m.expert_d_ff, count, groups=reached),
+             _elementwise("MoE combine (weighted sum of the top-k)", n * d * m.experts_per_token, 2, 2, count)]
+    if m.shared_expert_d_ff:
+        parts += _mlp_parts(m, n, count, m.shared_expert_d_ff, "MoE shared expert")
+    return parts
+
+
+def _rwkv7_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: int) -> list[Component]:
+    """RWKV-7's time mixing: token shift, the r, k, v projections and the four low-rank maps,
+    the generalised delta rule (chunked, as flash-linear-attention runs it), the group norm
+    and gate, the output projection."""
+    d = m.d_model
+    name = lambda text: _label(m, "rwkv7", text)  # noqa: E731
+    parts = [_elementwise(name("token shift and mixes"), n * d, 2, 12, count),
+             _gemm(name("r, k, v projections"), n, 3 * d, d, count),
+             _gemm(name("low-rank maps down (decay, a, v, gate)"), n, sum(m.lora_ranks), d, count),
+             _gemm(name("low-rank maps up"), n, d, max(m.lora_ranks), count * len(m.lora_ranks)),
+             _elementwise(name("decay, rates, key normalisation"), n * d, 3, 12, count)]
+    if phase == "prefill":  # flash-linear-attention's chunk_dplr_delta_rule: the delta rule's chunked
+        # WY form with a per-channel decay — costed as the gated delta rule's chunked form
+        rule = get_workload("gated-deltanet-1.3b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
+                                                               state=m.linear_key_dim, value=m.linear_value_dim)
+        parts.append(Component(name("generalised delta rule (chunked, WY form)"), rule, "chunked", count))
+    else:  # S ← S (diag(w) + a bᵀ) + v kᵀ, o = S r: the state read, updated and written back
+        state = batch * m.linear_heads * m.linear_key_dim * m.linear_value_dim
+        parts.append(_elementwise(name("recurrent state update"), state, 3, 8, count))
+    return parts + [_elementwise(name("group norm and gate"), n * d, 3, 10, count),
+                    _gemm(name("output projection"), n, d, d, count)]
+
+
+_MIXER_PARTS = {"attention": _attention_parts,
+                "mamba": lambda *a: _mamba_parts(*a, mixer="mamba"),
+                "mamba2": lambda *a: _mamba_parts(*a, mixer="mamba2"),
+                "gated-deltanet": _deltanet_parts,
+                "rwkv7": _rwkv7_parts}
+_FFN_PARTS = {"mlp": _mlp_parts, "moe": _moe_parts}

@@ -1,0 +1,52 @@
+"""Tensor parallelism: one chip's share of a model, and the all-reduces the split adds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from workloads.models.model import Model, ModelError
+
+__all__ = ["sharded", "all_reduces"]
+
+
+_SPLIT = {"attention": ("heads", "kv_heads"), "mamba": ("d_inner",), "mamba2": ("d_inner",),
+          "gated-deltanet": ("linear_heads", "linear_key_heads"), "rwkv7": ("linear_heads", "linear_key_heads"),
+          "mlp": ("d_ff",),
+          "moe": ("expert_d_ff", "shared_expert_d_ff")}
+_REPLICABLE = ("kv_heads", "linear_key_heads")  # heads shared by groups of query / value heads
+
+
+def sharded(m: Model, tp: int) -> Model:
+    """One chip's share of the model under tensor parallelism of degree ``tp`` (Megatron-LM:
+    Shoeybi et al., arXiv 1909.08053): attention and DeltaNet heads, MLP and expert widths,
+    Mamba's inner channels and heads, and the vocabulary split ``tp`` ways; the model width is
+    whole on every chip.  Grouped key/value heads fewer than the chips are replicated, one per
+    chip (as vLLM and TensorRT-LLM shard grouped-query attention)."""
+    if tp == 1:
+        return m
+    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
+        raise ModelError(f"chips: expected a whole number ≥ 1, got {tp!r}")
+    kinds = {kind for layer in m.layout for kind in layer}
+    share = {}
+    for name in (name for kind in sorted(kinds) for name in _SPLIT.get(kind, ())):
+        value = getattr(m, name)
+        if name in _REPLICABLE and value < tp and tp % value == 0:
+            share[name] = 1  # fewer shared key/value heads than chips: each chip keeps a copy of one
+        elif value % tp:
+            raise ModelError(f"{m.name}: {name} = {value} does not split over {tp} chips")
+        else:
+            share[name] = value // tp
+    if "mamba2" in kinds and (m.d_inner // tp) % m.ssm_head_dim:
+        raise ModelError(f"{m.name}: {m.d_inner // m.ssm_head_dim} SSD heads do not split over {tp} chips")
+    return dataclasses.replace(m, **share, vocab=math.ceil(m.vocab / tp))
+
+
+def all_reduces(m: Model, phase: str, seq_len: int, batch: int = 1) -> tuple[float, int]:
+    """``(elements, count)`` of the all-reduces tensor parallelism adds to one pass: after each
+    row-parallel projection (every mixer's output projection and every MLP's or expert's down
+    projection) the partial sums of every token's ``d_model`` outputs; twice as many in a
+    training step (the backward's input gradients)."""
+    tokens = batch * (1 if phase == "decode" else seq_len)
+    return float(tokens * m.d_model), m.sublayers * (2 if phase == "train" else 1)
+
