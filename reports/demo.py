@@ -5,25 +5,31 @@ Mamba-2's SSD, DeltaNet) against a nonlinear RNN (LSTM) and attention (Llama-2-7
 under the algorithms that can run it — sequential, chunked, a Kogge–Stone prefix circuit,
 quasi-DEER's Newton iterations, blocked attention — for T = 2^8 … 2^18 in fp16 on a datacenter GPU,
 a consumer GPU and a proposed SRAM-only dataflow chip; and whole models from their configs — a
-transformer, a hybrid and a recurrent model decoding at 2k … 512k tokens of context and batch
+transformer, a hybrid and a recurrent model of about the same size (7–8 B parameters, so the
+comparison is of architectures, not sizes) decoding at 2k … 512k tokens of context and batch
 1, 8, 64.  It runs as a sweep — results in ``DIR/results/`` (parquet) — and writes the report:
-opening with its findings in words (computed from the results), then tables, Pareto front,
-latency vs T with growth exponents, crossover map, roofline, a Gantt chart of one trace, a
-sensitivity tornado, the models' throughput, memory and crossover map, and the validation
-section.
+opening with what was simulated, its key findings as a short list (computed from the results),
+how far to trust them (both validation sets: the kernels and the recurrent set's held-out
+half), and the findings chip by chip; then tables, Pareto front, latency vs T with growth
+exponents, crossover map, roofline, a Gantt chart of one trace, a sensitivity tornado, the
+models' throughput, memory and crossover map, and the validation section.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from reports.report import write_sweep_report
 from reports.story import story
 from reports.sweep import SweepSpec, read_results, run_sweep
-from reports.validate import load_cases, run_validation
+from reports.validate import RECURRENT_FILE, ValidationSet, load_cases, run_validation
 
-__all__ = ["DEMO_WORKLOADS", "DEMO_SEQ_LENS", "DEMO_PRESETS", "demo_sweep", "run_demo"]
+__all__ = ["DEMO_WORKLOADS", "DEMO_SEQ_LENS", "DEMO_PRESETS", "DEMO_MODELS", "demo_sweep", "demo_validation",
+           "run_demo"]
 
 #: each mixer with the algorithms that can run it
 DEMO_WORKLOADS = {
@@ -37,8 +43,9 @@ DEMO_WORKLOADS = {
 DEMO_SEQ_LENS = tuple(4**k for k in range(4, 10))  # 256 … 262,144
 DEMO_PRESETS = ("h100-sxm5-80gb", "rtx-4090", "groq-lpu-style")
 DEMO_DTYPE = "fp16"  # the matrix units' dtype: chunked forms run their matmuls there
-#: whole models, a transformer, a hybrid and a recurrent one, decoding at these contexts and batches
-DEMO_MODELS = ("llama-3-8b", "nemotron-h-8b", "mamba2-2.7b")
+#: whole models of about one size (see examples/models/README.md), a transformer, a hybrid and a
+#: recurrent one, decoding at these contexts and batches
+DEMO_MODELS = ("llama-3-8b", "nemotron-h-8b", "mamba-codestral-7b")
 DEMO_CONTEXTS = (2048, 8192, 32768, 131072, 524288)
 DEMO_BATCHES = (1, 8, 64)
 _MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
@@ -57,17 +64,39 @@ def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, models=DEMO_MODELS,
     })
 
 
-def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers: int = 2) -> Path:
+def demo_validation(quick: bool = False) -> list[tuple[str, ValidationSet]]:
+    """The shipped validation sets the demo reports: the kernels and the recurrent set; with
+    ``quick``, the recurrent set's first case of every source and direction (both halves, a
+    few seconds instead of half a minute: for tests)."""
+    recurrent = load_cases(RECURRENT_FILE)
+    if quick:
+        first = {}
+        for case in recurrent.cases:
+            first.setdefault((case.source, case.direction), case)
+        recurrent = recurrent.model_copy(update={"cases": list(first.values()), "orderings": [
+            o for o in recurrent.orderings if {o.faster, o.slower} <= {c.id for c in first.values()}]})
+    return [("kernels", load_cases()), ("recurrent", recurrent)]
+
+
+def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers: int = 2,
+             validation: Sequence[tuple[str, ValidationSet]] | None = None) -> Path:
     """Run the default study into ``out/results`` and write ``out/index.html`` (with
-    ``out/results.csv``).  Returns the path of ``index.html``; a rerun resumes."""
+    ``out/results.csv``).  ``validation``: the ``(name, set)`` pairs to check the model against
+    (default :func:`demo_validation`; host cases left out).  Returns the path of ``index.html``;
+    a rerun resumes."""
     out = Path(out)
     run_sweep(demo_sweep(seq_lens, presets), out / "results", workers=workers, resume=True, progress=True)
     results = read_results(out / "results")
     results.to_csv(out / "results.csv", index=False)
     say = lambda text: print(f"scansim demo: {text} …", file=sys.stderr, flush=True)  # noqa: E731
-    say("the validation set")
-    validation = run_validation(load_cases(), fast=True)
+    tables, orderings = [], []
+    for name, cases in demo_validation() if validation is None else validation:
+        say(f"the {name} validation set ({len(cases.cases)} cases)")
+        table, order = run_validation(cases, fast=True, name=name)
+        tables.append(table)
+        orderings.append(order)
+    checked = (pd.concat(tables, ignore_index=True), pd.concat(orderings, ignore_index=True)) if tables else None
     layers = results[results["model"].isna()] if "model" in results else results
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
                                                   "on real and proposed chips, and whole models",
-                              validation=validation, intro=story(layers), progress=say)
+                              validation=checked, story=story(layers), progress=say)

@@ -10,9 +10,13 @@ import pandas as pd
 
 from reports.html import Figure, Table
 from reports.plots import plot_model_crossover, plot_models_vs_context
-from reports.units import human
+from reports.story import Story
+from reports.units import count, human
 
-__all__ = ["model_section", "fits"]
+__all__ = ["MATCHED", "architecture", "model_section", "fits"]
+
+#: models whose parameter counts are within this factor of each other are compared as of one size
+MATCHED = 1.25
 
 
 def fits(rows: pd.DataFrame) -> pd.Series:
@@ -44,10 +48,94 @@ def _throughput(rows: pd.DataFrame) -> pd.DataFrame:
                                                    memory_bytes=("memory_bytes", "max"))
 
 
-def _findings(table: pd.DataFrame, phase: str) -> str:
+def architecture(config: str) -> str:
+    """``transformer``, ``recurrent`` or ``hybrid``: which mixers a model's layers have (from its
+    config file; "" where it cannot be read)."""
+    from workloads.models import MIXERS, ModelError, load_model
+
+    try:
+        model = load_model(config)
+    except (ModelError, OSError):
+        return ""
+    attention = model.count("attention")
+    recurrent = sum(model.count(m) for m in MIXERS if m != "attention")
+    return "hybrid" if attention and recurrent else "transformer" if attention else "recurrent" if recurrent else ""
+
+
+def _sizes(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model: its parameter count and architecture (index: the model's name)."""
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, "parameters", "model_config"])))
+    out = rows.groupby("model").agg(parameters=("parameters", "max"), config=("model_config", "first"))
+    out["architecture"] = [architecture(c) if isinstance(c, str) else "" for c in out["config"]]
+    return out
+
+
+def _size_finding(sizes: pd.DataFrame) -> str:
+    """Whether the models are of matched size, with each one's architecture and parameters."""
+    known = sizes[sizes["parameters"].notna() & (sizes["parameters"] > 0)].sort_values("parameters", ascending=False)
+    if len(known) < 2:
+        return ""
+    each = _and([f"{m} ({row.architecture + ', ' if row.architecture else ''}{count(row.parameters)}"
+                 f"{' parameters' if i == 0 else ''})" for i, (m, row) in enumerate(known.iterrows())])
+    if known["parameters"].max() / known["parameters"].min() <= MATCHED:
+        return f"The whole models are of about one size, so what differs is how they are built: {each}."
+    return (f"The whole models differ in size: {each}; a larger model is slower for its size alone, so the model "
+            "table also gives tokens/s per billion parameters.")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _key(table: pd.DataFrame, what: str) -> list[str]:
+    """The chip where most model points fit, at its largest batch that fits: who is fastest at
+    the shortest context, who stops fitting as it grows, and how fast the rest are at the longest."""
+    counts = table.groupby("on")["fits"].sum()
+    if counts.max() == 0:
+        return []
+    on = counts.idxmax()
+    part = table[table["on"] == on]
+    batch = part[part["fits"]]["batch"].max()
+    wide = part[part["batch"] == batch].pivot(index="seq_len", columns="model", values="tokens_per_s").sort_index()
+    first, last = wide.index.min(), wide.index.max()
+    ranked = wide.loc[first].dropna().sort_values(ascending=False)
+    if ranked.empty:
+        return []
+    head = (f"Decoding {int(batch):,} sequences at once on {on} with {int(first):,} tokens of context"
+            if what == "decodes" else f"On {on} at batch {int(batch):,} and context {int(first):,}")
+    line = f"{head}, {ranked.index[0]} is fastest at {human(ranked.iloc[0], 'tokens_per_s')}"
+    if len(ranked) > 1:
+        line += ", then " + _and([f"{m} at {human(v, 'tokens_per_s')}" for m, v in ranked.iloc[1:].items()])
+    missing = [m for m in wide.columns if m not in ranked.index]
+    out = [line + (f"; {_and(missing)} {'does' if len(missing) == 1 else 'do'} not fit" if missing else "") + "."]
+    if last != first:
+        stops = {m: int(wide.index[(wide.index > first) & wide[m].isna()].min()) for m in ranked.index
+                 if wide.loc[wide.index > first, m].isna().any()}
+        still = wide.loc[last].dropna().sort_values(ascending=False)
+        gone = [f"{m} {'no longer fits ' if i == 0 else ''}from {t:,}{' tokens' if i == 0 else ''}"
+                for i, (m, t) in enumerate(sorted(stops.items(), key=lambda kv: kv[1]))]
+        overtakes = [f"{a} overtakes {b} from {t:,} tokens" for a, b, t in _overtaking(wide.loc[:, ranked.index])]
+        parts = [_and(overtakes + gone)] if overtakes or gone else []
+        if len(still):
+            parts.append(_and([f"{m} {'still ' if stops else ''}{what} {human(v, 'tokens_per_s')}"
+                               for m, v in still.items()]) + f" at {int(last):,}")
+        if parts:
+            out.append(f"As the context grows on {on}, " + "; ".join(parts) + ".")
+    grows = _grows_per_1k(part)
+    if grows:
+        each = [f"{human(g, 'memory_bytes') if g > 0 else 'nothing'} to {'the memory ' if i == 0 else ''}{m}"
+                f"{' holds' if i == 0 else chr(39) + 's'}"
+                for i, (m, g) in enumerate(sorted(grows.items(), key=lambda kv: -kv[1]))]
+        out.append(f"Per sequence, every 1,000 tokens of context add {_and(each)} (a KV cache grows, a "
+                   "recurrent state does not).")
+    return out
+
+
+def _findings(table: pd.DataFrame, phase: str, sizes: pd.DataFrame | None = None) -> Story:
     """Per accelerator (and chip count), at its largest swept batch: each model's throughput at
     the shortest and longest context, where a model stops fitting, and from which context one
-    model overtakes another (``table``: :func:`_throughput`'s)."""
+    model overtakes another (``table``: :func:`_throughput`'s).  The key findings: whether the
+    models are of matched size, and the chip where most fit, in a few sentences."""
     what = {"decode": "decodes", "prefill": "prefills", "train": "trains on"}[phase]
     out = []
     for on, part in table.groupby("on"):
@@ -74,27 +162,34 @@ def _findings(table: pd.DataFrame, phase: str) -> str:
         growth = _growth(table[table["on"] == on])
         if growth:
             out.append("Memory held grows, per sequence and 1,000 tokens of context, by " + ", ".join(growth) + ".")
-    return " ".join(out)
+    key = [s for s in [_size_finding(sizes)] if s] if sizes is not None else []
+    return Story(tuple(key + _key(table, what)), tuple(out))
 
 
-def _growth(part: pd.DataFrame) -> list[str]:
-    """Each model's memory growth per sequence and 1,000 tokens of context (KV cache; a
-    recurrent state does not grow), from its two shortest fitting contexts at one batch."""
-    out = []
+def _grows_per_1k(part: pd.DataFrame) -> dict[str, float]:
+    """Each model's memory growth in bytes per sequence and 1,000 tokens of context (KV cache; a
+    recurrent state does not grow), from its two shortest fitting contexts at one batch
+    (``part``: one chip's rows of :func:`_throughput`)."""
+    out = {}
     for model, line in part[part["fits"]].groupby("model"):
         for batch, points in line.groupby("batch"):
             points = points.sort_values("seq_len")
             if len(points) >= 2:
                 (c0, m0), (c1, m1) = points[["seq_len", "memory_bytes"]].iloc[:2].to_numpy()
-                grows = (m1 - m0) / (c1 - c0) / batch * 1000
-                out.append(f"{human(grows, 'memory_bytes') if grows > 0 else 'nothing'} for {model}")
+                out[model] = (m1 - m0) / (c1 - c0) / batch * 1000
                 break
     return out
 
 
-def _overtakes(wide: pd.DataFrame) -> list[str]:
-    """"A overtakes B from context C" for every pair where B is ahead at the shortest context
-    and A from C to the longest (a model that no longer fits counts as slower)."""
+def _growth(part: pd.DataFrame) -> list[str]:
+    """:func:`_grows_per_1k` in words, ``131 MB for llama-3-8b``."""
+    return [f"{human(grows, 'memory_bytes') if grows > 0 else 'nothing'} for {model}"
+            for model, grows in _grows_per_1k(part).items()]
+
+
+def _overtaking(wide: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """``(A, B, C)``: A overtakes B from context C, for every pair where B is ahead at the
+    shortest context and A from C to the longest (a model that no longer fits counts as slower)."""
     filled = wide.fillna(0.0)
     out = []
     for a in wide.columns:
@@ -102,13 +197,19 @@ def _overtakes(wide: pd.DataFrame) -> list[str]:
             ahead = filled[a] > filled[b]
             if a != b and ahead.iloc[-1] and not ahead.iloc[0]:
                 since = ahead[::-1].cummin()[::-1]  # ahead from here to the longest context
-                out.append(f"{a} overtakes {b} from context {int(since[since].index.min()):,}.")
+                out.append((a, b, int(since[since].index.min())))
     return out
 
 
-def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], list[Table]]:
+def _overtakes(wide: pd.DataFrame) -> list[str]:
+    """:func:`_overtaking` in words: "A overtakes B from context C."."""
+    return [f"{a} overtakes {b} from context {t:,}." for a, b, t in _overtaking(wide)]
+
+
+def model_section(rows: pd.DataFrame, out: Path) -> tuple[Story, list[Figure], list[Table]]:
     """``(findings, figures, tables)`` of a sweep's model points, PNGs written into ``out``."""
     table = _throughput(rows)
+    sizes = _sizes(rows)
     phase = rows["phase"].iloc[0]
     figures, tables = [], []
     for i, (on, part) in enumerate(table.groupby("on")):
@@ -124,10 +225,18 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[str, list[Figure], lis
                                   "The model with the highest throughput at each context and batch, with its "
                                   "lead over the runner-up; blank where none fits."))
     shown = _complete(rows).assign(fits=fits(rows))[["model", "on", "batch", "seq_len", "fits", *_MEASURES]]
+    billions = shown["model"].map(sizes["parameters"]) / 1e9
+    shown.insert(1, "architecture", shown["model"].map(sizes["architecture"]))
+    shown.insert(2, "parameters (billions)", billions)
+    per = ""
+    if billions.max() / billions.min() > MATCHED:  # models of different sizes: throughput for their size too
+        shown.insert(list(shown.columns).index("tokens_per_s") + 1, "tokens/s per billion parameters",
+                     shown["tokens_per_s"] / billions)
+        per = ", throughput per billion parameters (the models differ in size)"
     tables.append(Table(f"Whole models: {phase}", shown.sort_values(["on", "model", "batch", "seq_len"]),
-                        "Throughput, time per pass, energy per token, memory held (weights and KV cache or "
+                        f"Throughput{per}, time per pass, energy per token, memory held (weights and KV cache or "
                         "state) and cost per million tokens; fits is false where the model does not fit."))
     bad = rows[~fits(rows) & ~rows["error"].fillna("").str.contains("does not fit")]
     if len(bad):
         tables.append(Table("Model points rejected", bad[["model", "accelerator", "error"]]))
-    return _findings(table, phase), figures, tables
+    return _findings(table, phase, sizes), figures, tables

@@ -7,13 +7,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.units import scaled, unit  # noqa: E402
+from reports.units import human, plain, scaled, unit  # noqa: E402
 
-__all__ = ["growth_exponent", "colours", "plot_latency_vs_t", "plot_latency_vs_hardware", "plot_validation"]
+__all__ = ["growth_exponent", "colours", "mixer_colours", "algorithm_styles", "human_log_axis", "plot_latency_vs_t",
+           "plot_latency_vs_hardware", "plot_validation"]
 
 
 def colours(values) -> dict:
@@ -30,35 +32,80 @@ def growth_exponent(seq_len: np.ndarray, latency_s: np.ndarray) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
-    """Latency against T, log-log, one panel per accelerator, one line per workload/algorithm.
+#: line styles and markers that tell algorithms apart in black and white too
+_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1, 1, 1)), "v"), ((0, (1, 1)), "P"),
+           ((0, (8, 2)), "X"), ((0, (3, 1, 1, 1)), "*")]
 
-    The legend gives each line's fitted growth exponent.
-    """
+
+def mixer_colours(values) -> dict:
+    """One colour per mixer (workload), from a palette other than :func:`colours`' so that a
+    mixer's colour is never mistaken for an algorithm's or a chip's in a neighbouring plot."""
+    palette = plt.get_cmap("Dark2").colors + plt.get_cmap("Set1").colors
+    return {v: palette[i % len(palette)] for i, v in enumerate(sorted(set(values), key=str))}
+
+
+def algorithm_styles(values) -> dict:
+    """One ``(line style, marker)`` per algorithm, the sorted names taking :data:`_STYLES` in order."""
+    return {v: _STYLES[i % len(_STYLES)] for i, v in enumerate(sorted(set(values), key=str))}
+
+
+def _log_subs(values) -> tuple[float, ...]:
+    """Where to put labelled ticks in each decade of a log axis over ``values``: enough that an
+    axis spanning less than three decades still has several labels."""
+    finite = np.asarray([] if values is None else values, float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    span = finite.max() / finite.min() if len(finite) else np.inf
+    return (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if span < 10 else (1.0, 2.0, 5.0) if span < 1000 else (1.0,)
+
+
+def human_log_axis(axis, column: str, values=None) -> None:
+    """Label a log axis of SI values in the column's human units, each tick with its own unit
+    ("100 µs", "1 ms"; "20 GB", "50 GB"), at powers of ten, or more often where ``values`` span
+    under three decades (so a narrow axis still has several labels)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=_log_subs(values)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: human(v, column) if v > 0 else ""))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def plot_latency_vs_t(results: pd.DataFrame, path: Path) -> Path:
+    """Latency against T, log-log, one panel per accelerator (one latency axis for all), one
+    colour per mixer and one line style and marker per algorithm, the same in every panel, with
+    one legend for all below the panels (growth exponents: the report's table)."""
+    from matplotlib.lines import Line2D
+
     accelerators = list(dict.fromkeys(results["accelerator"]))
-    fig, axes = plt.subplots(1, len(accelerators), figsize=(6.2 * len(accelerators), 4.6),
-                             squeeze=False)
-    algo_colour = colours(results["algorithm"])
-    styles = dict(zip(dict.fromkeys(results["workload"]), ["-", "--", ":", "-."] * 8))
-    latency, label = scaled(results["latency_s"], "latency_s")
+    fig, axes = plt.subplots(1, len(accelerators), figsize=(4.6 * len(accelerators), 4.8), squeeze=False,
+                             sharey=True)
+    colour = mixer_colours(results["workload"])
+    style = algorithm_styles(results["algorithm"])
+    ts = sorted(results["seq_len"].unique())
     for ax, acc in zip(axes[0], accelerators):
         sub = results[results["accelerator"] == acc]
-        for (workload, algo), line in sub.groupby(["workload", "algorithm"], sort=False):
+        for (workload, algo), line in sub.groupby(["workload", "algorithm"], sort=True):
             line = line.sort_values("seq_len")
-            k = growth_exponent(line["seq_len"], line["latency_s"])
-            growth = f" (∝ T^{k:.2f})" if np.isfinite(k) else ""  # one length: no exponent
-            ax.loglog(line["seq_len"], latency.loc[line.index], marker="o", ms=3, color=algo_colour[algo],
-                      ls=styles[workload], label=f"{workload} · {algo}{growth}")
+            ls, marker = style[algo]
+            ax.loglog(line["seq_len"], line["latency_s"], color=colour[workload], ls=ls, marker=marker, ms=4,
+                      lw=1.4)
         ax.set_title(acc)
-        ax.set_xlabel("sequence length T")
-        ax.set_ylabel(f"simulated {label}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        ax.set_xlabel("sequence length T (tokens)")
+        ax.set_xticks(ts, [_tokens(int(t)) for t in ts])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("simulated latency")
+    human_log_axis(axes[0][0].yaxis, "latency_s", results["latency_s"])
+    family = results.groupby("workload")["family"].first() if "family" in results else {}
+    mixers = [Line2D([], [], color=c, lw=3) for c in colour.values()]
+    names = [f"{w} ({family[w]})" if w in family else str(w) for w in colour]
+    algos = [Line2D([], [], color="0.3", ls=ls, marker=m, ms=5, lw=1.4) for ls, m in style.values()]
+    per_row = max(2, min(len(names), 2 * len(accelerators)))
+    rows = -(-len(names) // per_row)
+    fig.legend(algos, list(style), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(style), 8),
+               fontsize=9, frameon=False, title="algorithm (line and marker)", title_fontsize=9)
+    fig.legend(mixers, names, loc="lower center", bbox_to_anchor=(0.5, 0.09), ncol=per_row,
+               fontsize=9, frameon=False, title="mixer (colour)", title_fontsize=9)
+    return _save(fig, path, rect=(0, 0.16 + 0.045 * rows, 1, 1))
 
 
 def _save(fig, path: Path, rect=(0, 0, 1, 1)) -> Path:
@@ -179,11 +226,11 @@ def plot_latency_vs_hardware(frame: pd.DataFrame, column: str, path: Path, alone
 def plot_models_vs_context(table: pd.DataFrame, path: Path, ylabel: str = "decode throughput (tokens/s)") -> Path:
     """Two panels against the context, log-log, one colour per model and one line style per
     batch: tokens/s, with a cross where the model's weights and cache no longer fit; and the
-    memory it holds."""
+    memory it holds (ticks in GB).  One legend for both, below them, clear of the lines."""
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, (ax, mem) = plt.subplots(1, 2, figsize=(11, 5.0))
     colour = colours(table["model"])
     batches = sorted(table["batch"].unique(), reverse=True)
     style = dict(zip(batches, ["-", "--", ":", "-."] * 8))
@@ -192,27 +239,29 @@ def plot_models_vs_context(table: pd.DataFrame, path: Path, ylabel: str = "decod
         fits = line[line["fits"]].sort_values("seq_len")
         kw = dict(marker="o", ms=3, color=colour[model], ls=style[batch])
         ax.loglog(fits["seq_len"], fits["tokens_per_s"], **kw)
-        mem.loglog(fits["seq_len"], fits["memory_bytes"] / 1e9, **kw)
+        mem.loglog(fits["seq_len"], fits["memory_bytes"], **kw)
         gone = line[~line["fits"]]
         if len(gone) and len(fits):  # where it stopped fitting
             ax.scatter(gone["seq_len"].min(), top * 1.3, marker="x", color=colour[model])
     ax.set(xlabel="context (tokens)", ylabel=ylabel)
-    mem.set(xlabel="context (tokens)", ylabel="memory held: weights + KV cache or state (GB)")
-    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
-    for a in (ax, mem):  # plain numbers, not 3×10¹; minor ticks labelled within one decade
-        low, high = a.get_ylim()
-        for axis in (a.xaxis, a.yaxis):
-            axis.set_major_formatter(plain)
-            axis.set_minor_formatter(plain if axis is a.yaxis and high / low < 10 else NullFormatter())
+    mem.set(xlabel="context (tokens)", ylabel="memory held: weights + KV cache or state")
+    contexts = sorted(table["seq_len"].unique())
+    for a in (ax, mem):
+        a.set_xticks(contexts, [_tokens(int(c)) for c in contexts])
+        a.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=_log_subs(table.loc[table["fits"], "tokens_per_s"])))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: plain(v)))  # plain numbers, not 3×10¹
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    human_log_axis(mem.yaxis, "memory_bytes", table.loc[table["fits"], "memory_bytes"])
     for a in (ax, mem):
         a.grid(True, which="both", alpha=0.3)
-        a.tick_params(labelsize=7)
-    handles = ([Line2D([], [], color=colour[m], marker="o", ms=3) for m in colour]
+        a.tick_params(labelsize=8)
+    handles = ([Line2D([], [], color=colour[m], marker="o", ms=4, lw=2) for m in colour]
                + [Line2D([], [], color="grey", ls=style[b]) for b in batches]
                + [Line2D([], [], color="grey", marker="x", ls="")])
     labels = [*colour, *(f"batch {int(b):,}" for b in batches), "no longer fits from here"]
-    ax.legend(handles, labels, fontsize=7)
-    return _save(fig, path)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=9, frameon=False)
+    return _save(fig, path, rect=(0, 0.08, 1, 1))
 
 
 def _tokens(n: int) -> str:

@@ -13,12 +13,13 @@ from reports.model_report import fits, model_section
 from reports.pareto import pareto_front
 from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
                            plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
-from reports.units import human, scaled
+from reports.story import Story
+from reports.units import human, plain, scaled
 from reports.sweep import SweepError, accelerator_of, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
 
-__all__ = ["write_sweep_report", "sensitivity", "swept_hardware", "findings"]
+__all__ = ["write_sweep_report", "sensitivity", "swept_hardware", "findings", "overview", "page_summary"]
 
 #: hardware parameters the tornado varies, as spec paths
 SENSITIVITY = ("clock_hz", "cores", "vector.lanes", "memory[-1].bandwidth_bytes_per_s", "kernel_launch_s")
@@ -59,39 +60,44 @@ def _name(column: str) -> str:
     return label[:label.rfind(" (")] if label.endswith(")") else label
 
 
-def findings(ok: pd.DataFrame, hardware: list[str]) -> str:
+def findings(ok: pd.DataFrame, hardware: list[str]) -> list[str]:
     """What the sweep found, in words computed from its results: the best design per workload
     at its longest T, and what each swept hardware field bought."""
     if ok.empty:
-        return ""
+        return []
     out = []
     for workload, sub in ok.groupby("workload"):
         longest = sub[sub["seq_len"] == sub["seq_len"].max()]
         best = longest.loc[longest["latency_s"].idxmin()]
         setting = ", ".join(f"{c.split('.', 1)[1]} = {human(best[c], c)}" for c in hardware if pd.notna(best.get(c)))
         runner = longest[longest["algorithm"] != best["algorithm"]]
-        margin = (f", {runner['latency_s'].min() / best['latency_s']:.2f}× ahead of "
+        margin = (f", {plain(runner['latency_s'].min() / best['latency_s'])} times as fast as "
                   f"{runner.loc[runner['latency_s'].idxmin(), 'algorithm']}" if len(runner) else "")
         out.append(f"For {workload} at T = {int(best['seq_len']):,} the fastest design is {best['algorithm']} on "
                    f"{best['accelerator']}{' (' + setting + ')' if setting else ''}: "
                    f"{human(best['latency_s'], 'latency_s')}{margin}.")
+    # like with like: each hardware field's effect on the algorithm that wins at that workload and T
+    # (a point of a Sobol sweep samples one algorithm, so mixing them hides the trend)
+    winners = ok.loc[ok.groupby(["workload", "seq_len"])["latency_s"].idxmin(), ["workload", "seq_len", "algorithm"]]
+    same = ok.merge(winners, on=["workload", "seq_len", "algorithm"])
     for column in hardware:
         if not pd.api.types.is_numeric_dtype(ok[column]):
             continue
-        best = ok.groupby(["workload", "seq_len", column])["latency_s"].min().reset_index()
+        best = same.groupby(["workload", "seq_len", column])["latency_s"].min().reset_index()
         low, high = best[column].min(), best[column].max()
         at_low = best[best[column] == low]["latency_s"].median()
         at_high = best[best[column] == high]["latency_s"].median()
         rank = best.groupby(["workload", "seq_len"])[[column, "latency_s"]].corr(method="spearman")
         rho = rank.xs(column, level=-1)["latency_s"].median() if len(rank) else float("nan")
         trend = "lowers" if rho < -0.3 else "raises" if rho > 0.3 else "barely changes"
+        algos = ", ".join(sorted(winners["algorithm"].unique()))
         out.append(f"Raising {column} from {human(low, column)} to {human(high, column)} {trend} the best "
-                   f"latency (median {human(at_low, 'latency_s')} → {human(at_high, 'latency_s')}, "
-                   f"rank correlation {rho:+.2f}).")
+                   f"latency ({algos}, the fastest algorithm: median {human(at_low, 'latency_s')} → "
+                   f"{human(at_high, 'latency_s')}, rank correlation {rho:+.2f}).")
     if hardware and "chip_cost_usd" in ok and ok.groupby("accelerator")["chip_cost_usd"].nunique().max() == 1:
         out.append("Chip area and cost stay at each spec's own across the swept hardware: a spec states one "
                    "die area, not an area per core or per memory interface, so cost is no objective here.")
-    return " ".join(out)
+    return out
 
 
 def _growth(group: pd.DataFrame) -> float:
@@ -120,13 +126,56 @@ def _point(row: pd.Series) -> dict:
     return point
 
 
+def _range(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
+
+
+def overview(results: pd.DataFrame, models: pd.DataFrame) -> str:
+    """What the sweep simulated, in one sentence: its mixers, algorithms, lengths and chips, and
+    its whole models, contexts and batches (counts computed from the results)."""
+    parts = []
+    if len(results):
+        chips = sorted(results["accelerator"].unique())
+        rejected = int((results["error"].fillna("") != "").sum())
+        parts.append(f"{results['workload'].nunique()} mixers (one layer each) under "
+                     f"{results['algorithm'].nunique()} algorithms at T = {_range(results['seq_len'])} tokens on "
+                     f"{len(chips)} chip{'s' if len(chips) > 1 else ''} ({', '.join(chips)}): {len(results)} design "
+                     f"points, {rejected} rejected by the model")
+    if len(models):
+        phase = models["phase"].iloc[0]
+        ing = {"decode": "decoding", "prefill": "prefilling", "train": "training"}.get(phase, phase)
+        chips = set(models["accelerator"])
+        on = "the same" if len(results) and chips <= set(results["accelerator"]) else f"{len(chips)}"
+        parts.append(f"{models['model'].nunique()} whole models {ing} at {_range(models['seq_len'])} tokens of "
+                     f"context and batch {_range(models['batch'])} on {on} chip{'s' if len(chips) > 1 else ''}: "
+                     f"{len(models)} model points")
+    return "Simulated: " + "; and ".join(parts) + ". Every sentence below is computed from these results."
+
+
+def page_summary(opening: str, story: Story, trust: str = "", more_title: str = "More findings") -> str:
+    """The text that opens a report, in the markup its template reads: ``opening``, the key
+    findings as a list, ``trust`` (list lines "- …" on the validation) under its own heading,
+    and the detailed findings as a closed list below."""
+    blocks = [opening] if opening else []
+    if story.key:
+        blocks.append("## Findings\n" + "\n".join(f"- {s}" for s in story.key))
+    if trust:
+        blocks.append("## How far to trust these numbers\n" + trust)
+    if story.more:
+        blocks.append(f"+ {more_title} ({len(story.more)})\n" + "\n".join(f"- {s}" for s in story.more))
+    return "\n\n".join(blocks)
+
+
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
                        objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
-                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, intro: str = "",
+                       validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, story: Story | None = None,
                        progress=None, extra_tables: list[Table] = (), extra_figures: list[Figure] = ()) -> Path:
     """Write ``out/index.html`` and its PNGs for a results table (from :func:`read_results`);
-    the Pareto fronts use the first two and all of ``objectives``; ``intro`` opens the page.  ``validation`` — the
-    ``(table, orderings)`` of :func:`reports.validate.run_validation` — adds its section."""
+    the Pareto fronts use the first two and all of ``objectives``.  The page opens with what
+    was simulated, the findings in words (``story``'s, else :func:`findings`', and the whole
+    models'), and, given ``validation`` — the ``(table, orderings)`` of
+    :func:`reports.validate.run_validation` — how far to trust them, with its section below."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda text: None)
@@ -139,10 +188,10 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         every = pd.concat([failed, models])
         raise SweepError(f"{out}: every one of the {len(every)} points was rejected by the model, nothing "
                          f"to report (the first: {every['error'].iloc[0] if len(every) else 'no rows'})")
-    text, figures, tables = model_section(models, out) if len(models) else ("", [], [])
+    told, figures, tables = model_section(models, out) if len(models) else (Story(), [], [])
+    opening = overview(results, models)
     if ok.empty:  # a sweep of whole models only
-        headline = f"{intro}\n\n" if intro else ""
-        return write_report(out, title=title, summary=f"{headline}{len(models)} model points. {text}",
+        return write_report(out, title=title, summary=page_summary(opening, (story or Story()) + told),
                             figures=figures + list(extra_figures), tables=tables + list(extra_tables))
     hardware = swept_hardware(ok)
     cols = ["workload", "accelerator", *hardware, "algorithm", "seq_len", "latency_s", "energy_j"]
@@ -179,10 +228,13 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
                                      f"fields ({', '.join(c for c in hardware if c != column)}).")))
 
     if ok["seq_len"].nunique() > 1:
-        plot_latency_vs_t(ok.groupby(["accelerator", "workload", "algorithm", "seq_len"], as_index=False)
-                          ["latency_s"].min(), out / "latency_vs_t.png")
+        kept = {"latency_s": ("latency_s", "min"), **({"family": ("family", "first")} if "family" in ok else {})}
+        plot_latency_vs_t(ok.groupby(["accelerator", "workload", "algorithm", "seq_len"], as_index=False).agg(**kept),
+                          out / "latency_vs_t.png")
         figures.append(Figure("Latency vs sequence length", "latency_vs_t.png",
-                              "Log-log, best over the other axes; the legend gives each line's growth exponent."))
+                              "Log-log, the best over the other axes; one colour per mixer and one line style and "
+                              "marker per algorithm, the same in every panel (legend below); each line's growth "
+                              "exponent is in the table Growth exponents."))
         growth = (ok.groupby(["accelerator", "workload", "algorithm"])
                   .apply(_growth, include_groups=False).rename("growth_exponent").reset_index())
         tables.append(Table("Growth exponents", growth, "Slope of log latency against log T."))
@@ -231,11 +283,10 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     tables += list(extra_tables)
     figures += list(extra_figures)
     tables.append(Table("All points", shown.sort_values(["workload", "accelerator", "seq_len"])))
-    headline = f"{len(results)} design points ({len(failed)} rejected by the model). "
-    headline = f"{intro}\n\n{headline}" if intro else headline + findings(ok, hardware)
-    if text:
-        headline += f"\n\n{len(models)} model points. {text}"
+    trust = ""
     if validation is not None:
-        text, more_figures, more_tables = validation_section(*validation, out)
-        headline, figures, tables = f"{headline}\n\n{text}", figures + more_figures, tables + more_tables
-    return write_report(out, title=title, summary=headline, figures=figures, tables=tables)
+        trust, more_figures, more_tables = validation_section(*validation, out)
+        figures, tables = figures + more_figures, tables + more_tables
+    found = (story or Story(tuple(findings(ok, hardware)))) + told
+    return write_report(out, title=title, summary=page_summary(opening, found, trust, "More findings, chip by chip"),
+                        figures=figures, tables=tables)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["human", "human_table", "scaled", "unit"]
+__all__ = ["count", "human", "human_table", "plain", "scaled", "unit", "usd_per_tokens"]
 
 #: a column's quantity and its units, smallest first: (name, factor from SI)
 _TIME = [("ns", 1e9), ("µs", 1e6), ("ms", 1e3), ("s", 1.0)]
-_ENERGY = [("µJ", 1e6), ("mJ", 1e3), ("J", 1.0)]
+_ENERGY = [("pJ", 1e12), ("nJ", 1e9), ("µJ", 1e6), ("mJ", 1e3), ("J", 1.0)]
 _BYTES = [("KB", 1e-3), ("MB", 1e-6), ("GB", 1e-9), ("TB", 1e-12)]
 _RATE = [("GB/s", 1e-9), ("TB/s", 1e-12)]
 _FLOPS = [("MFLOP", 1e-6), ("GFLOP", 1e-9), ("TFLOP", 1e-12), ("PFLOP", 1e-15)]
@@ -86,8 +86,38 @@ def human_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def plain(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant figures as people write numbers: thousands separated,
+    never in e-notation (``292,122`` → ``292,000``, ``3.85e-9`` → ``0.00000000385``)."""
+    if not np.isfinite(x) or x == 0:
+        return "0" if x == 0 else str(x)
+    decimals = digits - 1 - int(np.floor(np.log10(abs(x))))  # of the last significant figure
+    if decimals <= 0:  # a whole number: round to the significant figures
+        return f"{round(x, decimals):,.0f}"
+    return f"{x:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
 def human(value: float, column: str) -> str:
-    """One value of ``column`` in words: ``2.1e-4`` latency → ``210 µs``."""
+    """One value of ``column`` in words: ``2.1e-4`` latency → ``210 µs``; never in e-notation."""
     factor, label = unit(pd.Series([value]), column)
-    shown = f"{value * factor:,.0f}" if abs(value * factor) >= 1000 else f"{value * factor:.3g}"
-    return f"{shown} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else f"{value:.4g}"
+    shown = plain(value * factor)
+    return f"{shown} {label[label.rfind('(') + 1:-1]}" if label.endswith(")") else plain(value, 4)
+
+
+def count(n: float) -> str:
+    """A large count in words: ``8,030,261,248`` → ``8.03 billion``, ``129,000,000`` → ``129 million``."""
+    for name, size in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6)):
+        if abs(n) >= size:
+            return f"{plain(n / size)} {name}"
+    return plain(n)
+
+
+def usd_per_tokens(usd_per_million_tokens: float) -> str:
+    """A price per token in a unit that reads: dollars per million tokens, or per billion or per
+    trillion where a million cost under a cent (``3.85e-9`` per million → ``$0.00385 per
+    trillion tokens``)."""
+    for scale, per in ((1.0, "million"), (1e3, "billion"), (1e6, "trillion")):
+        usd = usd_per_million_tokens * scale
+        if usd >= 0.01:
+            break
+    return f"${plain(usd)} per {per} tokens"

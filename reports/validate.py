@@ -29,7 +29,7 @@ from workloads.circuits import CircuitError
 
 __all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",
            "Case", "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
-           "load_cases", "run_validation", "summary", "validation_section", "write_validation_report"]
+           "load_cases", "run_validation", "summary", "validation_section", "verdict", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 RECURRENT_FILE = Path(__file__).parent / "validation" / "recurrent.yaml"
@@ -341,6 +341,45 @@ def describe(s: dict, what: str = "") -> str:
             f"{s['orderings_held']}/{s['orderings']}; targets {'met' if s['meets_targets'] else 'NOT met'}")
 
 
+def _factor(median_abs_log_ratio: float) -> str:
+    """A median |log ratio| as the factor predictions are off by: 0.087 → ``1.09``."""
+    return f"{math.exp(median_abs_log_ratio):.2f}"
+
+
+def verdict(table: pd.DataFrame, orderings: pd.DataFrame) -> str:
+    """One validation set in a sentence a newcomer reads, its verdict first ("✓ Targets met" or
+    "✗ Targets NOT met", as prominent either way): for a set with a held-out half, that half
+    against its targets (median error factor, share within ×/÷ 2, families meeting both) with
+    the development half beside it; else the whole set against :func:`summary`'s targets."""
+    name = table["set"].iloc[0] if "set" in table and len(table) else "validation"
+    held = table[table["split"] == "held-out"]
+    if held.empty:
+        s = summary(table, orderings)
+        mark = "✓ Targets met" if s["meets_targets"] else "✗ Targets NOT met"
+        return (f"{mark}: {name} set, {s['cases']} published timings "
+                f"({', '.join(sorted(table['family'].dropna().unique()))}): predictions off by a median factor of "
+                f"{_factor(s['median_abs_log_ratio'])} (target ≤ {BAND:g}), {s['within_limit']} of {s['cases']} "
+                f"within a factor of {LIMIT:g} (target: all), {s['orderings_held']} of {s['orderings']} published "
+                "orderings kept (target: all).")
+    overall = breakdown(held.assign(_all="all"), ["_all"]).iloc[0]
+    by_family = breakdown(held, ["family"])
+    failing = by_family.loc[~by_family["meets_targets"], "family"].tolist()
+    mark = "✓ Targets met" if overall.meets_targets and not failing else "✗ Targets NOT met"
+    met = len(by_family) - len(failing)
+    line = (f"{mark}: {name} set, held-out half ({int(overall.cases)} published timings never used to build the "
+            f"model; {', '.join(sorted(held['family'].unique()))}): predictions off by a median factor of "
+            f"{_factor(overall.median_abs_log_ratio)} (target ≤ {HELD_OUT_BAND:g}), "
+            f"{overall.within_2x * 100:.0f} % within a factor of {LIMIT:g} (target ≥ {HELD_OUT_SHARE * 100:.0f} %), "
+            + ("every family" if not failing else "no family" if not met else f"{met} of {len(by_family)} families")
+            + " meeting both")
+    dev = table[table["split"] != "held-out"]
+    if len(dev):
+        d = breakdown(dev.assign(_all="all"), ["_all"]).iloc[0]
+        line += (f"; on the development half ({int(d.cases)} timings) {_factor(d.median_abs_log_ratio)} and "
+                 f"{d.within_2x * 100:.0f} %")
+    return line + "."
+
+
 def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path):
     """``(text, figures, tables)`` of the validation section of a report in ``folder``: per
     validation set (the ``set`` column), its summary sentence, its predicted-vs-published
@@ -356,12 +395,13 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
         image = "validation.png" if i == 0 else f"validation-{name}.png"
         plot_validation(part, BAND, folder / image, colour=colour)
         mine = orderings[orderings["set"] == name] if len(orderings) else orderings
-        line = f"Validation ({name}): " + describe(summary(part, mine))
-        texts.append(line + ("; " + held_out_verdict(part) if split else "") + ".")
+        texts.append("- " + verdict(part, mine))
+        line = f"Validation ({name}): {describe(summary(part, mine))}"
+        line += f"; {held_out_verdict(part)}" if split else ""
         figures.append(Figure(f"Validation ({name}): predicted vs published", image,
-                              f"Log-log, one marker per case, one colour per {colour}"
+                              f"{line}. Log-log, one marker per case, one colour per {colour}"
                               + ("; circles: development half, triangles: held-out half" if split else "")
-                              + "; the band is ±25 %, the dashed lines ×/÷ 2."))
+                              + f"; the band is ±{(BAND - 1) * 100:.0f} %, the dashed lines ×/÷ {LIMIT:g}."))
         if split:
             tables += [Table(f"Validation ({name}) by split and family", breakdown(part, ["split", "family"]),
                              f"held-out targets: median |log ratio| ≤ log {HELD_OUT_BAND:g} and "
@@ -374,7 +414,7 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
         if len(mine):
             tables.append(Table(f"Validation ({name}) orderings", mine.drop(columns="set"),
                                 "Does scansim rank the two cases as the source does?"))
-    return " ".join(texts), figures, tables
+    return "\n".join(texts), figures, tables
 
 
 def write_validation_report(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path) -> Path:

@@ -1,13 +1,15 @@
 """The reports in a real browser: Playwright driving Debian's Chromium (``apt install
 chromium``; the README's test section) opens the demo and a hardware-sweep report, and
-checks that every image loads, no table runs past the page, and the swept columns show."""
+checks that every image loads, no table runs past the page, the swept columns show, and the
+demo's first screen reads plainly."""
 
 import os
+import re
 import shutil
 
 import pytest
 
-from reports.demo import run_demo
+from reports.demo import demo_validation, run_demo
 from reports.report import write_sweep_report
 from reports.sweep import load_sweep, run_sweep
 
@@ -46,11 +48,44 @@ def _check(browser, index, viewport_width=1280):
     return headers, text
 
 
-def test_the_demo_in_a_browser(browser, tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256,), presets=("groq-lpu-style",), workers=1)
-    headers, text = _check(browser, index)
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One small demo for the tests below: one chip, one length, the validation sets in brief."""
+    return run_demo(tmp_path_factory.mktemp("demo"), seq_lens=(256,), presets=("groq-lpu-style",), workers=1,
+                    validation=demo_validation(quick=True))
+
+
+def test_the_demo_in_a_browser(browser, demo):
+    headers, text = _check(browser, demo)
     assert "latency (µs)" in headers or "latency (ms)" in headers
-    assert "is the fastest mixer" in text and "Validation (kernels)" in text
+    assert "times as long as" in text and "Validation (kernels)" in text and "Validation (recurrent)" in text
+
+
+def test_the_demo_s_first_screen_reads_plainly(browser, demo):
+    """At 1280×900 the page opens with the findings as a short list and how far to trust them —
+    both validation sets, the recurrent one by its held-out half — in numbers without exponents."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(demo.resolve().as_uri())
+    items = page.evaluate("""() => Array.from(document.querySelectorAll('ul.findings > li')).map(li => {
+        const box = li.getBoundingClientRect();
+        return {text: li.textContent, cls: li.className, top: box.top, shown: box.height > 0}; })""")
+    first = page.evaluate("Array.from(document.querySelectorAll('h2')).slice(0, 2).map(h => "
+                          "[h.textContent, h.getBoundingClientRect().top])")
+    page.close()
+    assert [name for name, _ in first] == ["Findings", "How far to trust these numbers"]
+    assert all(top < 900 for _, top in first)  # both on the first screen
+    shown = [i for i in items if i["shown"]]
+    assert 2 <= len([i for i in shown if not i["cls"]]) <= 10  # the key findings: a short list
+    for item in items:  # every finding, the closed chip-by-chip ones too
+        assert not re.search(r"\d(\.\d+)?e[+-]?\d", item["text"], re.IGNORECASE), item["text"]
+        assert not re.search(r"\d×", item["text"]), item["text"]
+    trust = [i for i in shown if i["cls"] in ("met", "missed")]
+    assert all(i["top"] < 900 for i in trust)
+    kernels = [i["text"] for i in trust if "kernels set" in i["text"]]
+    recurrent = [i["text"] for i in trust if "recurrent set" in i["text"]]
+    assert len(kernels) == len(recurrent) == 1
+    assert "held-out half" in recurrent[0] and "within a factor of 2" in recurrent[0]
+    assert re.match(r"[✓✗] Targets (met|NOT met): ", recurrent[0]) and re.match(r"[✓✗] Targets", kernels[0])
 
 
 def test_a_hardware_sweep_report_in_a_browser(browser, tmp_path):

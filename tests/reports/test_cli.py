@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from reports.cli import main
-from reports.demo import DEMO_BATCHES, DEMO_CONTEXTS, DEMO_MODELS, DEMO_WORKLOADS, run_demo
+from reports.demo import DEMO_BATCHES, DEMO_CONTEXTS, DEMO_MODELS, DEMO_WORKLOADS, demo_validation, run_demo
 from tests.conftest import toy_spec
 
 
@@ -94,7 +94,8 @@ class _Refs(HTMLParser):
 
 @pytest.mark.slow
 def test_demo_writes_a_page_whose_images_exist(tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024), presets=("groq-lpu-style",), workers=1)
+    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024), presets=("groq-lpu-style",), workers=1,
+                     validation=demo_validation(quick=True))
     parser = _Refs()
     parser.feed(index.read_text())
     assert parser.images
@@ -107,11 +108,16 @@ def test_demo_writes_a_page_whose_images_exist(tmp_path):
     assert len(rows) == 1 + algorithms * 2 + models  # header + (workload, algorithm) × T + model points
     page = index.read_text()
     assert "kogge-stone" in page and "quasi-deer" in page and "blocked" in page
-    # the story opens the page, in words computed from the results
-    assert page.index("is the fastest mixer") < page.index("design points")
-    assert "On groq-lpu-style at T = 1,024" in page and "nonlinear RNN (lstm-2048" in page
+    # the page opens with what was simulated, then the findings in words computed from the
+    # results, how far to trust them, and the findings chip by chip (closed) below
+    assert (page.index("design points") < page.index("Findings</h2>") < page.index("times as long as")
+            < page.index("How far to trust these numbers</h2>") < page.index("<details>")
+            < page.index("is the fastest mixer"))
+    assert "On groq-lpu-style at T = 1,024" in page and "lstm-2048 (nonlinear RNN, sequential)" in page
     assert "No model fits groq-lpu-style" in page  # the model-level finding: 230 MB of SRAM
     assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
+    assert "Validation (recurrent) cases" in page and "validation-recurrent.png" in parser.images
+    assert "kernels set" in page and "recurrent set, held-out half" in page
 
 
 def test_console_script_entry_point():
