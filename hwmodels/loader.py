@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import json
 import re
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from hwmodels.spec import Accelerator
 
 __all__ = ["SpecError", "load_accelerator", "parse_accelerator", "parse_document", "preset_names", "read_yaml",
-           "key_path", "describe_error", "dump_accelerator", "spec_schema"]
+           "key_path", "describe_error", "dump_accelerator", "spec_schema", "COMPLETE"]
 
 
 class SpecError(ValueError):
@@ -43,17 +44,22 @@ class _StrictLoader(_BASE_LOADER):
     """A safe loader that refuses duplicate mapping keys."""
 
 
-def _check_shape(text: str) -> None:
+class _Refused(yaml.MarkedYAMLError):
+    """A document refused for its shape (too deep, an alias bomb, an alias where none are
+    used), not for its syntax."""
+
+
+def _check_shape(text: str, max_depth: int = MAX_YAML_DEPTH, aliases: str | None = None) -> None:
     """Refuse, from the parser's event stream and before any node is built, a document nested
-    deeper than :data:`MAX_YAML_DEPTH` (composing recurses once per level) or whose aliases
-    expand to more than :data:`MAX_YAML_NODES` values (an alias bomb)."""
+    deeper than ``max_depth`` (composing recurses once per level) or whose aliases expand to
+    more than :data:`MAX_YAML_NODES` values (an alias bomb); with ``aliases`` (the kind of
+    file, for the message), any alias at all."""
     sizes: dict[str, int] = {}  # an anchored node's size, aliases expanded
     stack: list[list] = [[0, None]]  # open collections: [values so far, anchor]
     for event in yaml.parse(text, Loader=_BASE_LOADER):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if len(stack) > MAX_YAML_DEPTH:
-                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_YAML_DEPTH} levels",
-                                           problem_mark=event.start_mark)
+            if len(stack) > max_depth:
+                raise _Refused(problem=f"nested deeper than {max_depth} levels", problem_mark=event.start_mark)
             stack.append([1, event.anchor])
             continue
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -61,6 +67,8 @@ def _check_shape(text: str) -> None:
         elif isinstance(event, yaml.ScalarEvent):
             size, anchor = 1, event.anchor
         elif isinstance(event, yaml.AliasEvent):
+            if aliases:
+                raise _Refused(problem=f"YAML aliases are not used in {aliases}", problem_mark=event.start_mark)
             size, anchor = sizes.get(event.anchor, 1), None
         else:
             continue
@@ -68,9 +76,9 @@ def _check_shape(text: str) -> None:
             sizes[anchor] = size
         stack[-1][0] += size
         if stack[-1][0] > MAX_YAML_NODES:
-            raise yaml.MarkedYAMLError(problem=f"its aliases expand to more than {MAX_YAML_NODES:,} values; "
-                                       "expected a spec, sweep or validation file (an alias bomb?)",
-                                       problem_mark=event.start_mark)
+            raise _Refused(problem=f"its aliases expand to more than {MAX_YAML_NODES:,} values; "
+                           "expected a spec, sweep or validation file (an alias bomb?)",
+                           problem_mark=event.start_mark)
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep=False):
@@ -90,20 +98,37 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, d
     return loader.construct_mapping(node, deep=deep)
 
 
+def _int_within_reason(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    """An integer, or a YAML error where its digits pass Python's int-string conversion limit
+    (4300 digits), which would otherwise raise a ValueError out of the loader."""
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a whole number of {len(node.value):,} characters: expected at most "
+            f"{sys.get_int_max_str_digits():,} digits", node.start_mark) from None
+
+
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
 )
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_within_reason)
 
 
-def read_yaml(path: str | Path) -> object:
-    """Load one YAML document safely, refusing duplicate keys; :class:`SpecError` on failure."""
+def read_yaml(path: str | Path, *, max_bytes: int = MAX_YAML_BYTES, max_depth: int = MAX_YAML_DEPTH,
+              aliases: str | None = None, kind: str = "a spec, sweep or validation file") -> object:
+    """Load one YAML document safely, refusing duplicate keys; :class:`SpecError` on failure.
+
+    ``max_bytes`` and ``max_depth`` bound the file; ``aliases``, when given, is the kind of
+    file that never uses YAML aliases (refused with it named); ``kind`` names the file's kind
+    in the size message."""
     path = Path(path)
     if not str(path).strip():
         raise SpecError("expected the path of a YAML file, got an empty name")
     try:
-        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
-            raise SpecError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_YAML_BYTES >> 20} MiB "
-                            "a spec, sweep or validation file may hold")
+        if path.is_file() and path.stat().st_size > max_bytes:
+            limit = f"{max_bytes >> 20} MiB" if max_bytes >= 1 << 20 else f"{max_bytes >> 10} KiB"
+            raise SpecError(f"{path}: {path.stat().st_size} bytes, more than the {limit} {kind} may hold")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
@@ -114,8 +139,10 @@ def read_yaml(path: str | Path) -> object:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        _check_shape(text)
+        _check_shape(text, max_depth, aliases)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader subclass
+    except _Refused as exc:
+        raise SpecError(f"{path}:{exc.problem_mark.line + 1}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark else ""
@@ -144,12 +171,19 @@ def key_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+#: the type of a pydantic error whose message is complete (a validator's
+#: ``PydanticCustomError(COMPLETE, text)``): shown as it is, without "expected …, got …"
+COMPLETE = "complete_message"
+
+
 def describe_error(error: dict) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
         return "missing required field"
+    if kind == COMPLETE:  # a validator's own message, which names the value and what was expected
+        return error["msg"]
     message = error["msg"].replace("Value error, ", "")
     if "input" in error and kind not in ("model_type",) and error.get("loc"):
         got = repr(error["input"])
@@ -373,10 +407,15 @@ def spec_template(base: str, name: str) -> str:
     """A spec file to edit: ``base:`` the preset, a name, and every field of the preset as a
     commented ``path: value`` line (memory levels by name), ready to uncomment and change."""
     acc = load_accelerator(base)
-    lines = [f"# {name}: an accelerator spec built on {base}. Uncomment a line and change its value to",
+    # the name and description are the user's text: written by the YAML dumper (quoted where a
+    # colon, a leading "#" or a line break would change what the file says), and in the
+    # comment as one line
+    own = yaml.safe_dump({"base": base, "name": name, "description": f"{acc.description or name} (edited)"},
+                         sort_keys=False, allow_unicode=True, width=float("inf"))
+    lines = [f"# {_one_line(name)}: an accelerator spec built on {base}. Uncomment a line and change its value to",
              "# override that field; everything else comes from the base. `scansim hw validate` checks",
              "# the file, `scansim hw schema` describes every field with its unit and scope.",
-             f"base: {base}", f"name: {name}", f"description: {acc.description or name} (edited)"]
+             own.rstrip("\n")]
 
     def walk(prefix: str, value) -> None:
         if isinstance(value, dict):

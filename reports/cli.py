@@ -7,7 +7,9 @@ naming the file or field and what was expected, no traceback).  Anything else is
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -35,7 +37,45 @@ def _is_user_error(exc: Exception) -> bool:
 
 
 class UsageError(Exception):
-    """A command line that cannot be parsed."""
+    """A command line that cannot be parsed, or an output that cannot be written."""
+
+
+#: characters that would break a message over lines (``str.splitlines`` splits at each) or
+#: steer a terminal: a user's text echoed in an error (a model, preset or file name) shows them
+#: escaped, as Python would write them
+_ESCAPES = str.maketrans({c: repr(c)[1:-1] for c in map(chr, (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028,
+                                                                0x2029))})
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: line breaks and control characters escaped (``\\n``, ``\\x1b``)."""
+    return str(text).translate(_ESCAPES)
+
+
+def _json(record: dict) -> str:
+    """One JSON object (SI floats), always valid JSON: a figure that is unknown (NaN: e.g. a
+    price for a chip without a cost) is null; an infinity is a bug and raises."""
+    return json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()},
+                      allow_nan=False)
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: to a temporary file beside it, renamed
+    over it once written (a full disk leaves nothing behind); a device or pipe (``/dev/stdout``)
+    is written as it is.  :class:`UsageError` in one line naming the file when it cannot be."""
+    try:
+        if path.exists() and not path.is_file():  # not a regular file: nothing to rename over
+            path.write_text(text)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _folder(text: str) -> Path:
@@ -98,30 +138,60 @@ def _cmd_hw_list(args) -> int:
 
 
 def _cmd_hw_show(args) -> int:
-    print(dump_accelerator(load_accelerator(args.name)), end="")
+    acc = load_accelerator(args.name)
+    print(datasheet_and_measured(acc) + dump_accelerator(acc), end="")
     return 0
+
+
+def datasheet_and_measured(acc) -> str:
+    """YAML comment lines (the spec still loads) setting each memory level's datasheet peak beside
+    the bandwidth a streaming kernel sustains — measured with its source, or the fraction the
+    spec assumes — and the occupancy limits the core model uses."""
+    from hwmodels.spec import DEFAULT_SUSTAINED_FRACTION
+    from reports.units import human
+
+    lines = ["# datasheet and measured figures (the core model uses the measured ones):"]
+    for level in acc.memory:
+        peak, sustained = level.bandwidth_bytes_per_s, level.sustained_bytes_per_s
+        if level.sustained_bandwidth_bytes_per_s is not None:
+            how = f"measured: {one_line(level.sustained_bandwidth_bytes_per_s.source)}"
+        elif level.sustained_fraction is not None:
+            how = f"assumed: {level.sustained_fraction:.0%} of the peak, as the spec states"
+        else:
+            how = f"assumed: {DEFAULT_SUSTAINED_FRACTION:.0%} of the peak, scansim's default (median of measured GPUs)"
+        if level is acc.dram or level.sustained_bandwidth_bytes_per_s is not None:
+            lines.append(f"#   {level.name}: datasheet {human(peak, 'bandwidth_bytes_per_s')}, sustained "
+                         f"{human(sustained, 'bandwidth_bytes_per_s')} ({how}); latency {human(level.latency_s, 'latency_s')}")
+    if acc.core is not None:
+        c = acc.core
+        lines.append(f"#   per core: {c.threads:,} threads, {c.blocks} blocks, {c.registers:,} registers, "
+                     f"{c.shared_bytes / 1024:,.0f} KiB shared memory resident ({one_line(c.source)})")
+    else:
+        lines.append("#   no occupancy limits (core): ops spread over the cores, no latency-hiding limit")
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_hw_validate(args) -> int:
     acc = load_accelerator(Path(args.file))
     for warning in acc.warnings():
-        print(f"scansim: warning: {args.file}: {warning}", file=sys.stderr)
+        print(f"scansim: warning: {one_line(args.file)}: {one_line(warning)}", file=sys.stderr)
     print(f"{args.file}: ok ({acc.name})")
     return 0
 
 
 def _cmd_hw_schema(args) -> int:
-    print(json.dumps(spec_schema(), indent=2))
+    print(json.dumps(spec_schema(), indent=2, allow_nan=False))
     return 0
 
 
 def _cmd_hw_init(args) -> int:
     if args.output.exists() and not args.force:
         raise UsageError(f"{args.output}: exists; pass --force to overwrite it")
+    import yaml
+
     text = spec_template(args.base, args.name or args.output.stem)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    load_accelerator(args.output)  # what it writes loads as it is
+    load_accelerator(yaml.safe_load(text))  # what it writes loads as it is: checked before writing
+    _write_file(args.output, text)
     print(f"wrote {args.output}: {args.base} with every field commented out, ready to edit")
     return 0
 
@@ -189,7 +259,7 @@ def _cmd_simulate(args) -> int:
     record = {"workload": workload.name, **sizes, "algorithm": algorithm, "direction": args.direction,
               **result.to_record()}
     if args.json:
-        print(json.dumps(record))
+        print(_json(record))
     else:
         for key, value in record.items():
             print(f"{key:22s} {value:.6g}" if isinstance(value, float) else f"{key:22s} {value}")
@@ -225,11 +295,17 @@ def _cmd_model(args) -> int:
               "decode_tokens_per_s": generated / (args.decode * decode_totals["latency_s"]) if args.decode else 0.0,
               "total_s": total_s,
               "energy_per_token_j": energy / tokens,
-              "usd_per_million_tokens": usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy, tokens),
+              "usd_per_million_tokens": _known(usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy,
+                                                                      tokens)),
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")},
               **_limits(largest_fit(model, acc, "decode", args.prefill + args.decode, args.batch, args.dtype,
                                     **layout))}
     return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
+
+
+def _known(value: float) -> float | None:
+    """A figure, or None where it is unknown (NaN: a spec without area or cost has no price)."""
+    return None if math.isnan(value) else value
 
 
 def _limits(limits: dict) -> dict:
@@ -242,12 +318,13 @@ def _limits(limits: dict) -> dict:
 def _print_model(record: dict, tables: list, as_json: bool) -> int:
     """The figures (SI floats in JSON), then each phase's components with human units."""
     if as_json:
-        print(json.dumps(record))
+        print(_json(record))
         return 0
     from reports.units import human_table
 
     for key, value in record.items():
-        print(f"{key:26s} {value:.6g}" if isinstance(value, float) else f"{key:26s} {value}")
+        shown = f"{value:.6g}" if isinstance(value, float) else "unknown" if value is None else value
+        print(f"{key:26s} {shown}")
     for title, table in tables:
         print(f"\n{title}:")
         shown = human_table(table[["component", "count", "latency_s", "share", "dram_bytes", "bound"]])
@@ -267,8 +344,7 @@ def _cmd_calibrate(args) -> int:
               "# function throughput and latency, cache and DRAM bandwidth and latency, and parallel-\n"
               "# region launch time.  Energy, static power and area are not measurable from user space\n"
               "# and are zero here.\n")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(header + dump_accelerator(acc))
+    _write_file(args.output, header + dump_accelerator(acc))
     print(f"wrote {args.output}: {acc.cores} cores at {acc.clock_hz / 1e9:.2f} GHz, "
           f"{acc.peak_flops_per_s('fp32') / 1e9:.0f} GFLOP/s fp32, "
           f"{acc.dram.bandwidth_bytes_per_s / 1e9:.1f} GB/s DRAM")
@@ -287,10 +363,15 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from reports.report import write_sweep_report
-    from reports.sweep import read_results, sweep_objectives
+    from reports.sweep import SweepError, read_results, sweep_objectives
 
     results = read_results(args.results)
+    rejected = results["error"].fillna("") != "" if "error" in results else None
+    if rejected is not None and rejected.all():  # before the report says anything, or makes its folder
+        raise SweepError(f"{args.results}: every one of the {len(results)} points was rejected by the model, "
+                         f"nothing to report (the first: {results['error'].iloc[0]})")
+    from reports.report import write_sweep_report  # matplotlib: only once there is something to plot
+
     index = write_sweep_report(results, args.output, objectives=sweep_objectives(args.results),
                                progress=lambda text: print(f"scansim report: {text} …", file=sys.stderr, flush=True))
     print(f"wrote {index}")
@@ -495,18 +576,43 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_leading_options(sys.argv[1:] if argv is None else list(argv))
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk under `> file` is found here, not at exit
+        return code
     except KeyboardInterrupt:
         print("scansim: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `scansim … | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 0
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise  # a bug: exit 1 with its traceback
+        # the output redirected to a full disk (`scansim hw schema > file`): files scansim
+        # writes itself are named by their writers (_write_file, the sweep's store)
+        where = f"{exc.filename}: " if exc.filename else "the output: "
+        print(f"scansim: error: {one_line(where)}cannot write ({exc.strerror}); free some space and run again",
+              file=sys.stderr)
+        _drop_stdout()
+        return 2
     except Exception as exc:
         if not (isinstance(exc, UsageError) or _is_user_error(exc)):
             raise  # a bug: exit 1 with its traceback
-        print(f"scansim: error: {exc}", file=sys.stderr)
+        print(f"scansim: error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+#: the errors of a write that found no room (a full disk, a quota, a file-size limit)
+_NO_ROOM = tuple(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that what is still buffered for a reader that left
+    (or a disk that is full) is not written again at exit, with a second message."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a test's captured stdout has no descriptor
+        pass
 
 
 if __name__ == "__main__":

@@ -20,13 +20,14 @@ from workloads.schedule import DTYPE_BYTES, Schedule
 __all__ = ["schedule"]
 
 
-def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: str = "fp32", *,
+def schedule(workload: Workload, algorithm: str | None = None, dtype: str = "fp32", *,
              direction: str = "fwd", states: str = "store", impl: str | None = None,
              launch: str = "eager", tf32: bool = False, **options) -> Schedule:
     """The schedule of ``workload`` under ``algorithm`` at ``dtype``: its forward pass, or
     with ``direction="fwd+bwd"`` a training step's forward and backward (see
     :mod:`workloads.backward`; ``states`` says whether the backward reads the states the
-    forward stored or recomputes them).
+    forward stored or recomputes them).  ``algorithm`` None: the family's first (its
+    sequential form where it has one), or a shipped kernel's own.
 
     ``options``: ``chunk``, ``inner``, ``outer`` for the chunked circuit; ``chunk`` for the
     chunked matmul forms; ``block`` and ``causal`` for attention; ``gated`` and ``circular`` for
@@ -35,7 +36,8 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     the kernel with recurrent weights of ``weight_scale``, see
     :func:`workloads.families.measured_iterations`; the schedule's meta says how it was found).
 
-    ``impl`` costs the workload as a shipped kernel runs it; ``launch`` (``eager`` or
+    ``impl`` costs the workload as a shipped kernel runs it, with the algorithm the kernel
+    runs (an ``algorithm`` other than that one is refused); ``launch`` (``eager`` or
     ``graph``) says whether each call's host side is paid, as an eager loop pays it, or hidden
     by a CUDA graph (see :mod:`workloads.implementations`).
 
@@ -63,6 +65,7 @@ def schedule(workload: Workload, algorithm: str | None = "sequential", dtype: st
     if impl is not None:
         return _implementation(workload, impl, algorithm, dtype, direction, launch, options)
     family = FAMILIES[workload.family]
+    algorithm = family.algorithms[0] if algorithm is None else algorithm
     if algorithm not in family.algorithms:
         raise WorkloadError(f"algorithm: family {family.name!r} runs {', '.join(family.algorithms)}; "
                             f"got {algorithm!r}")
@@ -89,8 +92,9 @@ def _implementation(workload: Workload, impl: str, algorithm: str | None, dtype:
     if workload.family not in kernel.families:
         raise WorkloadError(f"impl: {impl!r} implements {', '.join(kernel.families)}, "
                             f"not workload {workload.name!r} of family {workload.family!r}")
-    if algorithm not in (None, "sequential", kernel.algorithm):  # "sequential": the default
-        raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r}")
+    if algorithm not in (None, kernel.algorithm):  # a kernel runs its own algorithm, and is labelled so
+        raise WorkloadError(f"algorithm: {impl!r} runs {kernel.algorithm!r}, got {algorithm!r} (an implementation "
+                            "runs its own algorithm: leave the algorithm unset)")
     unknown = sorted(set(options) - set(kernel.options))
     if unknown:
         raise WorkloadError(f"{unknown[0]}: not an option of implementation {impl!r} "

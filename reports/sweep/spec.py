@@ -50,8 +50,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from hwmodels.loader import SpecError, key_path, load_accelerator, parse_document, read_yaml, set_path
+from hwmodels.loader import COMPLETE, SpecError, key_path, load_accelerator, parse_document, read_yaml, set_path
 from hwmodels.spec import Accelerator
 from simulator.engine import DEFAULT_EVENT_BUDGET
 from workloads.backward import DIRECTIONS
@@ -78,10 +79,35 @@ class WorkloadEntry(_Strict):
     #: unset: its family's first
     algorithms: tuple[str, ...] | None = Field(default=None, min_length=1)
 
+    @field_validator("params")
+    @classmethod
+    def _sizes(cls, params):
+        return _within_reason(params)
+
 
 class ModelEntry(_Strict):
     config: str  # a Hugging Face config.json (relative to the sweep file)
     name: str | None = None  # what the results call it (default: the config's model name)
+
+
+#: the largest magnitude of a whole number in a sweep file (2^53: every whole number up to it is
+#: exact as a float, and it fits the results' int64 columns); far beyond any size or setting
+MAX_WHOLE = 2**53
+
+
+def _too_large(value) -> bool:
+    """A whole number past ±2^53, which no point could take (the results' columns are int64;
+    a sampled integer is exact only up to 2^53).  Other values are checked axis by axis."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WHOLE
+
+
+def _within_reason(values: dict) -> dict:
+    """``values`` (a workload's params, an accelerator's overrides), every whole number within ±2^53."""
+    big = next((k for k, v in values.items() if _too_large(v)), None)
+    if big is not None:
+        raise PydanticCustomError(COMPLETE, "{text}", {
+            "text": f"{big}: expected a whole number within ±{MAX_WHOLE:,} (2^53), got {values[big]!r}"})
+    return values
 
 
 class Range(_Strict):
@@ -92,6 +118,13 @@ class Range(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self):
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if not math.isfinite(value):
+                raise ValueError(f"{bound}: expected a finite number, got {value}")
+            if self.integer and abs(value) > MAX_WHOLE:
+                raise ValueError(f"{bound}: expected an integer range's bound within ±{MAX_WHOLE:,} (2^53), "
+                                 f"got {value:g}")
         if not self.low < self.high:
             raise ValueError(f"low must be below high, got {self.low} and {self.high}")
         if self.log and self.low <= 0:
@@ -103,6 +136,11 @@ class AcceleratorEntry(_Strict):
     preset: str  # a preset name or a spec file
     name: str | None = None  # what the results call it (default: preset + overrides)
     overrides: dict[str, float | int | str] = Field(default_factory=dict)  # spec path → value
+
+    @field_validator("overrides")
+    @classmethod
+    def _numbers(cls, overrides):
+        return _within_reason(overrides)
 
 
 #: the most points one sweep may hold (at ~1 ms a closed-form point, a quarter of an hour)
@@ -127,7 +165,15 @@ class SweepSpec(_Strict):
     fidelity: Literal["des", "analytic"] = "des"
     policy: Literal["unfused", "fused", "auto"] = "auto"
     dtype: str = "fp32"
-    event_budget: int = Field(default=DEFAULT_EVENT_BUDGET, ge=1)  # as `scansim simulate`: one answer
+    event_budget: int = Field(default=DEFAULT_EVENT_BUDGET, ge=1, le=MAX_WHOLE)  # as `scansim simulate`: one answer
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, dtype):
+        """Checked here, as the same value on a dtype axis is, not point by point at run time."""
+        if dtype not in DTYPE_BYTES:
+            raise ValueError(f"one of {', '.join(DTYPE_BYTES)}")
+        return dtype
 
     @field_validator("axes", mode="before")
     @classmethod
@@ -142,8 +188,14 @@ class SweepSpec(_Strict):
                     values = Range.model_validate(values)
                 except ValidationError as exc:
                     err = exc.errors()[0]
-                    raise ValueError(f"{path!r}: {key_path(err['loc'])}: "
-                                     f"{err['msg'].replace('Value error, ', '')}") from None
+                    where = f"{key_path(err['loc'])}: " if err["loc"] else ""
+                    raise PydanticCustomError(COMPLETE, "{text}", {
+                        "text": f"{path!r}: {where}{err['msg'].replace('Value error, ', '')}"}) from None
+            elif isinstance(values, list):
+                big = next((v for v in values if _too_large(v)), None)
+                if big is not None:
+                    raise PydanticCustomError(COMPLETE, "{text}", {
+                        "text": f"{path!r}: value {big!r}: expected a whole number within ±{MAX_WHOLE:,} (2^53)"})
             out[path] = values
         return out
 
@@ -216,7 +268,7 @@ def checked(spec: SweepSpec, path) -> SweepSpec:
             raise SweepError(f"{path}: workloads: {exc}") from None
         unknown = [a for a in (w.algorithms or ()) if a not in algorithms(workload)]
         if unknown:
-            raise SweepError(f"{path}: workloads: {w.name}: algorithms: {unknown[0]!r} is not one of "
+            raise SweepError(f"{path}: workloads: {w.name!r}: algorithms: {unknown[0]!r} is not one of "
                              f"{', '.join(algorithms(workload))}")
     for a in spec.accelerators:
         try:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from pathlib import Path
 
-from workloads.models.model import Model, ModelError
+from workloads.models.model import LIMITS, MAX_LAYERS, MAX_SIZE, Model, ModelError
 
-__all__ = ["read_config", "ARCHITECTURES"]
+__all__ = ["read_config", "ARCHITECTURES", "MAX_CONFIG_BYTES"]
+
+#: a config.json is a few kilobytes; a larger file is refused before it is read
+MAX_CONFIG_BYTES = 16 << 20
 
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "mixtral",
                  "MambaForCausalLM": "mamba", "Mamba2ForCausalLM": "mamba2", "JambaForCausalLM": "jamba",
@@ -31,12 +35,16 @@ class _Config:
     def error(self, what: str) -> ModelError:
         return ModelError(f"{self.path}: {what}")
 
-    def int(self, *keys: str, default: int | None = None, low: int = 1) -> int:
+    def int(self, *keys: str, default: int | None = None, low: int = 1, high: int = MAX_SIZE) -> int:
+        """The first of ``keys`` the config has, a whole number in [low, high] (``high``: one
+        of :data:`~workloads.models.model.LIMITS`)."""
         for key in keys:
             if key in self.config:
                 value = self.config[key]
                 if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                    raise self.error(f"{key}: expected a whole number ≥ {low}, got {value!r}")
+                    raise self.error(f"{key}: expected a whole number ≥ {low}, got {_got(value)}")
+                if value > high:
+                    raise self.error(f"{key}: expected at most {high:,} ({LIMITS[high]}), got {value:,}")
                 return value
         if default is None:
             raise self.error(f"{keys[0]}: missing (a {self.architecture} config has it)")
@@ -45,7 +53,7 @@ class _Config:
     def bool(self, key: str, default: bool) -> bool:
         value = self.config.get(key, default)
         if not isinstance(value, bool):
-            raise self.error(f"{key}: expected true or false, got {value!r}")
+            raise self.error(f"{key}: expected true or false, got {_got(value)}")
         return value
 
     def check(self, ok: bool, what: str) -> None:
@@ -55,28 +63,71 @@ class _Config:
 
 
 
-def read_config(path: Path) -> Model:
-    """A :class:`Model` from a Hugging Face ``config.json``."""
+#: a value as an error message shows it: short, and never deeper than a few levels (a field may
+#: hold anything a JSON file can)
+_GOT = reprlib.Repr()
+_GOT.maxlevel, _GOT.maxstring, _GOT.maxother, _GOT.maxlong, _GOT.maxlist, _GOT.maxdict = 3, 40, 40, 40, 6, 6
+_got = _GOT.repr
+
+
+class _LongNumber:
+    """A JSON integer too long to be any size: Python refuses to convert more than 4,300
+    digits (``ValueError`` out of ``json.loads``), so such a number is kept as this, and
+    refused by the field that reads it — an unused field may hold one."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a number of {self.digits:,} digits"
+
+
+def _parse_int(text: str) -> int | _LongNumber:
+    return int(text) if len(text) <= 100 else _LongNumber(len(text.lstrip("-")))
+
+
+def _read_json(path: Path) -> object:
+    """The file's JSON, or a one-line :class:`ModelError`: too large, not UTF-8, not JSON,
+    nested deeper than Python's JSON reader recurses."""
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ModelError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_CONFIG_BYTES >> 20} MiB "
+                             "a config.json may hold")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a folder, expected a config.json") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not a JSON config ({' '.join(str(exc).split())[:80]})") from None
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ModelError(f"{path}: nested too deeply to read: expected a JSON object of config fields") from None
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise ModelError(f"{path}: not a JSON config ({' '.join(str(exc).split())[:80]})") from None
+
+
+def read_config(path: Path) -> Model:
+    """A :class:`Model` from a Hugging Face ``config.json``: every size a whole number up to
+    :data:`~workloads.models.model.MAX_SIZE`, the layers up to
+    :data:`~workloads.models.model.MAX_LAYERS`."""
+    config = _read_json(path)
     if not isinstance(config, dict):
         raise ModelError(f"{path}: expected a JSON object of config fields")
     names = config.get("architectures") or []
     if not isinstance(names, list) or not all(isinstance(a, str) for a in names):
-        raise ModelError(f"{path}: architectures: expected a list of names, got {names!r}")
+        raise ModelError(f"{path}: architectures: expected a list of names, got {_got(names)}")
     arch = next((ARCHITECTURES[a] for a in names if a in ARCHITECTURES), None)
     if arch is None:
-        raise ModelError(f"{path}: architectures: expected one of {', '.join(ARCHITECTURES)}, got {names!r}")
+        raise ModelError(f"{path}: architectures: expected one of {', '.join(ARCHITECTURES)}, got {_got(names)}")
     c = _Config(path, config, names[0])
     d = c.int("hidden_size", "d_model")
-    common = dict(name=str(config.get("_name_or_path") or path.parent.name or path.stem), architecture=arch,
-                  d_model=d, vocab=c.int("vocab_size"),
+    given = config.get("_name_or_path")
+    common = dict(name=given if isinstance(given, str) and given.strip() else path.parent.name or path.stem,
+                  architecture=arch, d_model=d, vocab=c.int("vocab_size"),
                   tied_embeddings=c.bool("tie_word_embeddings", arch in ("mamba", "mamba2")), source=str(path))
-    layers = c.int("num_hidden_layers", "n_layer", "n_layers")
+    layers = c.int("num_hidden_layers", "n_layer", "n_layers", high=MAX_LAYERS)
     return Model(**common, **_LOADERS[arch](c, d, layers))
 
 
@@ -175,7 +226,7 @@ def _nemotron_h(c: _Config, d: int, layers: int) -> dict:
     pattern = c.config.get("hybrid_override_pattern")
     c.check(isinstance(pattern, str) and len(pattern) == layers and set(pattern) <= set(_PATTERN),
             f"hybrid_override_pattern: expected {layers} of {', '.join(_PATTERN)} (Mamba-2, attention, MLP), "
-            f"got {str(pattern)[:60]!r}")
+            f"got {_got(pattern)}")
     d_inner = c.int("mamba_num_heads") * c.int("mamba_head_dim")
     return dict(layout=tuple(_PATTERN[ch] for ch in pattern), **_attention(c, d), d_ff=c.int("intermediate_size"),
                 mlp_gated=c.config.get("mlp_hidden_act", "relu2") != "relu2",
@@ -210,11 +261,12 @@ def _qwen3_next(c: _Config, d: int, layers: int) -> dict:
         types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(layers)]
     c.check(isinstance(types, list) and len(types) == layers
             and all(t in ("linear_attention", "full_attention") for t in types),
-            f"layer_types: expected {layers} of 'linear_attention' or 'full_attention', got {str(types)[:60]}")
+            f"layer_types: expected {layers} of 'linear_attention' or 'full_attention', got {_got(types)}")
     step = c.int("decoder_sparse_step", default=1)
     dense = c.config.get("mlp_only_layers", [])
     c.check(isinstance(dense, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in dense),
-            f"mlp_only_layers: expected a list of layer indices, got {dense!r}")
+            f"mlp_only_layers: expected a list of layer indices, got {_got(dense)}")
+    dense = set(dense)
     moe = _experts(c, count=("num_experts",), d_ff="moe_intermediate_size")
     layout = tuple(("attention" if t == "full_attention" else "gated-deltanet",
                     "moe" if (i + 1) % step == 0 and i not in dense else "mlp") for i, t in enumerate(types))

@@ -12,11 +12,24 @@ from dataclasses import dataclass
 from workloads.catalog import Workload
 from workloads.errors import WorkloadError
 
-__all__ = ["Model", "Component", "ModelError", "PHASES", "MIXERS", "FEED_FORWARDS"]
+__all__ = ["Model", "Component", "ModelError", "PHASES", "MIXERS", "FEED_FORWARDS", "MAX_LAYERS", "MAX_SIZE",
+           "LIMITS"]
 
 PHASES = ("prefill", "decode", "train")
 MIXERS = ("attention", "mamba", "mamba2", "gated-deltanet", "rwkv7")  # and "none": a layer that is only an MLP
 FEED_FORWARDS = ("mlp", "moe", "none")
+
+#: the most layers a config or model file may give: the deepest released models have about 130
+#: (Llama 3.1 405B: 126), so 10,000 is far above any real model; a bound that refuses a typo or a
+#: hostile file in one line before a layout of 10^12 layers is built
+MAX_LAYERS = 10_000
+#: the largest width, head count, expert count, state size or vocabulary a config or model file
+#: may give: the largest released are about 262,000 (Gemma 3's vocabulary) and 53,000 (Llama 3.1
+#: 405B's MLP), so ten million is far above any real model
+MAX_SIZE = 10_000_000
+#: what the two bounds say in an error message
+LIMITS = {MAX_LAYERS: "scansim's limit on layers, far above the ~130 of the deepest released models",
+          MAX_SIZE: "scansim's limit on a size, far above any released model's"}
 
 
 class ModelError(WorkloadError):
@@ -59,6 +72,12 @@ class Model:
     def layers(self) -> int:
         return len(self.layout)
 
+    @property
+    def where(self) -> str:
+        """How an error names the model: its file, else its name quoted (a name is the user's
+        text, and may hold anything, a line break included)."""
+        return self.source or repr(self.name)
+
     def count(self, kind: str) -> int:
         """How many layers have the mixer or feed-forward ``kind``."""
         return sum(kind in layer for layer in self.layout)
@@ -82,3 +101,4 @@ class Component:
     impl: str | None = None
     direction: str = "fwd"  # fwd+bwd in a training step
     dtype: str | None = None  # None: the pass's dtype
+    per_step: bool = False  # runs once per step, however many micro-batches (the optimizer update)

@@ -12,21 +12,24 @@ Hugging Face config describes (:mod:`workloads.models.configs`) but named plainl
     mlp: {d_ff: 5632}              # gated: false for up, squared ReLU, down
     gated_deltanet: {heads: 16, key_dim: 128, value_dim: 128}
 
-Mixers: attention, mamba, mamba2, gated-deltanet, none; feed-forward parts: mlp, moe, none.
-Each kind the pattern uses needs its section (``attention``, ``mamba``, ``mamba2``,
-``gated_deltanet``, ``mlp``, ``moe``).  The file is refused in one line naming the field when
-a key is unknown, a size is not a whole number ≥ 1, or a section is missing.
+Mixers: attention, mamba, mamba2, gated-deltanet, none; feed-forward parts: mlp, moe, none
+(RWKV-7 has no section here: cost it from its config.json).  Each kind the pattern uses needs
+its section (``attention``, ``mamba``, ``mamba2``, ``gated_deltanet``, ``mlp``, ``moe``).  The
+file is read as spec files are (:func:`hwmodels.loader.read_yaml`: a duplicate key is refused)
+and refused in one line naming the field when a key is unknown, a size is not a whole number
+from 1 to :data:`~workloads.models.model.MAX_SIZE`, the layers are more than
+:data:`~workloads.models.model.MAX_LAYERS`, or a section is missing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workloads.errors import WorkloadError
-from workloads.models.model import FEED_FORWARDS, MIXERS, Model, ModelError
+from hwmodels.loader import SpecError, read_yaml
+from workloads.models.model import FEED_FORWARDS, LIMITS, MAX_LAYERS, MAX_SIZE, MIXERS, Model, ModelError
 
 __all__ = ["load_model_file", "MAX_MODEL_FILE_BYTES"]
 
@@ -34,73 +37,85 @@ MAX_MODEL_FILE_BYTES = 1 << 20  # a model file is a few hundred bytes
 _MAX_DEPTH = 8
 
 
+#: a size in a model file: a whole number from 1 to MAX_SIZE
+_Size = Annotated[int, Field(ge=1, le=MAX_SIZE)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class _Attention(_Strict):
-    heads: PositiveInt
-    kv_heads: PositiveInt | None = None  # default: one per head
-    head_dim: PositiveInt
+    heads: _Size
+    kv_heads: _Size | None = None  # default: one per head
+    head_dim: _Size
     gate: bool = False  # the query projection also emits a sigmoid output gate
     qk_norm: bool = False
 
 
 class _Mlp(_Strict):
-    d_ff: PositiveInt
+    d_ff: _Size
     gated: bool = True
 
 
 class _Moe(_Strict):
-    experts: PositiveInt
-    per_token: PositiveInt
-    d_ff: PositiveInt
-    shared_d_ff: int = Field(default=0, ge=0)
+    experts: _Size
+    per_token: _Size
+    d_ff: _Size
+    shared_d_ff: int = Field(default=0, ge=0, le=MAX_SIZE)
 
 
 class _Mamba(_Strict):
-    d_inner: PositiveInt
-    d_state: PositiveInt = 16
-    conv: PositiveInt = 4
-    dt_rank: PositiveInt
+    d_inner: _Size
+    d_state: _Size = 16
+    conv: _Size = 4
+    dt_rank: _Size
 
 
 class _Mamba2(_Strict):
-    d_inner: PositiveInt
-    d_state: PositiveInt = 128
-    head_dim: PositiveInt = 64
-    groups: PositiveInt = 1
-    conv: PositiveInt = 4
+    d_inner: _Size
+    d_state: _Size = 128
+    head_dim: _Size = 64
+    groups: _Size = 1
+    conv: _Size = 4
 
 
 class _DeltaNet(_Strict):
-    heads: PositiveInt  # value heads, each with its own state
-    key_heads: PositiveInt | None = None  # default: one per value head
-    key_dim: PositiveInt
-    value_dim: PositiveInt
-    conv: PositiveInt = 4
+    heads: _Size  # value heads, each with its own state
+    key_heads: _Size | None = None  # default: one per value head
+    key_dim: _Size
+    value_dim: _Size
+    conv: _Size = 4
+
+
+_SECTIONS = {"attention": "attention", "mamba": "mamba", "mamba2": "mamba2", "gated-deltanet": "gated_deltanet",
+             "mlp": "mlp", "moe": "moe"}
+#: the mixers a model file describes: those with a section (RWKV-7 comes from its config.json)
+_FILE_MIXERS = tuple(m for m in MIXERS if m in _SECTIONS) + ("none",)
 
 
 class _Layers(_Strict):
-    pattern: list[str] = Field(min_length=1)
-    repeat: PositiveInt = 1
+    pattern: list[str] = Field(min_length=1, max_length=MAX_LAYERS)
+    repeat: int = Field(default=1, ge=1, le=MAX_LAYERS)
 
     @field_validator("pattern")
     @classmethod
     def _kinds(cls, pattern):
         for entry in pattern:
             mixer, _, ffn = entry.partition("/")
-            if mixer not in (*MIXERS, "none") or ffn not in FEED_FORWARDS or (mixer, ffn) == ("none", "none"):
+            if mixer not in _FILE_MIXERS or ffn not in FEED_FORWARDS or (mixer, ffn) == ("none", "none"):
                 raise ValueError(f"{entry!r}: expected MIXER/FEED-FORWARD with a mixer of "
-                                 f"{', '.join((*MIXERS, 'none'))} and a feed-forward part of "
-                                 f"{', '.join(FEED_FORWARDS)} (not both none)")
+                                 f"{', '.join(_FILE_MIXERS)} and a feed-forward part of "
+                                 f"{', '.join(FEED_FORWARDS)} (not both none)"
+                                 + ("; a model file has no rwkv7 section: give RWKV-7's config.json"
+                                    if mixer == "rwkv7" else ""))
         return pattern
 
 
 class _ModelFile(_Strict):
     name: str = Field(min_length=1)
-    d_model: PositiveInt
-    vocab: PositiveInt
+    d_model: _Size
+    vocab: _Size
     tied_embeddings: bool = False
     layers: _Layers
     attention: _Attention | None = None
@@ -109,35 +124,6 @@ class _ModelFile(_Strict):
     mamba: _Mamba | None = None
     mamba2: _Mamba2 | None = None
     gated_deltanet: _DeltaNet | None = None
-
-
-_SECTIONS = {"attention": "attention", "mamba": "mamba", "mamba2": "mamba2", "gated-deltanet": "gated_deltanet",
-             "mlp": "mlp", "moe": "moe"}
-
-
-def _read(path: Path) -> object:
-    """The YAML document, refusing what a model file never needs: aliases (an alias bomb),
-    deep nesting, more than :data:`MAX_MODEL_FILE_BYTES`."""
-    try:
-        if path.stat().st_size > MAX_MODEL_FILE_BYTES:
-            raise WorkloadError(f"{path}: more than the {MAX_MODEL_FILE_BYTES >> 10} KiB a model file may hold")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WorkloadError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkloadError(f"{path}: cannot be read as UTF-8 text ({' '.join(str(exc).split())[:80]})") from None
-    try:
-        depth = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise WorkloadError(f"{path}: YAML aliases are not used in a model file")
-            depth += isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
-            depth -= isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent))
-            if depth > _MAX_DEPTH:
-                raise WorkloadError(f"{path}: nested deeper than {_MAX_DEPTH} levels")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorkloadError(f"{path}: not YAML ({' '.join(str(exc).split())[:100]})") from None
 
 
 def _where(loc: tuple) -> str:
@@ -151,9 +137,10 @@ def load_model_file(path: str | Path) -> Model:
     """A :class:`Model` from scansim's own model YAML (see the module's doc)."""
 
     path = Path(path)
-    try:
-        document = _read(path)
-    except WorkloadError as exc:
+    try:  # what a model file never needs: aliases, deep nesting, more than MAX_MODEL_FILE_BYTES
+        document = read_yaml(path, max_bytes=MAX_MODEL_FILE_BYTES, max_depth=_MAX_DEPTH, aliases="a model file",
+                             kind="a model file")
+    except SpecError as exc:
         raise ModelError(str(exc)) from None
     if not isinstance(document, dict):
         raise ModelError(f"{path}: expected a mapping of model fields at the top level")
@@ -164,7 +151,14 @@ def load_model_file(path: str | Path) -> Model:
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"
+        elif first["type"] == "less_than_equal" and first["ctx"]["le"] in LIMITS:
+            limit = first["ctx"]["le"]
+            message = f"expected at most {limit:,} ({LIMITS[limit]}), got {first['input']:,}"
         raise ModelError(f"{path}: {_where(first['loc'])}: {message}") from None
+    layers = len(f.layers.pattern) * f.layers.repeat
+    if layers > MAX_LAYERS:
+        raise ModelError(f"{path}: layers: {len(f.layers.pattern)} × repeat {f.layers.repeat} = {layers:,} layers, "
+                         f"expected at most {MAX_LAYERS:,} ({LIMITS[MAX_LAYERS]})")
     layout = tuple(tuple(entry.split("/")) for entry in f.layers.pattern) * f.layers.repeat
     for kind in sorted({k for layer in layout for k in layer} - {"none"}):
         if getattr(f, _SECTIONS[kind]) is None:
@@ -173,6 +167,8 @@ def load_model_file(path: str | Path) -> Model:
                   tied_embeddings=f.tied_embeddings, source=str(path))
     if f.attention:
         a = f.attention
+        if a.kv_heads is not None and a.heads % a.kv_heads:  # as a config.json's num_key_value_heads
+            raise ModelError(f"{path}: attention.kv_heads: {a.kv_heads} does not divide heads = {a.heads}")
         fields.update(heads=a.heads, kv_heads=a.kv_heads or a.heads, head_dim=a.head_dim, attention_gate=a.gate,
                       qk_norm=a.qk_norm)
     if f.mlp:

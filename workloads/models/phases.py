@@ -53,7 +53,8 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
         # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
         # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
         update = get_workload("elementwise-256m").with_params(elements=parameters(m), inputs=6, flops_per_element=12)
-        return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32")]
+        return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32",
+                                  per_step=True)]
     return _forward(m, phase, seq_len, batch)
 
 
@@ -115,7 +116,7 @@ def _mamba_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: 
         parts.append(Component(name("selective scan"), scan, "chunked", count, impl="selective-scan"))
     elif phase == "prefill":
         ssd = get_workload("mamba2-2.7b").with_params(seq_len=seq_len, batch=batch, heads=di // m.ssm_head_dim,
-                                                      state=ns, value=m.ssm_head_dim)
+                                                      state=ns, value=m.ssm_head_dim, groups=m.groups)
         parts.append(Component(name("SSD (chunked)"), ssd, "chunked", count))
     else:  # the state is read, updated and written back: d_inner × d_state per sequence
         parts.append(_elementwise(name("recurrent state update"), batch * di * ns, 3, 6, count))

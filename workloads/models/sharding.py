@@ -10,19 +10,21 @@ from workloads.models.model import Model, ModelError
 __all__ = ["sharded", "all_reduces"]
 
 
-_SPLIT = {"attention": ("heads", "kv_heads"), "mamba": ("d_inner",), "mamba2": ("d_inner",),
+_SPLIT = {"attention": ("heads", "kv_heads"), "mamba": ("d_inner",), "mamba2": ("d_inner", "groups"),
           "gated-deltanet": ("linear_heads", "linear_key_heads"), "rwkv7": ("linear_heads", "linear_key_heads"),
           "mlp": ("d_ff",),
           "moe": ("expert_d_ff", "shared_expert_d_ff")}
-_REPLICABLE = ("kv_heads", "linear_key_heads")  # heads shared by groups of query / value heads
+# heads shared by groups of query / value heads, and Mamba-2's B and C groups
+_REPLICABLE = ("kv_heads", "linear_key_heads", "groups")
 
 
 def sharded(m: Model, tp: int) -> Model:
     """One chip's share of the model under tensor parallelism of degree ``tp`` (Megatron-LM:
     Shoeybi et al., arXiv 1909.08053): attention and DeltaNet heads, MLP and expert widths,
-    Mamba's inner channels and heads, and the vocabulary split ``tp`` ways; the model width is
-    whole on every chip.  Grouped key/value heads fewer than the chips are replicated, one per
-    chip (as vLLM and TensorRT-LLM shard grouped-query attention)."""
+    Mamba's inner channels and heads, Mamba-2's B and C groups, and the vocabulary split
+    ``tp`` ways; the model width is whole on every chip.  Grouped key/value heads (and B and C
+    groups) fewer than the chips are replicated, one per chip (as vLLM and TensorRT-LLM shard
+    grouped-query attention and Mamba-2's groups)."""
     if tp == 1:
         return m
     if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
@@ -34,11 +36,11 @@ def sharded(m: Model, tp: int) -> Model:
         if name in _REPLICABLE and value < tp and tp % value == 0:
             share[name] = 1  # fewer shared key/value heads than chips: each chip keeps a copy of one
         elif value % tp:
-            raise ModelError(f"{m.name}: {name} = {value} does not split over {tp} chips")
+            raise ModelError(f"{m.where}: {name} = {value} does not split over {tp} chips")
         else:
             share[name] = value // tp
     if "mamba2" in kinds and (m.d_inner // tp) % m.ssm_head_dim:
-        raise ModelError(f"{m.name}: {m.d_inner // m.ssm_head_dim} SSD heads do not split over {tp} chips")
+        raise ModelError(f"{m.where}: {m.d_inner // m.ssm_head_dim} SSD heads do not split over {tp} chips")
     return dataclasses.replace(m, **share, vocab=math.ceil(m.vocab / tp))
 
 
