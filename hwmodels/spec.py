@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "SpecialFunctionUnit", "MemoryLevel",
-           "Link", "Area", "Cost", "DTYPES"]
+           "Link", "Area", "Cost", "CoreLimits", "Measured", "DTYPES", "DEFAULT_SUSTAINED_FRACTION"]
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
@@ -104,6 +104,40 @@ class SpecialFunctionUnit(_Spec):
         return getattr(self, name)
 
 
+class Measured(_Spec):
+    """A figure measured on the part (a published microbenchmark), kept beside the datasheet
+    figure it qualifies, with its ``source``."""
+
+    value: Positive
+    source: str = Field(min_length=1)
+
+
+#: The share of a memory's datasheet bandwidth a streaming kernel sustains, for a spec that
+#: gives no measurement of its own: the median of the measured shares of the GPUs whose
+#: sustained bandwidth is published (RRZE-HPC/gpu-benches, gpu-stream triad and gpu-l2-cache
+#: beyond the L2: V100 788 of 900 GB/s = 0.876, A100 80 GB 1,794 of 2,039 = 0.880, H100 PCIe
+#: 1,832 of 2,000 = 0.916, GH200 3,783 of 4,000 = 0.946, H200 3.89 of 4.8 TB/s = 0.810).
+#: Fitted to no validation case.
+DEFAULT_SUSTAINED_FRACTION = 0.88
+
+
+class CoreLimits(_Spec):
+    """What one core can hold resident at once — a GPU SM's occupancy limits — and how many
+    instruction schedulers issue for it: ``threads`` and ``blocks`` (thread blocks) resident,
+    32-bit ``registers``, and ``warp_threads`` threads issued together.  With them the
+    simulator knows how many of a kernel's blocks share a core, hence how many bytes the core
+    keeps in flight to hide memory latency (see :mod:`simulator.core`); ``shared_bytes`` is the
+    shared memory its blocks may hold together."""
+
+    threads: Count
+    blocks: Count
+    registers: Count
+    shared_bytes: Positive
+    schedulers: Count
+    warp_threads: Count = 32
+    source: str = Field(min_length=1)
+
+
 class Link(_Spec):
     """Chip-to-chip interconnect: ``links_per_chip`` links of ``bandwidth_bytes_per_s`` each
     way, in a ``topology``."""
@@ -145,7 +179,12 @@ class Cost(_Spec):
 
 class MemoryLevel(_Spec):
     """One level of the hierarchy.  ``scope: core`` levels are per core (capacity and
-    bandwidth of one core's copy); ``scope: chip`` levels are shared by the chip."""
+    bandwidth of one core's copy); ``scope: chip`` levels are shared by the chip.
+
+    ``bandwidth_bytes_per_s`` is the datasheet peak; ``sustained_bandwidth_bytes_per_s`` what a
+    streaming kernel was measured to sustain (with its source), or ``sustained_fraction`` the
+    share of the peak a proposed part assumes; neither given: :data:`DEFAULT_SUSTAINED_FRACTION`.
+    """
 
     name: str
     scope: Literal["core", "chip"]
@@ -153,6 +192,26 @@ class MemoryLevel(_Spec):
     bandwidth_bytes_per_s: Positive
     latency_s: NonNegative
     energy_per_byte_j: NonNegative
+    sustained_bandwidth_bytes_per_s: Measured | None = None
+    sustained_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _sustained_below_peak(self):
+        measured = self.sustained_bandwidth_bytes_per_s
+        if measured is not None and measured.value > self.bandwidth_bytes_per_s * (1 + 1e-9):
+            raise ValueError(f"sustained_bandwidth_bytes_per_s: {measured.value:g} is above the peak "
+                             f"bandwidth_bytes_per_s {self.bandwidth_bytes_per_s:g}")
+        if measured is not None and self.sustained_fraction is not None:
+            raise ValueError("sustained_fraction: give either a measured sustained bandwidth or an assumed "
+                             "fraction, not both")
+        return self
+
+    @property
+    def sustained_bytes_per_s(self) -> float:
+        """What a streaming kernel moves per second: measured, assumed, or the default share."""
+        if self.sustained_bandwidth_bytes_per_s is not None:
+            return self.sustained_bandwidth_bytes_per_s.value
+        return self.bandwidth_bytes_per_s * (self.sustained_fraction or DEFAULT_SUSTAINED_FRACTION)
 
 
 class Accelerator(_Spec):
@@ -166,6 +225,7 @@ class Accelerator(_Spec):
     vector: VectorUnit
     matrix: MatrixUnit | None = None
     sfu: SpecialFunctionUnit | None = None
+    core: CoreLimits | None = None
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     link: Link | None = None
     kernel_launch_s: NonNegative

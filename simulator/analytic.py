@@ -2,9 +2,11 @@
 
 Per stage: its start overhead (launch or barrier), then the longest of
 
-* compute — ``steps`` steps of the stage's ops shared evenly over the cores, each step as
-  long as the DES's (issue or dependent chain, whichever binds), plus on-chip traffic;
-* memory — its DRAM bytes at the full DRAM bandwidth, plus one DRAM latency;
+* compute — ``steps`` steps of the stage's ops shared evenly over the cores its thread blocks
+  reach, each step as long as the DES's (issue or dependent chain, whichever binds), plus
+  on-chip traffic;
+* memory — its DRAM bytes at the rate the DRAM sustains and its reads at what its cores'
+  bytes in flight allow (:func:`simulator.core.memory_seconds`), plus one DRAM latency;
 
 and stages chain through their dependencies (longest path).  What it leaves out is what the
 DES adds: contention between stages that run at once (they each get the full bandwidth
@@ -22,6 +24,7 @@ import numpy as np
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s, upper_bound_s
+from simulator.core import memory_seconds, occupancy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
@@ -41,15 +44,16 @@ def analytic(schedule: Schedule, acc: Accelerator) -> SimResult:
         compute = 0.0
         if placement.unit != "transfer":
             stretch = waves(stage, acc)[1]
-            per_core = math.ceil(stage.ops / acc.cores * stretch)
+            cores = acc.cores if stage.granule_ops else occupancy(stage, acc, schedule.dtype).active_cores
+            per_core = math.ceil(stage.ops / cores * stretch)
             compute = stage.steps * step_seconds(stage, placement, acc, schedule.dtype, per_core)
             compute += per_core * stage.steps * stage.onchip_bytes_per_op / onchip_bw_per_core
             compute += wave_exposure_s(stage, acc)
             busy[placement.unit] += stage_work_seconds(stage, placement, acc, schedule.dtype)
         compute_s[i] = compute
         moved = stage.bytes_read + stage.bytes_written
-        memory = moved / acc.dram.bandwidth_bytes_per_s
-        dram_busy += memory
+        memory = memory_seconds(stage, acc, schedule.dtype)
+        dram_busy += moved / acc.dram.bandwidth_bytes_per_s
         if moved:
             memory += acc.dram.latency_s
         finish[i] = start + start_overhead_s(stage, acc) + max(compute, memory)
@@ -92,7 +96,8 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
         for s_idx, (stage, unit) in enumerate(zip(own.stages, units)):
             start = np.max(finish[list(stage.deps)], axis=0) if stage.deps else np.zeros(len(accs))
             overhead = launch if stage.launch else barrier
-            per_core = np.ceil(stage.ops / cores)
+            active = col(lambda a: occupancy(stage, a, own.dtype).active_cores) if unit != "transfer" else cores
+            per_core = np.ceil(stage.ops / active)
             exposure = np.zeros(len(accs))
             if stage.granule_ops and unit != "transfer":  # thread blocks in waves: units.waves
                 blocks = max(1, math.ceil(stage.ops / stage.granule_ops))
@@ -126,7 +131,7 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
             dep_depth = np.max(depth[list(stage.deps)], axis=0) if stage.deps else 0.0
             depth[s_idx] = dep_depth + overhead + chain_s
             moved = stage.bytes_read + stage.bytes_written
-            memory = moved / bw + (dram_lat if moved else 0.0)
+            memory = col(lambda a: memory_seconds(stage, a, own.dtype)) + (dram_lat if moved else 0.0)
             finish[s_idx] = start + overhead + np.maximum(compute, memory)
         if not len(own.stages):
             out[members] = 0.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
+from simulator.core import memory_seconds
 from simulator.units import Placement, chain_seconds, place, stage_work_seconds
 from workloads.schedule import UNITS, Schedule
 
@@ -106,13 +107,16 @@ def bounds(schedule: Schedule, acc: Accelerator, placed: list[Placement] | None 
 def upper_bound_s(schedule: Schedule, acc: Accelerator, compute_s: list[float],
                   exposed_latencies: int) -> float:
     """The stages one after another, nothing overlapped: per stage its start overhead, its DRAM
-    bytes at the DRAM bandwidth, ``exposed_latencies`` DRAM latencies if it moves any bytes,
+    bytes at the sustained bandwidth and its reads at what its cores' bytes in flight allow
+    (:func:`simulator.core.memory_seconds`),
+    ``exposed_latencies`` DRAM latencies if it moves any bytes,
     and ``compute_s`` — the longest compute of one core on that stage, as the fidelity that
     asks models it."""
     total = 0.0
     for stage, compute in zip(schedule.stages, compute_s):
         moved = stage.bytes_read + stage.bytes_written
-        total += start_overhead_s(stage, acc) + moved / acc.dram.bandwidth_bytes_per_s + compute
+        total += start_overhead_s(stage, acc) + compute
+        total += memory_seconds(stage, acc, schedule.dtype)
         if moved:
             total += exposed_latencies * acc.dram.latency_s
     return total

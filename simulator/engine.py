@@ -9,9 +9,12 @@ Model (every resource is a SimPy resource or event; the environment belongs to o
 * each core (group) has a vector unit and a matrix unit, each shared by the tiles on the
   core (processor sharing: the issue slots interleave), and an SRAM (a SimPy container of
   its capacity in bytes) of which a tile holds at most ``1 / buffers``;
-* DRAM is a processor-sharing channel: the transfers in flight share the bandwidth equally,
-  so no set of transfers beats ``bytes / bandwidth`` and none waits behind another whole
-  transfer; a transfer's data arrives ``latency_s`` after its last byte;
+* DRAM is a processor-sharing channel at the bandwidth it sustains (measured, or the
+  documented share of the peak): the transfers in flight share it equally, so no set of
+  transfers beats ``bytes / bandwidth`` and none waits behind another whole transfer; a
+  transfer's data arrives ``latency_s`` after its last byte; and a stage's tiles together
+  load no faster than their cores' bytes in flight return over that latency (Little's law,
+  :func:`simulator.core.load_rate`: reads only — a store needs no reply);
 * a stage starts one kernel launch (or barrier) after all its dependencies end, and is
   split into ``min(ops, G)`` tiles, one per core group (continuing round-robin where the
   previous stage stopped, so that independent stages share the chip); a chain (``steps``
@@ -44,6 +47,7 @@ import simpy
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
+from simulator.core import load_rate, occupancy
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import Placement, step_parts, wave_exposure_s, waves
@@ -145,23 +149,29 @@ class _Machine:
         self.share = max(1, capacity // buffers)
         level = onchip_level(acc)
         self.onchip_bw_per_core = level[2] / acc.cores if level else acc.dram.bandwidth_bytes_per_s
-        self.dram = _SharedServer(env, acc.dram.bandwidth_bytes_per_s)
+        self.dram = _SharedServer(env, acc.dram.sustained_bytes_per_s)
         self.next_core = 0  # round-robin over all stages, so concurrent stages spread out
         self.dram_busy_s = 0.0
         self.unit_busy_s = {"vector": 0.0, "matrix": 0.0}
         self.stage_compute_s: dict[int, float] = {}  # the longest tile compute of each stage
         self.rows: list[tuple] = []
 
-    def _move(self, nbytes: float) -> simpy.Event:
-        """The event that ``nbytes`` have crossed DRAM (their data lands a latency later)."""
+    def _move(self, nbytes: float, cap: float) -> simpy.Event:
+        """The event that ``nbytes`` have crossed DRAM (their data lands a latency later), at
+        no more than ``cap`` bytes per second (a tile's loads: its share of its stage's load
+        rate)."""
         self.dram_busy_s += nbytes / self.acc.dram.bandwidth_bytes_per_s
-        return self.dram.transfer(nbytes)
+        moved = self.dram.transfer(nbytes)
+        return simpy.AllOf(self.env, [moved, self.env.timeout(nbytes / cap)]) if cap else moved
 
-    def transfer(self, nbytes: float):
-        """Move ``nbytes`` over DRAM; the data is there one DRAM latency after the last byte.
-        Returns (as a process, its value) the time it arrived."""
+    def transfer(self, nbytes: float, not_before: float = 0.0):
+        """Move ``nbytes`` over DRAM, the last byte not before ``not_before`` (a tile's loads at
+        its load rate); the data is there one DRAM latency after the last byte.  Returns (as a
+        process, its value) the time it arrived."""
         if nbytes > 0:
-            yield self._move(nbytes)
+            yield self._move(nbytes, 0.0)
+            if self.env.now < not_before:
+                yield self.env.timeout(not_before - self.env.now)
             yield self.env.timeout(self.acc.dram.latency_s)
         return self.env.now
 
@@ -177,7 +187,7 @@ class _Machine:
         return self.env.process(store())
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
-             dtype: str, stretch: float, exposure_s: float):
+             dtype: str, stretch: float, exposure_s: float, cap: float):
         env = self.env
         read = ops * stage.steps * stage.bytes_read_per_op
         written = ops * stage.steps * stage.bytes_written_per_op
@@ -190,8 +200,10 @@ class _Machine:
         start = env.now
         rest = None
         if read > 0:
-            yield self._move(read / k)  # the first sub-tile's bytes; the rest follow at once
-            rest = env.process(self.transfer(read - read / k)) if k > 1 else None
+            yield self._move(read / k, cap)  # the first sub-tile's bytes; the rest follow at once,
+            # all of them loaded no faster than the tile's share of its stage's load rate
+            done_by = start + read / cap if cap else 0.0
+            rest = env.process(self.transfer(read - read / k, done_by)) if k > 1 else None
             yield env.timeout(self.acc.dram.latency_s)
         compute_start = env.now
         work = 0.0
@@ -244,7 +256,14 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     if deps:
         yield simpy.AllOf(env, deps)
     yield env.timeout(start_overhead_s(stage, acc))
-    groups = min(stage.ops, acc.cores)
+    # the cores the stage's thread blocks reach (a grid smaller than the chip leaves cores idle),
+    # as groups of the simulated chip's
+    active = occupancy(stage, real, dtype).active_cores if placement.unit != "transfer" else real.cores
+    groups = max(1, min(stage.ops, acc.cores, math.ceil(active * acc.cores / real.cores)))
+    # where its cores' loads in flight cannot cover the DRAM latency, each tile loads at no more
+    # than its share of the stage's load rate (Little's law); otherwise the DRAM's sharing decides
+    rate = load_rate(stage, real, dtype)
+    rate = rate if rate < real.dram.sustained_bytes_per_s else 0.0
     first_core = machine.next_core
     machine.next_core = (first_core + groups) % acc.cores
     exposure = wave_exposure_s(stage, real) if placement.unit != "transfer" else 0.0
@@ -253,7 +272,8 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     for g in range(groups):
         ops = _split(stage.ops, groups, g)
         procs.append(env.process(machine.tile(index, stage, placement, g, (first_core + g) % acc.cores, ops,
-                                              dtype, _stretch(busiest, real, acc.cores, ops), exposure)))
+                                              dtype, _stretch(busiest, real, acc.cores, ops), exposure,
+                                              rate * ops / stage.ops)))
     yield simpy.AllOf(env, procs)
 
 

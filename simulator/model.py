@@ -29,17 +29,20 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
     weights and its KV cache (attention layers) and recurrent and convolution states (the
     others); training, its weights, gradients, fp32 Adam states (master weights and two
-    moments) and activations — s·b·h·(34 + 5·a·s/h) bytes per transformer layer in 16-bit
-    (Korthikanti et al., arXiv 2205.05198, Eq. 1), the 34 term alone for a recurrent layer (an
-    assumption), or only each layer's input (2·s·b·h) when activations are recomputed."""
+    moments) and activations — s·b·h·34 bytes per layer in 16-bit (Korthikanti et al., arXiv
+    2205.05198, Eq. 1, without its 5·a·s/h term: that is the a·s² attention scores, softmax
+    and dropout mask, which FlashAttention — how scansim costs attention — never stores;
+    it keeps each row's fp32 log-sum-exp instead, Dao, arXiv 2307.08691, Algorithm 1), the
+    same 34 for a recurrent layer (an assumption), or only each layer's input (2·s·b·h) when
+    activations are recomputed."""
     e = DTYPE_BYTES[dtype]
     if phase == "train":
         s, b, h = seq_len, batch, m.d_model
         if recompute:
             activations = m.layers * 2 * s * b * h
         else:
-            attention = m.count("attention") * 5 * m.heads * s / h
-            activations = s * b * h * (34 * m.layers + attention) * e / 2
+            log_sum_exp = m.count("attention") * m.heads * s * b * 4  # fp32, one per query row and head
+            activations = s * b * h * 34 * m.layers * e / 2 + log_sum_exp
         return {"weights": parameters(m) * e, "gradients": parameters(m) * e,
                 "optimizer states": parameters(m) * 12, "activations": activations}
     held = {"weights": parameters(m) * e}
@@ -86,7 +89,9 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
       micro-batches (default: one per stage, at most one per sequence) through
       ``microbatches + pipeline − 1`` stage slots, each a stage's share of the model plus one
       point-to-point transfer of the micro-batch's activations; weights and cache split over
-      the stages;
+      the stages; without a pipeline, ``microbatches`` run one after another on the same
+      chips (gradient accumulation in a training step), one micro-batch's activations live;
+      either way the optimizer updates the weights once per step;
     * ``sequence``: context parallelism over the prompt (prefill and training): every chip
       runs its T/``sequence`` tokens through the projections and MLPs; attention as ring
       attention (Liu et al., arXiv 2310.01889 — each chip's queries against every key block
@@ -109,14 +114,17 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     if chips * pipeline * sequence > 1 and acc.link is None:
         raise ModelError(f"{acc.name} has no link block: it cannot be one of {chips * pipeline * sequence} chips")
     whole, m = m, sharded(m, chips)  # one chip's share under tensor parallelism
-    held = _held(m, seq_len, batch, dtype, phase, recompute, pipeline, sequence)
+    micro = math.ceil(batch / microbatches)  # sequences per micro-batch
+    # accumulating gradients, one micro-batch's activations are live at a time; a pipeline
+    # (GPipe) keeps every micro-batch's until its backward
+    live = micro if phase == "train" and pipeline == 1 else batch
+    held = _held(m, seq_len, live, dtype, phase, recompute, pipeline, sequence)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
         share = chips * pipeline * sequence
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit "
                          f"{acc.name}{f' (a {share}-way share)' if share > 1 else ''}: {parts} "
                          f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
-    micro = math.ceil(batch / microbatches)  # sequences per micro-batch
     local = math.ceil(seq_len / sequence) if phase != "decode" else seq_len  # tokens per chip
     rows = []
     for part in components(m, phase, local, micro, recompute):
@@ -133,6 +141,9 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     if pipeline > 1:
         activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[dtype]
         table = _pipelined(table, acc, pipeline, microbatches, activations * (2 if phase == "train" else 1))
+    elif microbatches > 1:  # one after another on the same chips (gradient accumulation): one optimizer step
+        table = _repeated(table, microbatches)
+    table = table.drop(columns="per_step")
     table["share"] = table["latency_s"] / table["latency_s"].sum()
     tokens = batch * (1 if phase == "decode" else seq_len)
     total = float(table["latency_s"].sum())
@@ -201,7 +212,7 @@ def _row(part, acc: Accelerator, dtype: str, fidelity: str) -> dict:
     result = simulate(planned, acc, fidelity=fidelity)
     return {"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
             "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
-            "flops": part.count * result.flops, "bound": _bound(result)}
+            "flops": part.count * result.flops, "bound": _bound(result), "per_step": part.per_step}
 
 
 def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: str, chips: int,
@@ -237,11 +248,9 @@ def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches:
     runs its stage's share for every micro-batch, plus the fill and drain of
     ``stages − 1`` slots and the activations handed between stages."""
     hop = carry_hop_s(acc, activation_bytes)
-    slot = float(table["latency_s"].sum()) / stages + hop
-    scaled = table.assign(latency_s=table["latency_s"] * microbatches / stages,
-                          energy_j=table["energy_j"] * microbatches / stages,
-                          dram_bytes=table["dram_bytes"] * microbatches / stages,
-                          flops=table["flops"] * microbatches / stages)
+    per_step = table["per_step"].eq(True)
+    slot = float(table["latency_s"][~per_step].sum()) / stages + hop
+    scaled = _repeated(table, microbatches, share=1 / stages)
     extra = pd.DataFrame([
         {"component": f"activations between {stages} pipeline stages (point to point)", "count": microbatches,
          "latency_s": microbatches * hop, "energy_j": microbatches * activation_bytes * acc.link.energy_per_byte_j,
@@ -250,6 +259,18 @@ def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches:
          "latency_s": (stages - 1) * slot, "energy_j": (stages - 1) * slot * acc.static_power_w,
          "dram_bytes": 0.0, "flops": 0.0, "bound": "depth"}])
     return pd.concat([scaled, extra], ignore_index=True)
+
+
+_SUMMED = ("latency_s", "energy_j", "dram_bytes", "flops")
+
+
+def _repeated(table: pd.DataFrame, microbatches: int, share: float = 1.0) -> pd.DataFrame:
+    """``table`` (one micro-batch's pass) for ``microbatches`` micro-batches: every row that
+    runs per micro-batch that many times, a row that runs once per step (the optimizer
+    update) once; all of it ``share`` (a pipeline stage's part of the layers)."""
+    per_step = table["per_step"].eq(True)
+    times = per_step.map({True: 1, False: microbatches}) * share
+    return table.assign(**{k: table[k] * times for k in _SUMMED})
 
 
 def _bound(result) -> str:

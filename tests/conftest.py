@@ -8,7 +8,8 @@ from hwmodels.spec import Accelerator
 
 
 def toy_spec(**overrides) -> dict:
-    """A 1-core, 1-lane machine at 1 Hz with free memory: times are cycle counts."""
+    """A 1-core, 1-lane machine at 1 Hz with free memory: times are cycle counts; its DRAM
+    sustains its peak, and it gives no occupancy limits (a core holds whatever it is given)."""
     spec = {
         "name": "toy",
         "cores": 1,
@@ -23,7 +24,8 @@ def toy_spec(**overrides) -> dict:
             {"name": "sram", "scope": "core", "capacity_bytes": 1e6,
              "bandwidth_bytes_per_s": 1e9, "latency_s": 0.0, "energy_per_byte_j": 0.0},
             {"name": "dram", "scope": "chip", "capacity_bytes": 1e9,
-             "bandwidth_bytes_per_s": 1.0, "latency_s": 0.0, "energy_per_byte_j": 0.5},
+             "bandwidth_bytes_per_s": 1.0, "latency_s": 0.0, "energy_per_byte_j": 0.5,
+             "sustained_fraction": 1.0},
         ],
         "kernel_launch_s": 0.0,
         "static_power_w": 0.0,

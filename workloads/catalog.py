@@ -17,7 +17,7 @@ __all__ = ["Workload", "WorkloadError", "CATALOG", "PARAMS", "get_workload", "al
 
 
 #: integer dimensions a user may override with ``-p KEY=VALUE``
-PARAMS = ("seq_len", "batch", "heads", "state", "value", "householders", "inputs",
+PARAMS = ("seq_len", "batch", "heads", "state", "value", "groups", "householders", "inputs",
           "m", "n", "k", "elements", "flops_per_element")
 
 
@@ -26,7 +26,9 @@ class Workload:
     """One layer of a model (or one primitive operation).
 
     ``state`` is the per-head state or key size (K, d, or the channels of a diagonal head),
-    ``value`` the value size V of matrix-state families; ``householders`` is DeltaProduct's
+    ``value`` the value size V of matrix-state families; ``groups`` how many key/query groups
+    the heads share (Mamba-2's ``ngroups``: B and C shared by heads / groups heads; 0: every
+    head its own); ``householders`` is DeltaProduct's
     n_h; ``inputs`` a nonlinear cell's input width (0: equal to ``state``) or an elementwise
     op's operand count; ``m, n, k`` a GEMM's shape; ``elements`` an elementwise op's or a
     reduction's length.
@@ -39,6 +41,7 @@ class Workload:
     heads: int = 1
     state: int = 1
     value: int = 1
+    groups: int = 0
     householders: int = 1
     inputs: int = 0
     m: int = 1
@@ -60,7 +63,7 @@ class Workload:
                 raise WorkloadError(
                     f"workload {self.name!r}: parameter {key!r} is not a dimension of family "
                     f"{self.family!r}, expected one of {', '.join(dims)}")
-            low = 0 if key == "inputs" else 1
+            low = 0 if key in ("inputs", "groups") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise WorkloadError(
                     f"workload {self.name!r}: {key} must be an integer ≥ {low}, got {value!r}")
@@ -79,10 +82,10 @@ CATALOG: dict[str, Workload] = {w.name: w for w in (
     Workload("mamba-2.8b", "diagonal", seq_len=2048, heads=5120, state=16,
              description="Mamba-1 2.8B layer: d_inner 2·2560 × N = 16",
              source=_MAMBA + "d_model 2560, 64 layers, expand 2, d_state 16"),
-    Workload("mamba2-2.7b", "ssd", seq_len=2048, heads=80, state=128, value=64,
-             description="Mamba-2 2.7B layer: 80 heads of P = 64, d_state N = 128",
+    Workload("mamba2-2.7b", "ssd", seq_len=2048, heads=80, state=128, value=64, groups=1,
+             description="Mamba-2 2.7B layer: 80 heads of P = 64, d_state N = 128, B and C in one group",
              source="Dao & Gu, arXiv 2405.21060; state-spaces/mamba mamba2-2.7b config: "
-                    "d_model 2560, 64 layers, expand 2, headdim 64, d_state 128"),
+                    "d_model 2560, 64 layers, expand 2, headdim 64, d_state 128, ngroups 1"),
     Workload("gla-1.3b", "gla", seq_len=2048, heads=4, state=256, value=512,
              description="GLA 1.3B layer: 4 heads, K = 256, V = 512, a gate per key channel",
              source="Yang et al., arXiv 2312.06635 (1.3B: d_model 2048, 24 layers, 4 heads, "

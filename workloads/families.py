@@ -21,7 +21,7 @@ import numpy as np
 
 from workloads.circuits import CIRCUITS, CircuitError, prefix_circuit
 from workloads.errors import WorkloadError
-from workloads.schedule import DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
+from workloads.schedule import Block, DTYPE_BYTES, AffineCost, Stage, affine_stages, gemm_read_bytes, in_sequence
 from workloads.transforms import fft_size, radices
 
 __all__ = ["Family", "FAMILIES", "DIMENSIONS", "carry_element", "measured_iterations", "fft_pass",
@@ -49,6 +49,17 @@ def _circuit(algorithm: str, T: int, options: dict):
 
 def _copies(w) -> int:
     return w.batch * w.heads
+
+
+def _key_share(w) -> float:
+    """The share of its keys and queries a head reads for itself: 1, or groups / heads where
+    the heads of a group share them (Mamba-2's ``ngroups``: B and C are read, and C·Bᵀ formed,
+    once per group — state-spaces/mamba ``ssd_bmm.py`` indexes them by head // (heads / groups))."""
+    if not w.groups:
+        return 1.0
+    if w.heads % w.groups:
+        raise WorkloadError(f"workload {w.name!r}: groups {w.groups} does not divide heads {w.heads}")
+    return w.groups / w.heads
 
 
 # --------------------------------------------------------------------------- affine families
@@ -90,7 +101,7 @@ def _readout(w, e, steps_name="readout") -> Stage:
     """o_t = S_tᵀ q_t from materialised states: per (copy, t, j) a length-K dot product."""
     K, V = w.state, w.value
     return Stage(steps_name, "vector", ops=_copies(w) * w.seq_len * V, flops_per_op=2 * K,
-                 bytes_read_per_op=(K * V + K) * e / V, bytes_written_per_op=e,
+                 bytes_read_per_op=(K * V + K * _key_share(w)) * e / V, bytes_written_per_op=e,
                  latency_ops=_log2(K))
 
 
@@ -121,7 +132,7 @@ def _matrix_state_circuit(w, algorithm, dtype, options, transition: str, prep_fl
     circuit = _circuit(algorithm, T, options)
     cost = _matrix_state_cost(w, e, transition)
     prep = Stage("form transitions", "vector", ops=N * T * K * V, flops_per_op=prep_flops / (K * V),
-                 sfu_ops_per_op=1 / (K * V), bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
+                 sfu_ops_per_op=1 / (K * V), bytes_read_per_op=(2 * K * _key_share(w) + V + 2) * e / (K * V),
                  bytes_written_per_op=(_a_elems(w, transition) + K * V) * e / (K * V))
     return in_sequence([prep], affine_stages(circuit, cost), [_readout(w, e)])
 
@@ -144,33 +155,35 @@ def _gated(transition: str, normaliser: bool = False) -> Callable:
         Vo = w.value  # columns read from v and written to o
         a = 2 if normaliser else _a_elems(w, transition)  # gate elements read per head-step
         sfu = 4 if normaliser else a  # their special-function ops
+        qk = 2 * K * _key_share(w)  # query and key elements a head reads per step
         if algorithm == "sequential":
             # every state entry S_ij is a scalar channel: S_ij ← α_i S_ij + k_i v_j (1 mul +
             # 1 FMA) and adds q_i S_ij into o_j (1 FMA); per step a head reads q, k, v, α and
             # writes o
             return (Stage("recurrence", "vector", ops=N * K * V, steps=T, flops_per_op=5,
                           sfu_ops_per_op=sfu / (K * V),
-                          bytes_read_per_op=(2 * K + Vo + a) * e / (K * V),
+                          bytes_read_per_op=(qk + Vo + a) * e / (K * V),
                           bytes_written_per_op=Vo * e / (K * V), latency_ops=1 + _log2(K)),)
         if algorithm == "chunked":
             C = int(options.get("chunk", 64))
             n = math.ceil(T / C)
-            # per chunk: QKᵀ (2C²K), decay-masked ·V (2C²V), chunk state Kᵀ(wV) (2CKV); a
+            # per chunk: QKᵀ (2C²K, once per group of heads that share Q and K), decay-masked
+            # ·V (2C²V), chunk state Kᵀ(wV) (2CKV); a
             # scalar decay masks the C² scores with exp(γ_t − γ_i), a vector gate folds
             # exp(±b) into the C rows of Q and K per channel (GLA, arXiv 2312.06635 §4):
             # C² or 2CK special-function ops; ops are the C² score entries of a chunk
             exps = (C * C if transition == "scalar" else 2 * C * K) + (sfu * C if normaliser else 0)
             stabiliser = 2 * C * C if normaliser else 0  # each score: a difference and a max
             intra = Stage("chunk: masked QKᵀ·V and chunk state", "matrix", ops=N * n * C * C,
-                          flops_per_op=(2 * C * C * (K + V) + 2 * C * K * V + exps + stabiliser) / (C * C),
+                          flops_per_op=(C * C * (qk + 2 * V) + 2 * C * K * V + exps + stabiliser) / (C * C),
                           sfu_ops_per_op=exps / (C * C),
-                          bytes_read_per_op=C * (2 * K + Vo + a) * e / (C * C),
+                          bytes_read_per_op=C * (qk + Vo + a) * e / (C * C),
                           bytes_written_per_op=(C * Vo + K * V) * e / (C * C),
                           latency_ops=_log2(K) + _log2(C), gemm_shape=(C, C, K))
             passing = Stage("inter-chunk state passing", "vector", ops=N * K * V, steps=n,
                             flops_per_op=2, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=1)
             out = Stage("chunk output: Q·S", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 1,
-                        bytes_read_per_op=(K * V + C * K + C * Vo) * e / (C * V),
+                        bytes_read_per_op=(K * V + C * qk / 2 + C * Vo) * e / (C * V),
                         bytes_written_per_op=Vo * e / V, latency_ops=_log2(K), gemm_shape=(C, V, K))
             return in_sequence([intra], [passing], [out])
         return _matrix_state_circuit(w, algorithm, dtype, options, transition, prep_flops=2 * K * V,
@@ -422,7 +435,24 @@ def _gemm(w, algorithm, dtype, options):
                   panel_tile=tile,
                   # a thread block: one output tile, no taller than the GEMM (a skinny GEMM —
                   # a decode step's few tokens — is tiled across its width, not padded)
-                  granule_ops=min(tile, w.m) * min(tile, w.n)),)
+                  granule_ops=min(tile, w.m) * min(tile, w.n),
+                  block=_gemm_block(w.m, w.n, tile, e)),)
+
+
+#: A CUTLASS/cuBLAS tensor-core GEMM block on sm80 and later: eight warps, K stepped by 64
+#: through a three-stage cp.async pipeline in shared memory — two stages in flight while the
+#: third is multiplied (CUTLASS's default configuration for SM80 tensor ops: ThreadblockShape
+#: 128×256×64, WarpShape 64×64×64, kStages 3 — NVIDIA/cutlass
+#: include/cutlass/gemm/device/default_gemm_configuration.h); its output tile is the schedule's
+#: ``tile``.  When the output tiles are fewer than the SMs, cuBLAS splits K so that every SM
+#: loads (split-K; Osama et al., Stream-K, PPoPP 2023).
+_GEMM_K_STEP, _GEMM_STAGES, _GEMM_THREADS = 64, 3, 256
+
+
+def _gemm_block(m: int, n: int, tile: int, e: int) -> Block:
+    step = (min(tile, m) + min(tile, n)) * _GEMM_K_STEP * e  # one k-step of A and B operands
+    return Block(threads=_GEMM_THREADS, ops=min(tile, m) * min(tile, n), shared_bytes=_GEMM_STAGES * step,
+                 in_flight_bytes=(_GEMM_STAGES - 1) * step, split_to_fill=True)
 
 
 def _elementwise(w, algorithm, dtype, options):
@@ -509,7 +539,8 @@ _SEQUENCE = ("seq_len", "batch", "heads", "state")
 #: the dimensions each family's schedule reads: a parameter outside them would change nothing
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     **{f: _SEQUENCE for f in ("diagonal", "dense", "permutation-diagonal")},
-    **{f: _SEQUENCE + ("value",) for f in ("ssd", "gla", "mlstm", "deltanet", "gated-deltanet", "rwkv7", "attention")},
+    "ssd": _SEQUENCE + ("value", "groups"),
+    **{f: _SEQUENCE + ("value",) for f in ("gla", "mlstm", "deltanet", "gated-deltanet", "rwkv7", "attention")},
     "long-conv": ("seq_len", "batch", "heads"),
     "deltaproduct": _SEQUENCE + ("value", "householders"),
     **{f: _SEQUENCE + ("inputs",) for f in ("elman", "gru", "lstm")},

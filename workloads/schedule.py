@@ -20,13 +20,35 @@ import numpy as np
 from workloads._jit import njit_on_first_call
 from workloads.circuits import Circuit
 
-__all__ = ["Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence", "in_stream_order",
+__all__ = ["Block", "Stage", "Schedule", "UNITS", "DTYPE_BYTES", "AffineCost", "affine_stages", "in_sequence", "in_stream_order",
            "gemm_read_bytes"]
 
 UNITS = ("vector", "matrix", "sfu", "transfer")
 
 #: bytes per element for each dtype name scansim accepts
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One thread block of the kernel a stage runs: what it asks of the core it lands on.
+
+    ``threads`` issue together; ``shared_bytes`` of the core's shared memory and ``registers``
+    32-bit registers per thread (0: not a limit) it holds while resident; ``in_flight_bytes``
+    the DRAM bytes it keeps requested at once — its pipelined loads (a kernel that stages
+    ``s`` tiles through shared memory has ``s − 1`` of them in flight while it computes on one);
+    ``ops`` how many of the stage's ops (per step) one block does; ``split_to_fill``: where the
+    grid has fewer blocks than the chip has cores, the kernel splits each block's reduction
+    over more of them so that every core loads its share (cuBLAS's split-K).  Implementations
+    declare the blocks of the kernel they model; a stage that declares none gets the kernel
+    written the obvious way (:func:`simulator.core.block_of`)."""
+
+    threads: int
+    ops: float
+    shared_bytes: float = 0.0
+    registers: int = 0
+    in_flight_bytes: float = 0.0
+    split_to_fill: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,7 @@ class Stage:
     persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
     sync_mma: bool = False  # its products issue as synchronous warp MMAs (mma.sync), not the chip's native ones
+    block: Block | None = None  # the kernel's thread block (None: the obvious kernel, see simulator.core)
 
     @cached_property
     def total_ops(self) -> int:

@@ -75,7 +75,7 @@ def test_a_sweep_finds_spec_files_beside_it_and_shows_their_names(tmp_path, monk
     folder.mkdir()
     _write(folder / "fast-hbm.yaml", "base: h100-sxm5-80gb\nmemory[hbm3].bandwidth_bytes_per_s: 8.0e+12\n")
     sweep = _write(folder / "sweep.yaml", yaml.safe_dump({
-        "workloads": [{"name": "mamba-130m", "params": {"seq_len": 256}}],
+        "workloads": [{"name": "elementwise-256m"}],  # streaming: the bandwidth binds
         "accelerators": ["fast-hbm.yaml", "h100-sxm5-80gb"], "fidelity": "analytic"}))
     monkeypatch.chdir(tmp_path)  # not the sweep's folder
     results = run_sweep(load_sweep(sweep), tmp_path / "out")

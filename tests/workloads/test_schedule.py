@@ -78,3 +78,21 @@ def test_catalog_has_sources_and_bad_requests_fail():
         schedule(diag(8), "fft")
     with pytest.raises(WorkloadError, match="dtype: expected one of"):
         schedule(diag(8), "sequential", "fp4")
+
+
+def test_mamba2_groups_share_b_and_c():
+    """Mamba-2's heads of a group share B and C (keys and queries): each is read once per group,
+    and C·Bᵀ formed once per group (state-spaces/mamba ssd_bmm.py), so against one group per
+    head the chunked form reads (H − G)·2K elements less per token and does (H − G)·2C²K fewer
+    flops per chunk; groups that do not divide the heads are refused."""
+    w = get_workload("mamba2-2.7b").with_params(seq_len=1024, batch=2)
+    H, K, T, B, C, e = w.heads, w.state, w.seq_len, w.batch, 64, 2
+    per_head, grouped = (schedule(w.with_params(groups=g), "chunked", "bf16", chunk=C) for g in (0, 1))
+    qk_reads = B * T * 2 * K * e  # one head's queries and keys, read by the intra-chunk stage
+    q_reads = B * T * K * e  # and its queries again by the output stage
+    assert per_head.dram_bytes - grouped.dram_bytes == pytest.approx((H - 1) * (qk_reads + q_reads))
+    assert per_head.work_flops - grouped.work_flops == pytest.approx((H - 1) * B * (T // C) * 2 * C * C * K)
+    seq = [schedule(w.with_params(groups=g), "sequential", "bf16") for g in (0, 4)]
+    assert seq[0].dram_bytes - seq[1].dram_bytes == pytest.approx((H - 4) * B * T * 2 * K * e)
+    with pytest.raises(WorkloadError, match="groups 3 does not divide heads 80"):
+        schedule(w.with_params(groups=3), "chunked", "bf16")
