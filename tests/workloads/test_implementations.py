@@ -291,3 +291,31 @@ def test_synchronous_mma_fills_its_instruction_tiles_not_the_array():
     odd = dataclasses.replace(small, sync_mma=True, gemm_shape=(20, 8, 16))
     assert systolic_efficiency(odd, h100) == pytest.approx(20 / 32)
     assert systolic_efficiency(odd, load_accelerator("v100-sxm2-16gb")) != pytest.approx(20 / 32)
+
+
+def test_mamba2_chunk_scan_counts_by_hand():
+    """mamba_chunk_scan_combined forward, T = 512 in two chunks of 256, 8 heads of p = 64 in 2
+    groups, n = 128: five launches; flops and DRAM bytes counted by hand from the kernels."""
+    w = get_workload("mamba2-2.7b").with_params(seq_len=512, batch=1, heads=8, groups=2)
+    s = schedule(w, None, "bf16", impl="mamba2-ssd")
+    h, g, p, n, Q, nc, T, e = 8, 2, 64, 128, 256, 2, 512, 2
+    assert [st.name.split(":")[0] for st in s.stages] == [
+        "_chunk_cumsum_fwd", "_chunk_state_fwd", "_state_passing_fwd", "_bmm_chunk_fwd", "_chunk_scan_fwd"]
+    matmul = (nc * h * 2 * Q * p * n  # chunk states: p × n over Q
+              + nc * g * 2 * Q * Q * n  # C·Bᵀ per group
+              + nc * h * (2 * Q * n * p + 2 * p * 128 * (128 + 256)))  # C·state, causal blocks to the diagonal
+    assert sum(st.flops for st in s.stages if st.unit == "matrix") == pytest.approx(matmul)
+    x, bc, dt = T * h * p * e, T * g * n * e, T * h * 2 * 4
+    states, cb = nc * h * p * n, nc * g * Q * Q * 4
+    reads = (T * h * e) + (x + bc + dt) + states * 4 + 2 * bc + (cb + x + dt + bc + states * e)
+    writes = T * h * 8 + states * 4 + states * e + cb + x
+    assert sum(st.bytes_read for st in s.stages) == pytest.approx(reads)
+    assert sum(st.bytes_written for st in s.stages) == pytest.approx(writes)
+    # B and C once per group: a grouping of 8 heads in one group moves less than one per head
+    one = schedule(w.with_params(groups=1), None, "bf16", impl="mamba2-ssd")
+    each = schedule(w.with_params(groups=8), None, "bf16", impl="mamba2-ssd")
+    assert one.dram_bytes < s.dram_bytes < each.dram_bytes
+    backward = schedule(w, None, "bf16", impl="mamba2-ssd", direction="fwd+bwd")
+    assert len(backward.stages) == 5 + 14 and backward.work_flops > 3 * s.work_flops
+    with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
+        schedule(w, None, "bf16", impl="mamba2-ssd", chunk=100)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+from workloads.implementations.triton_kernel import matrix_kernel, tile_block
 from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
 
 SOURCE = ("fla-org/flash-linear-attention fla/ops/common/chunk_h.py, chunk_o.py, fla/ops/simple_gla/chunk.py, "
@@ -50,16 +51,19 @@ def _tiles(n: int, tile: int) -> int:
     return math.ceil(n / tile)
 
 
+#: programs as the largest entries of the kernels' autotuning lists: the state kernels 64 × 64
+#: tiles stepping the chunk (BK = BV = 64, num_warps 4, num_stages 4: ``chunk_h.py``), the
+#: output kernels (BK, BV, num_warps, num_stages) = (128, 128, 8, 3) (``chunk_o.py``)
+_STATE_PROGRAM, _OUT_PROGRAM = (4, 4), (8, 3)  # (num_warps, num_stages)
+
+
 def _kernel(name, *, blocks: int, block_flops: float, reads: float, writes: float,
             steps: int = 1, exps: float = 0.0, shape=(C, C, C)) -> Stage:
-    """One Triton kernel: ``blocks`` thread blocks (one op each, one indivisible unit of work)
-    per step, each doing ``block_flops`` of matmul flops and ``exps`` exp2s; ``reads`` and
-    ``writes`` are the kernel's DRAM bytes in all."""
-    total = blocks * steps
-    return Stage(name, "matrix", ops=blocks, steps=steps, flops_per_op=block_flops,
-                 sfu_ops_per_op=exps / total, sfu_function="exp", sfu_on_chain=False,
-                 bytes_read_per_op=reads / total, bytes_written_per_op=writes / total,
-                 latency_ops=2 * math.log2(C), gemm_shape=shape, granule_ops=1)
+    """One Triton kernel of FLA's: ``blocks`` programs per step (see :func:`matrix_kernel`)."""
+    warps, stages = _OUT_PROGRAM if shape[1] == _OUT_TILE else _STATE_PROGRAM
+    block = tile_block(shape[0], shape[1], min(shape[2], _OUT_TILE), stages, warps, 2)
+    return matrix_kernel(name, blocks=blocks, block_flops=block_flops, reads=reads, writes=writes, steps=steps,
+                         exps=exps, shape=shape, latency_ops=2 * math.log2(C), block=block)
 
 
 def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
