@@ -319,3 +319,22 @@ def test_mamba2_chunk_scan_counts_by_hand():
     assert len(backward.stages) == 5 + 14 and backward.work_flops > 3 * s.work_flops
     with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
         schedule(w, None, "bf16", impl="mamba2-ssd", chunk=100)
+
+
+def test_fla_delta_rule_kernels_as_launched():
+    """chunk_gated_delta_rule forward: gate cumsum, memset, fused KKᵀ + solve, w/u, the chunk
+    loop, the output — six launches, the loop sequential over the chunks; the plain delta rule
+    its unfused KKᵀ (fp32), memset and solve instead; the backward recomputes w, u and h."""
+    gdn = get_workload("gated-deltanet-1.3b").with_params(seq_len=1000, batch=2, heads=4, state=128, value=128)
+    fwd = schedule(gdn, None, "bf16", impl="fla-delta-chunk")
+    names = [s.name.split(":")[0] for s in fwd.stages]
+    assert names == ["chunk_local_cumsum", "memset", "chunk_gated_delta_rule_fwd_kkt_solve", "recompute_w_u",
+                     "chunk_fwd_h", "chunk_fwd_o"]
+    loop = fwd.stages[4]
+    assert loop.steps == 16 and loop.ops == 2 * 4 * 2  # ⌈1000 / 64⌉ chunks; (value tiles, batch·head) programs
+    # the state of every chunk is stored in the input dtype: B·NT·H·K·V elements
+    assert loop.bytes_written == pytest.approx(2 * 16 * 4 * 128 * 128 * 2 + 2 * 1000 * 4 * 128 * 2)
+    plain = schedule(get_workload("deltanet-1.3b").with_params(seq_len=1000, batch=2), None, "bf16", impl="fla-delta-chunk")
+    assert [s.name.split(":")[0] for s in plain.stages][:3] == ["chunk_scaled_dot_kkt", "memset", "solve_tril"]
+    both = schedule(gdn, None, "bf16", impl="fla-delta-chunk", direction="fwd+bwd")
+    assert sum(s.name.startswith("recompute: ") for s in both.stages) == 2 and both.work_flops > 2 * fwd.work_flops

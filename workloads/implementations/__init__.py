@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, flash_attention, mamba2_ssd,
+from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, flash_attention, mamba2_ssd,
                                        persistent_rnn, selective_scan)
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
@@ -56,6 +56,8 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("fla-chunk", ("ssd", "gla"), "chunked", fla_chunk.build,
                    fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE,
                    MappingProxyType(fla_chunk.EAGER_HOST_S), fla_chunk.HOST_SOURCE),
+    Implementation("fla-delta-chunk", ("deltanet", "gated-deltanet"), "chunked", fla_delta.build,
+                   fla_delta.__doc__.strip().splitlines()[0], fla_delta.SOURCE),
     Implementation("mamba2-ssd", ("ssd",), "chunked", mamba2_ssd.build,
                    "Mamba-2's mamba_chunk_scan_combined: five Triton kernels forward, B and C once per group",
                    mamba2_ssd.SOURCE, options=("chunk",)),
