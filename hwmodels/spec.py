@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "SpecialFunctionUnit", "MemoryLevel",
-           "Link", "Area", "Cost", "CoreLimits", "Measured", "DTYPES", "DEFAULT_SUSTAINED_FRACTION"]
+           "Link", "InterNodeLink", "Area", "Cost", "CoreLimits", "Measured", "DTYPES", "DEFAULT_SUSTAINED_FRACTION"]
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
@@ -138,15 +138,34 @@ class CoreLimits(_Spec):
     source: str = Field(min_length=1)
 
 
+class InterNodeLink(_Spec):
+    """The scale-out network between nodes, per chip: its own NIC's ``bandwidth_bytes_per_s``
+    each way, the ``latency_s`` of one message between nodes, and its energy."""
+
+    bandwidth_bytes_per_s: Positive
+    latency_s: NonNegative
+    energy_per_byte_j: NonNegative
+
+
 class Link(_Spec):
     """Chip-to-chip interconnect: ``links_per_chip`` links of ``bandwidth_bytes_per_s`` each
-    way, in a ``topology``."""
+    way, in a ``topology``.  Optionally two levels: ``node_size`` chips per node joined by
+    these links, nodes joined by the slower ``inter_node`` network (give both or neither)."""
 
     topology: Literal["ring", "fully-connected", "torus-2d", "torus-3d"]
     links_per_chip: Count
     bandwidth_bytes_per_s: Positive
     latency_s: NonNegative
     energy_per_byte_j: NonNegative
+    node_size: Count | None = None
+    inter_node: InterNodeLink | None = None
+
+    @model_validator(mode="after")
+    def _both_levels(self):
+        if (self.node_size is None) != (self.inter_node is None):
+            raise ValueError("node_size and inter_node: give both (chips per node and the network between "
+                             "nodes) or neither")
+        return self
 
 
 class Area(_Spec):

@@ -14,18 +14,51 @@ from hwmodels import cost
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.engine import simulate
-from simulator.multichip import carry_exchange, carry_hop_s, hop_bandwidth_bytes_per_s
+from simulator.multichip import carry_exchange, carry_hop_s, link_energy_per_byte_j, ring_collective_s, spans_nodes
 from workloads.catalog import WorkloadError
 from workloads.dispatch import schedule
 from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES
 
-__all__ = ["simulate_model", "memory_bytes", "all_reduce_s", "usd_per_million_tokens", "largest_fit"]
+__all__ = ["simulate_model", "memory_bytes", "memory_per_chip", "all_reduce_s", "usd_per_million_tokens",
+           "largest_fit", "activation_dtype", "model_flops", "ZERO_STAGES", "DDP_BUCKET_BYTES"]
+
+#: ZeRO stages (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
+#: Parameter Models", SC 2020, §5.1): 0 plain data parallelism (PyTorch DDP); 1 the optimizer
+#: states partitioned over the data-parallel chips; 2 and the gradients; 3 and the parameters
+#: (PyTorch FSDP's FULL_SHARD is stage 3)
+ZERO_STAGES = (0, 1, 2, 3)
+#: PyTorch DDP's gradient bucket: ``bucket_cap_mb=25`` (torch.nn.parallel.DistributedDataParallel)
+DDP_BUCKET_BYTES = 25 * 2**20
+#: K, the bytes of optimizer state per parameter of mixed-precision Adam: an fp32 master copy,
+#: momentum and variance (ZeRO, §3.1)
+ADAM_STATE_BYTES = 12
+
+
+def activation_dtype(acc: Accelerator, dtype: str) -> str:
+    """The format of everything but the weight GEMMs in a model whose GEMMs run in ``dtype``:
+    ``dtype`` itself, but for an 8-bit model bf16 (or the first 16-bit format the vector unit
+    has) — Transformer Engine runs only its Linear layers' GEMMs in fp8 and keeps norms,
+    softmax, activations and attention in the higher precision (``fp8_autocast``;
+    ``DelayedScaling(fp8_dpa=False)``, the default: dot-product attention not in fp8), as
+    serving engines do for fp8 weights (vLLM's ``Fp8LinearMethod`` quantises linear layers
+    only)."""
+    if DTYPE_BYTES[dtype] > 1:
+        return dtype
+    rates = acc.vector.flops_per_lane_per_cycle
+    return next((d for d in ("bf16", "fp16") if d in rates), "fp32")
+
+
+def _weight_bytes(dtype: str, phase: str) -> int:
+    """Bytes per weight held: the model's format serving; training in fp8, 16-bit weights and
+    gradients (Transformer Engine keeps the parameters in higher precision and casts them to fp8
+    per GEMM; the optimizer's fp32 master copy is part of K)."""
+    return 2 if phase == "train" and DTYPE_BYTES[dtype] == 1 else DTYPE_BYTES[dtype]
 
 
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
-                 recompute: bool = False) -> dict[str, float]:
+                 recompute: bool = False, kv_dtype: str | None = None) -> dict[str, float]:
     """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
     weights and its KV cache (attention layers) and recurrent and convolution states (the
     others); training, its weights, gradients, fp32 Adam states (master weights and two
@@ -34,20 +67,24 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     and dropout mask, which FlashAttention — how scansim costs attention — never stores;
     it keeps each row's fp32 log-sum-exp instead, Dao, arXiv 2307.08691, Algorithm 1), the
     same 34 for a recurrent layer (an assumption), or only each layer's input (2·s·b·h) when
-    activations are recomputed."""
-    e = DTYPE_BYTES[dtype]
+    activations are recomputed.  In an 8-bit model, weights take its format (16-bit in training,
+    see :func:`_weight_bytes`), activations and recurrent states 16 bits, the KV cache
+    ``kv_dtype`` (default: 16-bit, else the model's)."""
+    e = _weight_bytes(dtype, phase)
+    a = DTYPE_BYTES[dtype] if DTYPE_BYTES[dtype] > 1 else 2  # activations' bytes (activation_dtype)
+    kv = DTYPE_BYTES[kv_dtype] if kv_dtype else a
     if phase == "train":
         s, b, h = seq_len, batch, m.d_model
         if recompute:
             activations = m.layers * 2 * s * b * h
         else:
             log_sum_exp = m.count("attention") * m.heads * s * b * 4  # fp32, one per query row and head
-            activations = s * b * h * 34 * m.layers * e / 2 + log_sum_exp
+            activations = s * b * h * 34 * m.layers * a / 2 + log_sum_exp
         return {"weights": parameters(m) * e, "gradients": parameters(m) * e,
-                "optimizer states": parameters(m) * 12, "activations": activations}
+                "optimizer states": parameters(m) * ADAM_STATE_BYTES, "activations": activations}
     held = {"weights": parameters(m) * e}
     if m.count("attention"):
-        held["KV cache"] = batch * m.count("attention") * 2 * seq_len * m.kv_heads * m.head_dim * e
+        held["KV cache"] = batch * m.count("attention") * 2 * seq_len * m.kv_heads * m.head_dim * kv
     states = {"mamba": m.d_inner * m.d_state + m.d_inner * m.d_conv,
               "mamba2": m.d_inner * m.d_state + (m.d_inner + 2 * m.groups * m.d_state) * m.d_conv,
               "gated-deltanet": m.linear_heads * m.linear_key_dim * m.linear_value_dim
@@ -56,31 +93,37 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
               "rwkv7": m.linear_heads * m.linear_key_dim * m.linear_value_dim + 2 * m.d_model}
     recurrent = sum(m.count(kind) * size for kind, size in states.items())
     if recurrent:
-        held["recurrent state"] = batch * recurrent * e
+        held["recurrent state"] = batch * recurrent * a
     return held
 
 
-def all_reduce_s(acc: Accelerator, nbytes: float, chips: int) -> float:
+def all_reduce_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -> float:
     """A ring all-reduce of ``nbytes`` over ``chips`` chips: 2(p − 1)/p of the bytes over each
     chip's link to its neighbour, in 2(p − 1) dependent steps of one link latency each
-    (Patarasuk & Yuan, J. Parallel Distrib. Comput. 69, 2009)."""
+    (Patarasuk & Yuan, J. Parallel Distrib. Comput. 69, 2009); at the scale-out network's pace
+    when the group, ``stride`` chips apart, spans nodes
+    (:func:`simulator.multichip.ring_collective_s`)."""
     if chips == 1:
         return 0.0
     if acc.link is None:
         raise ModelError(f"{acc.name} has no link block: it cannot be one of {chips} chips")
-    return 2 * (chips - 1) / chips * nbytes / hop_bandwidth_bytes_per_s(acc) + 2 * (chips - 1) * acc.link.latency_s
+    return ring_collective_s(acc, nbytes, chips, "all-reduce", stride)
 
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                    dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False, chips: int = 1,
-                   pipeline: int = 1, microbatches: int | None = None, sequence: int = 1
-                   ) -> tuple[pd.DataFrame, dict]:
+                   pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
+                   zero: int = 0, kv_dtype: str | None = None) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
     its share of the pass.  :class:`ModelError` when the model and its cache do not fit.
 
-    Over several chips (``chips × pipeline × sequence`` in all):
+    ``dtype`` is the format of the weights and of the GEMMs with them; an 8-bit model runs
+    everything else in 16 bits (:func:`activation_dtype`) and keeps its KV cache in
+    ``kv_dtype`` (default: that 16-bit format; else the model's dtype).
+
+    Over several chips (``chips × pipeline × sequence × data_parallel`` in all):
 
     * ``chips``: tensor parallelism (:func:`workloads.models.sharded`), a ring all-reduce
       after every row-parallel projection;
@@ -97,12 +140,23 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
       attention (Liu et al., arXiv 2310.01889 — each chip's queries against every key block
       as the blocks circle the ring, transfers overlapped with compute); a recurrent mixer
       scans its own chunk and the chunks' carries are scanned across chips
-      (:func:`simulator.multichip.carry_exchange`).
+      (:func:`simulator.multichip.carry_exchange`);
+    * ``data_parallel``: that many replicas, each running ``batch`` sequences (the step's
+      tokens are all replicas'); serving, they never talk; training, they synchronise the
+      gradients as ZeRO stage ``zero`` lays out the model (:func:`memory_per_chip`,
+      :func:`_data_parallel_rows`).
     """
     acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
-    for name, value in (("chips", chips), ("pipeline", pipeline), ("sequence", sequence)):
+    for name, value in (("chips", chips), ("pipeline", pipeline), ("sequence", sequence),
+                        ("data_parallel", data_parallel)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ModelError(f"{name}: expected a whole number ≥ 1, got {value!r}")
+    if zero not in ZERO_STAGES or isinstance(zero, bool):
+        raise ModelError(f"zero: expected a ZeRO stage 0, 1, 2 or 3, got {zero!r}")
+    if zero and phase != "train":
+        raise ModelError("zero: partitions training state (optimizer states, gradients, parameters); "
+                         "a prefill or decode step has none")
+    formats = _formats(acc, dtype, kv_dtype)
     microbatches = min(pipeline, batch) if microbatches is None else microbatches
     if isinstance(microbatches, bool) or not isinstance(microbatches, int) or not 1 <= microbatches <= batch:
         raise ModelError(f"microbatches: expected a whole number from 1 to the batch ({batch}), got {microbatches!r}")
@@ -111,69 +165,217 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                          "has one token per sequence")
     if pipeline > m.layers:
         raise ModelError(f"pipeline: {pipeline} stages for {m.layers} layers: expected at most one stage per layer")
-    if chips * pipeline * sequence > 1 and acc.link is None:
-        raise ModelError(f"{acc.name} has no link block: it cannot be one of {chips * pipeline * sequence} chips")
+    share = chips * pipeline * sequence * data_parallel
+    if share > 1 and acc.link is None:
+        raise ModelError(f"{acc.name} has no link block: it cannot be one of {share} chips")
     whole, m = m, sharded(m, chips)  # one chip's share under tensor parallelism
     micro = math.ceil(batch / microbatches)  # sequences per micro-batch
     # accumulating gradients, one micro-batch's activations are live at a time; a pipeline
     # (GPipe) keeps every micro-batch's until its backward
     live = micro if phase == "train" and pipeline == 1 else batch
-    held = _held(m, seq_len, live, dtype, phase, recompute, pipeline, sequence)
+    held = memory_per_chip(m, seq_len, live, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
+                           kv_dtype)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
-        share = chips * pipeline * sequence
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit "
                          f"{acc.name}{f' (a {share}-way share)' if share > 1 else ''}: {parts} "
                          f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
     local = math.ceil(seq_len / sequence) if phase != "decode" else seq_len  # tokens per chip
     rows = []
-    for part in components(m, phase, local, micro, recompute):
-        row = _row(part, acc, dtype, fidelity)
-        rows += _context_parallel(row, part, acc, dtype, fidelity, sequence, seq_len) if sequence > 1 else [row]
+    shards = data_parallel if zero else 1  # ZeRO: each chip updates its 1/D of the weights
+    for part in components(m, phase, local, micro, recompute, optimizer_shards=shards):
+        part = _formatted(part, formats)
+        row = _row(part, acc, part.dtype, fidelity)
+        rows += _context_parallel(row, part, acc, part.dtype, fidelity, sequence, seq_len, chips) \
+            if sequence > 1 else [row]
     if chips > 1:
         elements, count = all_reduces(whole, phase, local, micro)
-        nbytes = elements * DTYPE_BYTES[dtype]
+        nbytes = elements * DTYPE_BYTES[formats["activations"]]
         seconds = all_reduce_s(acc, nbytes, chips)
         rows.append({"component": f"all-reduce over {chips} chips (tensor parallel)", "count": count,
-                     "latency_s": count * seconds, "energy_j": count * 2 * nbytes * acc.link.energy_per_byte_j,
+                     "latency_s": count * seconds, "energy_j": count * 2 * nbytes * link_energy_per_byte_j(acc, chips),
                      "dram_bytes": 0.0, "flops": 0.0, "bound": "link"})
     table = pd.DataFrame(rows)
+    if phase == "train" and data_parallel > 1:
+        dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, data_parallel, zero,
+                                      stride=chips * sequence)
     if pipeline > 1:
-        activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[dtype]
-        table = _pipelined(table, acc, pipeline, microbatches, activations * (2 if phase == "train" else 1))
+        activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[formats["activations"]]
+        across = spans_nodes(acc, pipeline, chips * sequence * data_parallel)
+        table = _pipelined(table, acc, pipeline, microbatches, activations * (2 if phase == "train" else 1), across)
     elif microbatches > 1:  # one after another on the same chips (gradient accumulation): one optimizer step
         table = _repeated(table, microbatches)
     table = table.drop(columns="per_step")
+    if phase == "train" and data_parallel > 1:
+        table = pd.concat([table, pd.DataFrame(dp_rows)], ignore_index=True)
     table["share"] = table["latency_s"] / table["latency_s"].sum()
-    tokens = batch * (1 if phase == "decode" else seq_len)
+    tokens = data_parallel * batch * (1 if phase == "decode" else seq_len)
     total = float(table["latency_s"].sum())
-    # energy: the rows are one chip's (a tensor shard of one stage and one sequence chunk)
-    energy = chips * pipeline * sequence * float(table["energy_j"].sum())
-    totals = {"model": m.name, "accelerator": acc.name, "chips": chips * pipeline * sequence,
+    # energy: the rows are one chip's (a tensor shard of one stage, one sequence chunk, one replica)
+    energy = share * float(table["energy_j"].sum())
+    flops = model_flops(whole, phase, seq_len, data_parallel * batch)
+    peak = _peak_flops_per_s(acc, dtype)
+    totals = {"model": m.name, "accelerator": acc.name, "chips": share,
               "tensor_parallel": chips, "pipeline_stages": pipeline, "microbatches": microbatches,
-              "sequence_parallel": sequence, "phase": phase, "seq_len": seq_len, "batch": batch,
-              "dtype": dtype, "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
+              "sequence_parallel": sequence, "data_parallel": data_parallel, "zero": zero, "phase": phase,
+              "seq_len": seq_len, "batch": batch, "dtype": dtype, "activation_dtype": formats["activations"],
+              **({"kv_dtype": formats["kv cache"]} if phase != "train" and whole.count("attention") else {}),
+              "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
+              "model_flops": flops, "mfu": flops / total / (share * peak),
+              "hfu": float(table["flops"].sum()) / total / peak,
               "energy_j": energy, "energy_per_token_j": energy / tokens,
-              "usd_per_million_tokens": usd_per_million_tokens(acc, chips * pipeline * sequence, total, energy, tokens),
+              "usd_per_million_tokens": usd_per_million_tokens(acc, share, total, energy, tokens),
               "parameters": parameters(whole), **{f"memory_{k.replace(' ', '_')}_bytes": v for k, v in held.items()}}
     return table, totals
+
+
+def _formats(acc: Accelerator, dtype: str, kv_dtype: str | None) -> dict[str, str]:
+    """The format of each kind of operand (:attr:`Component.operands`): ``dtype`` for the
+    weight GEMMs, refused in one line where the matrix unit has no rate for an 8-bit format."""
+    for name, value in (("dtype", dtype), ("kv_dtype", kv_dtype)):
+        if value is not None and value not in DTYPE_BYTES:
+            raise ModelError(f"{name}: expected one of {', '.join(DTYPE_BYTES)}, got {value!r}")
+    if DTYPE_BYTES[dtype] == 1 and acc.matrix_peak_flops_per_s(dtype) is None:
+        listed = ", ".join(acc.matrix.macs_per_cycle) if acc.matrix else "none: it has no matrix unit"
+        raise ModelError(f"dtype: {acc.name} has no {dtype} matrix rate for the model's GEMMs (it lists {listed})")
+    activations = activation_dtype(acc, dtype)
+    return {"weights": dtype, "activations": activations, "kv cache": kv_dtype or activations}
+
+
+def _formatted(part, formats: dict[str, str]):
+    """``part`` with its format set: its own (the optimizer's fp32), else its operands'.  A KV
+    cache in a format narrower than the activations is read as such and dequantised to them in
+    the kernel (vLLM's fp8 KV cache): the read is costed at the activations' format over the
+    cache's bytes."""
+    if part.dtype is not None:
+        return part
+    fmt = formats[part.operands]
+    if part.operands == "kv cache" and fmt != formats["activations"]:
+        act = formats["activations"]
+        elements = math.ceil(part.workload.elements * DTYPE_BYTES[fmt] / DTYPE_BYTES[act])
+        return dataclasses.replace(part, workload=part.workload.with_params(elements=elements), dtype=act)
+    return dataclasses.replace(part, dtype=fmt)
+
+
+def _peak_flops_per_s(acc: Accelerator, dtype: str) -> float:
+    """One chip's peak for the model's GEMMs: the matrix unit's at ``dtype`` (TF32 for fp32),
+    else the vector unit's."""
+    return (acc.matrix_peak_flops_per_s(dtype) or acc.matrix_peak_flops_per_s("tf32" if dtype == "fp32" else dtype)
+            or acc.peak_flops_per_s(dtype))
+
+
+def model_flops(m: Model, phase: str, seq_len: int, batch: int) -> float:
+    """The flops a pass must do by the model's arithmetic, whatever the hardware recomputes
+    (MFU's numerator; Chowdhery et al., PaLM, arXiv 2204.02311, Appendix B): per token 6N for a
+    training step's forward and backward (Kaplan et al., arXiv 2001.08361, §2.1) and 2N for a
+    forward, N the parameters that multiply (those a token's experts use; the LM head but not
+    the embedding lookup), plus attention's 12·L·H·Q·T in training (4·L·H·Q·T forward) — L
+    attention layers, H heads of dimension Q, T the context (PaLM counts every key, causal or
+    not).  Recurrent mixers' state updates are left out, as PaLM's formula has none."""
+    n = parameters(m, active=True) - (0 if m.tied_embeddings else m.vocab * m.d_model)
+    per_token, attention = (6, 12) if phase == "train" else (2, 4)
+    tokens = batch * (1 if phase == "decode" else seq_len)
+    return float(tokens * (per_token * n + attention * m.count("attention") * m.heads * m.head_dim * seq_len))
+
+
+def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: str, pipeline: int,
+                        microbatches: int, replicas: int, zero: int, stride: int) -> list[dict]:
+    """What synchronising ``replicas`` data-parallel replicas adds to one chip's training step
+    (``table``: one micro-batch's pass on this chip's tensor shard, ``m``), as the time it
+    leaves exposed after the compute it overlaps.  Ψ is the chip's share of the parameters
+    (of its pipeline stage), its gradients in 16 bits; ring collectives over the group
+    (``stride`` chips apart: the tensor- and context-parallel groups inside it).  The
+    backward takes 2/3 of a micro-batch's layers' time (twice the forward's flops, Kaplan et
+    al., §2.1), recomputation included in it; a collective does not slow the compute it
+    overlaps (NCCL's kernels take SMs: an optimistic assumption).
+
+    * ZeRO 0 (PyTorch DDP): the gradients all-reduced once per step (``no_sync`` while
+      accumulating) in 25 MB buckets as the last micro-batch's backward produces them, one
+      after another on the link: with n buckets of a seconds each, ready every b = B/n seconds
+      of a backward of B, the last finishes max(B + a, b + n·a) after the backward starts —
+      exposed max(a, b + n·a − B);
+    * ZeRO 1: the same buckets reduce-scattered (half an all-reduce each); after the optimizer
+      step the updated parameters all-gathered, exposed (DeepSpeed's stage 1 and 2);
+    * ZeRO 2: as 1, but the reduce-scatter in every micro-batch's backward (no full gradient
+      is kept to accumulate into);
+    * ZeRO 3 / FSDP: per layer, every micro-batch, its parameters all-gathered before its
+      forward and again before its backward, and its gradients reduce-scattered after it
+      (3Ψ in all, ZeRO §7.2.2); each gather prefetched during the previous layer's compute,
+      so a layer exposes only what its collectives take beyond its compute, and the first
+      gather and the last reduce-scatter are exposed whole."""
+    per_step = table["per_step"].eq(True)
+    layers_s = float(table["latency_s"][~per_step].sum()) / pipeline  # one micro-batch, this stage
+    recomputed = table["component"].str.startswith("recompute: ")
+    forward_s = float(table["latency_s"][~per_step & ~recomputed].sum()) / pipeline / 3
+    backward_s = layers_s - forward_s
+    psi = parameters(m) / pipeline
+    grad_bytes = psi * 2
+    d = replicas
+    energy_per_byte = link_energy_per_byte_j(acc, d, stride)
+    rows = []
+
+    def row(name: str, count: int, seconds: float, sent_bytes: float) -> dict:
+        return {"component": name, "count": count, "latency_s": seconds, "energy_j": sent_bytes * energy_per_byte,
+                "dram_bytes": 0.0, "flops": 0.0, "bound": "link"}
+
+    ring = lambda nbytes, kind: ring_collective_s(acc, nbytes, d, kind, stride)  # noqa: E731
+    sent = (d - 1) / d  # of a collective's buffer, each chip sends per all-gather or reduce-scatter
+    if zero in (0, 1, 2):
+        n = max(1, math.ceil(grad_bytes / DDP_BUCKET_BYTES))
+        kind = "all-reduce" if zero == 0 else "reduce-scatter"
+        a = ring(grad_bytes / n, kind)
+        exposed = max(a, backward_s / n + n * a - backward_s)
+        times = microbatches if zero == 2 else 1
+        rows.append(row(f"gradient {kind} over {d} replicas ({n} buckets of ≤ 25 MB, overlapped with the "
+                        f"backward; exposed)", times, times * exposed,
+                        times * grad_bytes * sent * (2 if zero == 0 else 1)))
+        if zero:
+            rows.append(row(f"parameter all-gather over {d} replicas after the optimizer step (ZeRO-{zero})", 1,
+                            ring(psi * 2, "all-gather"), psi * 2 * sent))
+        return rows
+    layers = math.ceil(m.layers / pipeline)
+    layer_bytes = psi * 2 / layers
+    gather, scatter = ring(layer_bytes, "all-gather"), ring(layer_bytes, "reduce-scatter")
+    f, b = forward_s / layers, backward_s / layers
+    forward = gather + (layers - 1) * max(0.0, gather - f)
+    backward = layers * max(0.0, gather + scatter - b) + scatter
+    rows.append(row(f"parameter all-gathers over {d} replicas, forward (ZeRO-3/FSDP, per layer, prefetched; "
+                    "exposed)", microbatches * layers, microbatches * forward, microbatches * psi * 2 * sent))
+    rows.append(row(f"parameter all-gathers and gradient reduce-scatters over {d} replicas, backward "
+                    "(ZeRO-3/FSDP, per layer; exposed)", microbatches * layers, microbatches * backward,
+                    microbatches * 2 * psi * 2 * sent))
+    return rows
 
 
 #: what context parallelism splits along the sequence (each chip holds its own tokens')
 _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 
-def _held(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool, pipeline: int,
-          sequence: int) -> dict[str, float]:
-    """One chip's memory (``m`` already its tensor-parallel share): its stage's layers, its
-    part of the sequence."""
-    return {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
-            for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute).items()}
+def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool = False,
+                    pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
+                    kv_dtype: str | None = None) -> dict[str, float]:
+    """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
+    layers, its part of the sequence, and under ZeRO its 1/D of what the stage partitions
+    over the D = ``data_parallel`` replicas (Rajbhandari et al., SC 2020, §5.1, with Ψ this
+    chip's parameters and K = 12): stage 1 the optimizer states, (2 + 2 + K/D)Ψ; stage 2 and
+    the gradients, (2 + (2 + K)/D)Ψ; stage 3 and the parameters, (2 + 2 + K)Ψ/D — plus, at
+    stage 3, the whole parameters of the layer being computed and of the next, prefetched
+    (FSDP's ``limit_all_gathers`` keeps two in flight)."""
+    held = {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
+            for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute, kv_dtype).items()}
+    if phase != "train" or data_parallel == 1 or zero == 0:
+        return held
+    partitioned = ("optimizer states", "gradients", "weights")[:zero]
+    out = {k: v / data_parallel if k in partitioned else v for k, v in held.items()}
+    if zero == 3:
+        out["gathered layer weights (ZeRO-3)"] = 2 * held["weights"] / math.ceil(m.layers / pipeline)
+    return out
 
 
 def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                 dtype: str = "bf16", recompute: bool = False, chips: int = 1, pipeline: int = 1,
-                sequence: int = 1) -> dict[str, int | None]:
+                sequence: int = 1, data_parallel: int = 1, zero: int = 0,
+                kv_dtype: str | None = None) -> dict[str, int | None]:
     """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest
     context that fits at ``batch`` (None: no limit — a recurrent model's state does not grow;
     0: not even one), as :func:`simulate_model` lays the model out."""
@@ -182,7 +384,8 @@ def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: i
     room = acc.dram.capacity_bytes
 
     def fits(t: int, b: int) -> bool:
-        return sum(_held(share, t, b, dtype, phase, recompute, pipeline, sequence).values()) <= room
+        return sum(memory_per_chip(share, t, b, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
+                                   kv_dtype).values()) <= room
 
     def largest(test, limit: int) -> int | None:
         if not test(1):
@@ -216,18 +419,21 @@ def _row(part, acc: Accelerator, dtype: str, fidelity: str) -> dict:
 
 
 def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: str, chips: int,
-                      seq_len: int) -> list[dict]:
+                      seq_len: int, stride: int = 1) -> list[dict]:
     """A component's row under context parallelism over ``chips`` (its row at the local
-    length given): attention becomes ring attention over the whole sequence; a recurrent
-    mixer adds its carries' scan across chips; other pieces are per token, as they are."""
+    length given; the group ``stride`` chips apart, the tensor-parallel group inside it):
+    attention becomes ring attention over the whole sequence; a recurrent mixer adds its
+    carries' scan across chips; other pieces are per token, as they are."""
     w = part.workload
+    across = spans_nodes(acc, chips, stride)
     if w.family == "attention":
         whole = _row(dataclasses.replace(part, workload=w.with_params(seq_len=seq_len)), acc, dtype, fidelity)
         e = DTYPE_BYTES[part.dtype or dtype]
         block = w.batch * w.seq_len * 2 * w.heads * w.state * e * (2 if part.direction != "fwd" else 1)
-        compute, passing = whole["latency_s"] / chips, chips * part.count * carry_hop_s(acc, block)
+        compute, passing = whole["latency_s"] / chips, chips * part.count * carry_hop_s(acc, block, across)
         return [{**whole, "component": f"{part.name}, ring over {chips} chips", "latency_s": max(compute, passing),
-                 "energy_j": whole["energy_j"] / chips + (chips - 1) * part.count * block * acc.link.energy_per_byte_j,
+                 "energy_j": whole["energy_j"] / chips
+                 + (chips - 1) * part.count * block * link_energy_per_byte_j(acc, chips, stride),
                  "dram_bytes": whole["dram_bytes"] / chips, "flops": whole["flops"] / chips,
                  "bound": "link" if passing > compute else whole["bound"]}]
     try:
@@ -243,17 +449,19 @@ def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: s
 
 
 def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches: int,
-               activation_bytes: float) -> pd.DataFrame:
+               activation_bytes: float, across_nodes: bool = False) -> pd.DataFrame:
     """One micro-batch's pass through the whole model (``table``) as a pipeline: each chip
     runs its stage's share for every micro-batch, plus the fill and drain of
-    ``stages − 1`` slots and the activations handed between stages."""
-    hop = carry_hop_s(acc, activation_bytes)
+    ``stages − 1`` slots and the activations handed between stages (over the scale-out
+    network when the stages are in different nodes: ``across_nodes``)."""
+    hop = carry_hop_s(acc, activation_bytes, across_nodes)
+    energy_per_byte = acc.link.inter_node.energy_per_byte_j if across_nodes else acc.link.energy_per_byte_j
     per_step = table["per_step"].eq(True)
     slot = float(table["latency_s"][~per_step].sum()) / stages + hop
     scaled = _repeated(table, microbatches, share=1 / stages)
     extra = pd.DataFrame([
         {"component": f"activations between {stages} pipeline stages (point to point)", "count": microbatches,
-         "latency_s": microbatches * hop, "energy_j": microbatches * activation_bytes * acc.link.energy_per_byte_j,
+         "latency_s": microbatches * hop, "energy_j": microbatches * activation_bytes * energy_per_byte,
          "dram_bytes": 0.0, "flops": 0.0, "bound": "link"},
         {"component": f"pipeline fill and drain ({stages - 1} stage slots)", "count": stages - 1,
          "latency_s": (stages - 1) * slot, "energy_j": (stages - 1) * slot * acc.static_power_w,

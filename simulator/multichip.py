@@ -34,7 +34,7 @@ from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage
 
 __all__ = ["SequenceParallelResult", "CarryExchange", "carry_exchange", "carry_hop_s", "hop_bandwidth_bytes_per_s",
-           "sequence_parallel", "pipeline_latency_s"]
+           "sequence_parallel", "pipeline_latency_s", "spans_nodes", "ring_collective_s", "link_energy_per_byte_j"]
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,50 @@ class SequenceParallelResult:
 _NEIGHBOURS = {"ring": 2, "torus-2d": 4, "torus-3d": 6, "fully-connected": 1}
 
 
-def hop_bandwidth_bytes_per_s(acc: Accelerator) -> float:
-    """Bandwidth between two neighbouring chips: the links that join them, each way."""
+def hop_bandwidth_bytes_per_s(acc: Accelerator, across_nodes: bool = False) -> float:
+    """Bandwidth between two neighbouring chips: the links that join them, each way; between
+    nodes (``across_nodes``, a spec with two link levels), the chip's own scale-out NIC."""
+    if across_nodes and acc.link.inter_node is not None:
+        return acc.link.inter_node.bandwidth_bytes_per_s
     links = max(1, acc.link.links_per_chip // _NEIGHBOURS[acc.link.topology])
     return links * acc.link.bandwidth_bytes_per_s
 
 
-def carry_hop_s(acc: Accelerator, nbytes: float) -> float:
-    """One message of ``nbytes`` to a neighbouring chip."""
+def carry_hop_s(acc: Accelerator, nbytes: float, across_nodes: bool = False) -> float:
+    """One message of ``nbytes`` to a neighbouring chip (in another node: ``across_nodes``)."""
+    if across_nodes and acc.link.inter_node is not None:
+        return acc.link.inter_node.latency_s + nbytes / acc.link.inter_node.bandwidth_bytes_per_s
     return acc.link.latency_s + nbytes / hop_bandwidth_bytes_per_s(acc)
+
+
+def spans_nodes(acc: Accelerator, chips: int, stride: int = 1) -> bool:
+    """Whether a group of ``chips`` chips, ``stride`` apart in the numbering (the product of the
+    parallel degrees laid out inside it), reaches beyond one node of ``link.node_size`` chips.
+    Groups are laid out as Megatron-LM numbers its ranks (``parallel_state.py``,
+    ``order="tp-cp-ep-dp-pp"``): tensor parallel innermost, then context, data, pipeline."""
+    size = acc.link.node_size if acc.link is not None else None
+    return chips > 1 and size is not None and chips * stride > size
+
+
+def ring_collective_s(acc: Accelerator, nbytes: float, chips: int, kind: str, stride: int = 1) -> float:
+    """One chip's time in a ring collective over ``chips`` chips of ``nbytes`` (the whole
+    buffer): an all-gather or a reduce-scatter sends (p − 1)/p of it in p − 1 dependent steps,
+    an all-reduce (a reduce-scatter, then an all-gather) twice that (Patarasuk & Yuan, J.
+    Parallel Distrib. Comput. 69, 2009).  A ring that spans nodes (:func:`spans_nodes`) moves
+    at its slowest hop, the scale-out NIC's bandwidth and latency — the bottleneck link, not a
+    hierarchical algorithm: as NCCL's ring, whose bus bandwidth across nodes is the per-GPU
+    network bandwidth (nccl-tests, doc/PERFORMANCE.md)."""
+    if chips == 1:
+        return 0.0
+    steps = {"all-gather": 1, "reduce-scatter": 1, "all-reduce": 2}[kind]
+    across = spans_nodes(acc, chips, stride)
+    latency = acc.link.inter_node.latency_s if across else acc.link.latency_s
+    return steps * ((chips - 1) / chips * nbytes / hop_bandwidth_bytes_per_s(acc, across) + (chips - 1) * latency)
+
+
+def link_energy_per_byte_j(acc: Accelerator, chips: int, stride: int = 1) -> float:
+    """Energy of a byte sent over the level a group of ``chips`` (``stride`` apart) uses."""
+    return acc.link.inter_node.energy_per_byte_j if spans_nodes(acc, chips, stride) else acc.link.energy_per_byte_j
 
 
 def _carry_rounds(acc: Accelerator, chips: int) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from simulator.model import memory_bytes, simulate_model
-from workloads.models import load_model
+from workloads.models import ModelError, load_model
 
 MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
 OPTIMIZER = "optimizer update (Adam, fp32 states)"
@@ -51,3 +51,154 @@ def test_training_activations_keep_no_attention_scores():
     # accumulating gradients, one micro-batch's activations are live at a time
     _, totals = simulate_model(m, "b200", "train", 4096, 8, microbatches=8)
     assert totals["memory_activations_bytes"] == pytest.approx(memory_bytes(m, 4096, 1, "bf16", "train")["activations"])
+
+
+# --- fp8 as frameworks run it -------------------------------------------------------------
+
+def test_fp8_runs_the_weight_gemms_in_fp8_and_everything_else_in_bf16():
+    """Llama-2-7B decode on an H100: the weight GEMMs read half the bytes; norms, elementwise
+    pieces and the KV cache stay 16-bit unless the cache is asked for in fp8."""
+    m = load_model(MODELS / "llama-2-7b.json")
+    bf16, b = simulate_model(m, "h100-sxm5-80gb", "decode", 2048, 8)
+    fp8, f = simulate_model(m, "h100-sxm5-80gb", "decode", 2048, 8, dtype="fp8")
+    dram = lambda t: t.set_index("component")["dram_bytes"]  # noqa: E731
+    assert f["activation_dtype"] == "bf16" and f["kv_dtype"] == "bf16"
+    for gemm in ("QKV projection", "MLP down projection"):
+        assert dram(fp8)[gemm] < 0.51 * dram(bf16)[gemm]
+    for piece in ("norms", "MLP SiLU · up", "attention over the KV cache"):
+        assert dram(fp8)[piece] == pytest.approx(dram(bf16)[piece])
+    assert f["memory_weights_bytes"] == pytest.approx(b["memory_weights_bytes"] / 2)
+    assert f["memory_KV_cache_bytes"] == pytest.approx(b["memory_KV_cache_bytes"])
+    assert f["latency_s"] < b["latency_s"]
+    cache8, c = simulate_model(m, "h100-sxm5-80gb", "decode", 2048, 8, dtype="fp8", kv_dtype="fp8")
+    assert c["memory_KV_cache_bytes"] == pytest.approx(b["memory_KV_cache_bytes"] / 2)
+    assert dram(cache8)["attention over the KV cache"] < 0.51 * dram(bf16)["attention over the KV cache"]
+
+
+def test_fp8_answers_on_every_preset_with_an_fp8_matrix_rate_and_is_refused_in_one_line_elsewhere(capsys):
+    from hwmodels.loader import load_accelerator, preset_names
+    from reports.cli import main
+
+    config = str(MODELS / "mamba-130m.json")  # GEMMs, a conv, a selective scan: every kind of piece
+    answered = []
+    for name in preset_names():
+        code = main(["model", "--hw", name, "--config", config, "--prefill", "256", "--decode", "8",
+                     "--dtype", "fp8", "--json"])
+        out = capsys.readouterr()
+        if load_accelerator(name).matrix_peak_flops_per_s("fp8"):
+            assert code == 0, out.err
+            answered.append(name)
+        else:
+            assert code == 2 and "no fp8 matrix rate" in out.err and out.err.count("\n") == 1
+    assert {"h100-sxm5-80gb", "h200-sxm-141gb", "b200"} <= set(answered)
+
+
+# --- data parallelism and ZeRO ------------------------------------------------------------
+
+def test_memory_per_chip_under_zero_is_rajbhandari_et_als_formulas():
+    """ZeRO (SC 2020) §5.1, Ψ parameters, K = 12, N_d = 64: (2+2+K)Ψ, (2+2+K/N_d)Ψ,
+    (2+(2+K)/N_d)Ψ, (2+2+K)Ψ/N_d for the weights, gradients and optimizer states."""
+    from simulator.model import memory_per_chip
+    from workloads.models import parameters
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    psi, K, Nd = parameters(m), 12, 64
+    expected = {0: (2 + 2 + K) * psi, 1: (2 + 2 + K / Nd) * psi, 2: (2 + (2 + K) / Nd) * psi,
+                3: (2 + 2 + K) * psi / Nd}
+    for zero, total in expected.items():
+        held = memory_per_chip(m, 4096, 1, "bf16", "train", data_parallel=Nd, zero=zero)
+        assert held["weights"] + held["gradients"] + held["optimizer states"] == pytest.approx(total)
+    # ZeRO-3 holds two whole layers' parameters besides (the one computed, the one prefetched)
+    assert memory_per_chip(m, 4096, 1, "bf16", "train", data_parallel=Nd, zero=3)[
+        "gathered layer weights (ZeRO-3)"] == pytest.approx(2 * 2 * psi / m.layers)
+
+
+def test_llama_2_70b_trains_on_64_h100s_under_zero_3_and_not_under_plain_data_parallelism():
+    m = load_model(MODELS / "llama-2-70b.json")
+    with pytest.raises(ModelError, match="does not fit"):
+        simulate_model(m, "h100-sxm5-80gb", "train", 4096, 4, recompute=True, data_parallel=64)
+    table, t = simulate_model(m, "h100-sxm5-80gb", "train", 4096, 4, recompute=True, data_parallel=64, zero=3)
+    assert t["chips"] == 64 and t["tokens"] == 64 * 4 * 4096
+    assert sum(v for k, v in t.items() if k.startswith("memory_")) < 80e9
+    gathers = table[table["component"].str.contains("ZeRO-3/FSDP")]
+    assert len(gathers) == 2 and (gathers["latency_s"] > 0).all()
+    assert 0 < t["mfu"] < t["hfu"] < 1  # recomputation is hardware work, not model work
+
+
+def test_the_optimizer_runs_once_per_step_on_its_share_under_every_layout():
+    m = load_model(MODELS / "mamba-130m.json")
+    one, _ = simulate_model(m, "h100-sxm5-80gb", "train", 1024, 4)
+    for zero in (0, 1, 2, 3):
+        table, _ = simulate_model(m, "h100-sxm5-80gb", "train", 1024, 4, microbatches=4, data_parallel=8, zero=zero)
+        rows = table[table["component"] == OPTIMIZER]
+        assert len(rows) == 1 and rows["count"].iloc[0] == 1
+        if zero == 0:
+            assert rows["latency_s"].iloc[0] == pytest.approx(_rows(one)[OPTIMIZER])
+        else:  # a 1/8 share of the weights: less, but never below an eighth (launch, latency)
+            assert _rows(one)[OPTIMIZER] / 8 <= rows["latency_s"].iloc[0] < _rows(one)[OPTIMIZER]
+
+
+def test_ddp_exposes_only_the_last_bucket_when_the_backward_is_long_enough():
+    """Mamba-130M's 16-bit gradients in 25 MB buckets over 8 H100s in one node: a long backward
+    hides every bucket's all-reduce but the last."""
+    import math
+
+    from hwmodels.loader import load_accelerator
+    from simulator.model import DDP_BUCKET_BYTES
+    from simulator.multichip import ring_collective_s
+    from workloads.models import parameters
+
+    m, acc = load_model(MODELS / "mamba-130m.json"), load_accelerator("h100-sxm5-80gb")
+    table, _ = simulate_model(m, acc, "train", 4096, 16, data_parallel=8)
+    grads = 2 * parameters(m)
+    n = math.ceil(grads / DDP_BUCKET_BYTES)
+    row = table[table["component"].str.startswith("gradient all-reduce")]
+    assert row["latency_s"].iloc[0] == pytest.approx(ring_collective_s(acc, grads / n, 8, "all-reduce"))
+
+
+# --- two link levels ----------------------------------------------------------------------
+
+def test_a_collective_beyond_a_node_runs_at_the_scale_out_networks_pace():
+    """H100: 8 per node on NVLink (18 × 25 GB/s through NVSwitch), 50 GB/s InfiniBand NDR per
+    GPU between nodes: a ring all-reduce of 1 GB over 8 and over 16 GPUs by hand."""
+    from hwmodels.loader import load_accelerator
+    from simulator.model import all_reduce_s
+
+    acc = load_accelerator("h100-sxm5-80gb")
+    assert all_reduce_s(acc, 1e9, 8) == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 14 * 1e-6)
+    assert all_reduce_s(acc, 1e9, 16) == pytest.approx(2 * 15 / 16 * 1e9 / 50e9 + 30 * 5e-6)
+    # two groups of 4, 4 chips apart (inside a tensor-parallel group of 4): 16 chips, two nodes
+    assert all_reduce_s(acc, 1e9, 4, stride=4) == pytest.approx(2 * 3 / 4 * 1e9 / 50e9 + 6 * 5e-6)
+
+
+def test_a_link_gives_both_levels_or_neither():
+    from hwmodels.spec import Link
+
+    with pytest.raises(ValueError, match="node_size and inter_node"):
+        Link(topology="ring", links_per_chip=2, bandwidth_bytes_per_s=1e9, latency_s=0.0, energy_per_byte_j=0.0,
+             node_size=8)
+
+
+# --- MFU and HFU --------------------------------------------------------------------------
+
+def test_model_flops_are_6n_per_token_plus_attention_and_mfu_is_them_over_the_peak(capsys):
+    """PaLM, Appendix B: 6N + 12·L·H·Q·T per token of a training step; N without the embedding
+    lookup (Llama-2-7B's LM head is untied and counted)."""
+    import json
+
+    from reports.cli import main
+    from simulator.model import model_flops
+    from workloads.models import parameters
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    n = parameters(m) - m.vocab * m.d_model
+    tokens = 2 * 2048
+    assert model_flops(m, "train", 2048, 2) == pytest.approx(tokens * (6 * n + 12 * 32 * 32 * 128 * 2048))
+    assert model_flops(m, "decode", 2048, 2) == pytest.approx(2 * (2 * n + 4 * 32 * 32 * 128 * 2048))
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", str(MODELS / "llama-2-7b.json"), "--train",
+                 "--prefill", "2048", "--batch", "2", "--data-parallel", "8", "--zero", "3", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    peak = 8 * 989.4e12  # eight H100s' dense bf16 tensor peak
+    assert record["mfu"] == pytest.approx(model_flops(m, "train", 2048, 16) / record["latency_s"] / peak, rel=1e-3)
+    assert 0 < record["mfu"] < 1 and 0 < record["hfu"] < 1
+    assert record["memory_gathered_layer_weights_(ZeRO-3)_bytes"] > 0

@@ -100,5 +100,9 @@ class Component:
     count: int
     impl: str | None = None
     direction: str = "fwd"  # fwd+bwd in a training step
-    dtype: str | None = None  # None: the pass's dtype
+    dtype: str | None = None  # None: the format its operands take (below) in the pass
     per_step: bool = False  # runs once per step, however many micro-batches (the optimizer update)
+    #: what it computes on, hence its format: "weights" (a product with the model's weights: the
+    #: model's dtype, fp8 in an fp8 model), "activations" (norms, softmax, elementwise, the
+    #: mixers' scans: 16-bit in an fp8 model) or "kv cache" (the cache's own format)
+    operands: str = "activations"

@@ -22,7 +22,7 @@ __all__ = ["components", "routed_experts"]
 
 def _gemm(name: str, tokens: int, out: int, inner: int, count: int, groups: int = 1) -> Component:
     w = get_workload("gemm-4096").with_params(m=tokens, n=out, k=inner, batch=groups)
-    return Component(name, w, "tiled", count)
+    return Component(name, w, "tiled", count, operands="weights")
 
 
 def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) -> Component:
@@ -32,16 +32,19 @@ def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) 
 
 def _read(name: str, elements: int, count: int) -> Component:
     """A pass that reads ``elements`` (a KV cache) and reduces them: memory-bound decode."""
-    return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count)
+    return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count,
+                     operands="kv cache")
 
 
 
-def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False) -> list[Component]:
+def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False,
+               optimizer_shards: int = 1) -> list[Component]:
     """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
     at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
     piece forward and backward (its backward schedule: the GEMMs' ∂A and ∂B, the mixers'
     reverse scans and FlashAttention's backward), the layers' forward once more when
-    activations are recomputed, and the optimizer's update."""
+    activations are recomputed, and the optimizer's update (of 1/``optimizer_shards`` of the
+    weights: ZeRO partitions the optimizer states over the data-parallel chips)."""
     if phase not in PHASES:
         raise ModelError(f"phase: expected one of {', '.join(PHASES)}, got {phase!r}")
     if phase == "train":
@@ -52,7 +55,8 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
                       if not p.name.startswith(_ENDS)]
         # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
         # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
-        update = get_workload("elementwise-256m").with_params(elements=parameters(m), inputs=6, flops_per_element=12)
+        update = get_workload("elementwise-256m").with_params(elements=math.ceil(parameters(m) / optimizer_shards),
+                                                              inputs=6, flops_per_element=12)
         return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32",
                                   per_step=True)]
     return _forward(m, phase, seq_len, batch)
