@@ -243,6 +243,8 @@ def _cmd_simulate(args) -> int:
         if algorithm not in ("deer", "quasi-deer"):
             raise WorkloadError(f"--weight-scale: applies to --algo deer or quasi-deer, not {algorithm!r}")
         options["weight_scale"] = args.weight_scale
+    if args.tune:
+        return _tuned_simulate(args, acc, workload, options)
     if algorithm in ("deer", "quasi-deer"):
         # measuring the Newton iterations runs the kernel (seconds to minutes): first check
         # that one iteration's working set fits the chip at all
@@ -258,11 +260,56 @@ def _cmd_simulate(args) -> int:
     sizes = {d: getattr(workload, d) for d in DIMENSIONS.get(workload.family, ("seq_len",))}
     record = {"workload": workload.name, **sizes, "algorithm": algorithm, "direction": args.direction,
               **result.to_record()}
-    if args.json:
+    _print_record(record, args.json)
+    return 0
+
+
+def _print_record(record: dict, as_json: bool) -> None:
+    if as_json:
         print(_json(record))
     else:
         for key, value in record.items():
             print(f"{key:22s} {value:.6g}" if isinstance(value, float) else f"{key:22s} {value}")
+
+
+def _tuned_simulate(args, acc, workload, options: dict) -> int:
+    """``simulate --tune``: the fastest mapping of the workload on the chip (the algorithm
+    given by ``--algo``, or every one of its family; the policy given by ``--policy``, or
+    either; a shipped kernel's own knobs with ``--impl``), reported beside the untuned run's
+    latency."""
+    from simulator.tune import tune
+    from workloads.families import DIMENSIONS
+    from workloads.mapping import default_mapping, mapping_space
+
+    space, default = mapping_space(workload, args.impl), default_mapping(workload, args.algo, args.impl)
+    if args.algo and not args.impl:
+        space = space.restricted(algorithms=(args.algo,))
+    if args.policy != "auto" and not args.impl:  # a policy asked for is kept, not searched
+        space, default = space.restricted(policies=(args.policy,)), {**default, "policy": args.policy}
+    fixed = {k: v for k, v in options.items() if k not in ("impl",)}
+    fixed.update({"states": args.states} if args.direction != "fwd" and not args.impl else {})
+    fixed.update({"tf32": True} if args.tf32 else {})
+    space = space.with_fixed(**fixed)
+    found = tune(workload, acc, args.dtype, args.direction, impl=args.impl, space=space, default=default,
+                 fidelity=args.fidelity, event_budget=args.event_budget)
+    sizes = {d: getattr(workload, d) for d in DIMENSIONS.get(workload.family, ("seq_len",))}
+    record = {"workload": workload.name, **sizes, "algorithm": found.best["algorithm"],
+              "direction": args.direction, **found.result.to_record(),
+              "tuned_mapping": found.best, "default_mapping": found.default,
+              "default_latency_s": found.default_latency_s, "tuned_latency_s": found.latency_s,
+              "tune_gain": found.gain, "tune_candidates": len(found.candidates), "tune_pruned": found.pruned,
+              "tune_illegal": found.illegal}
+    if args.json:
+        _print_record(record, True)
+        return 0
+    _print_record({k: v for k, v in record.items() if not k.endswith("_mapping")}, False)
+    mapping = lambda m: ", ".join(f"{k} {v}" for k, v in m.items())  # noqa: E731
+    print(f"\ntuned mapping: {mapping(found.best)}\n"
+          f"default ({mapping(found.default)}): {found.default_latency_s:.6g} s"
+          + ("" if found.default_legal else " (its working set does not fit a core of this chip)") + "\n"
+          f"tuned: {found.latency_s:.6g} s, {found.gain:.3g}× the default's speed; "
+          f"{len(found.candidates)} legal mappings, {found.pruned} pruned by their lower bound, "
+          f"{found.illegal} illegal")
     return 0
 
 
@@ -272,34 +319,44 @@ def _cmd_model(args) -> int:
 
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
-    split = {"chips": args.chips, "pipeline": args.pipeline, "microbatches": args.microbatches}
-    layout = {"chips": args.chips, "pipeline": args.pipeline, "sequence": args.sequence}
+    split = {"chips": args.chips, "pipeline": args.pipeline, "microbatches": args.microbatches,
+             "data_parallel": args.data_parallel}
+    layout = {"chips": args.chips, "pipeline": args.pipeline, "sequence": args.sequence,
+              "data_parallel": args.data_parallel}
+    if args.zero and not args.train:
+        raise UsageError("scansim model: --zero partitions training state: use it with --train")
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
-                                       recompute=args.recompute, sequence=args.sequence, **split)
-        limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute, **layout)
+                                       recompute=args.recompute, sequence=args.sequence, zero=args.zero, **split)
+        limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute,
+                             zero=args.zero, **layout)
         return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
+    kv = {"kv_dtype": args.kv_dtype}
     prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
-                                             sequence=args.sequence, **split)
+                                             sequence=args.sequence, **split, **kv)
     context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
-    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, **split)
-    generated = args.batch * args.decode
+    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, **split, **kv)
+    replicas = args.data_parallel
+    generated = replicas * args.batch * args.decode
     total_s = prefill_totals["latency_s"] + args.decode * decode_totals["latency_s"]
     energy = prefill_totals["energy_j"] + args.decode * decode_totals["energy_j"]
-    tokens = args.batch * (args.prefill + args.decode)
+    tokens = replicas * args.batch * (args.prefill + args.decode)
     record = {"model": model.name, "accelerator": acc.name, "chips": prefill_totals["chips"],
               "parameters": prefill_totals["parameters"],
               "batch": args.batch, "prefill_tokens": args.prefill, "decode_tokens": args.decode, "dtype": args.dtype,
+              "activation_dtype": decode_totals["activation_dtype"],
+              **({"kv_dtype": decode_totals["kv_dtype"]} if "kv_dtype" in decode_totals else {}),
               "time_to_first_token_s": prefill_totals["latency_s"],
               "time_per_output_token_s": decode_totals["latency_s"],
               "decode_tokens_per_s": generated / (args.decode * decode_totals["latency_s"]) if args.decode else 0.0,
+              "prefill_mfu": prefill_totals["mfu"], "decode_mfu": decode_totals["mfu"],
               "total_s": total_s,
               "energy_per_token_j": energy / tokens,
               "usd_per_million_tokens": _known(usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy,
                                                                       tokens)),
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")},
               **_limits(largest_fit(model, acc, "decode", args.prefill + args.decode, args.batch, args.dtype,
-                                    **layout))}
+                                    kv_dtype=args.kv_dtype, **layout))}
     return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
 
 
@@ -490,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--weight-scale", dest="weight_scale", type=float, default=None,
                      help="DEER / quasi-DEER: recurrent weights uniform in ±scale/√d when measuring "
                           "the Newton iterations (default 1, PyTorch's initialisation)")
+    sim.add_argument("--tune", action="store_true",
+                     help="search the mapping (algorithm unless --algo, chunk, circuits, block, tile, fusion; "
+                          "with --impl the kernel's own knobs) for the fastest on this chip")
     sim.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
     sim.set_defaults(run=_cmd_simulate)
 
@@ -518,7 +578,17 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--prefill", type=_positive_int, default=2048, help="prompt tokens per sequence")
     mod.add_argument("--decode", type=_positive_int, default=256, help="generated tokens per sequence")
     mod.add_argument("--batch", type=_positive_int, default=1, help="sequences served at once")
-    mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"))
+    mod.add_argument("--dtype", default="bf16", choices=("fp32", "bf16", "fp16", "fp8"),
+                     help="the weights' and their GEMMs' format; an fp8 model runs norms, softmax, "
+                          "elementwise pieces and the scans in bf16 (as Transformer Engine does)")
+    mod.add_argument("--kv-dtype", dest="kv_dtype", default=None, choices=("fp32", "bf16", "fp16", "fp8"),
+                     help="the KV cache's format (default: bf16 for an fp8 model, else --dtype)")
+    mod.add_argument("--data-parallel", dest="data_parallel", type=_positive_int, default=1,
+                     help="replicas, each running --batch sequences (training: gradients synchronised as "
+                          "--zero lays them out)")
+    mod.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3),
+                     help="with --train and --data-parallel: ZeRO stage (0 DDP; 1 optimizer states, "
+                          "2 and gradients, 3 (FSDP) and parameters partitioned over the replicas)")
     mod.add_argument("--chips", type=_positive_int, default=1,
                      help="tensor parallelism over this many chips (all-reduces on the spec's links)")
     mod.add_argument("--pipeline", type=_positive_int, default=1,

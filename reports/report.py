@@ -19,7 +19,8 @@ from reports.sweep import SweepError, accelerator_of, evaluate, point_schedule
 from reports.validate import validation_section
 from simulator import simulate
 
-__all__ = ["write_sweep_report", "sensitivity", "swept_hardware", "findings", "overview", "page_summary"]
+__all__ = ["write_sweep_report", "sensitivity", "swept_hardware", "findings", "overview", "page_summary",
+           "tuned_section"]
 
 #: hardware parameters the tornado varies, as spec paths
 SENSITIVITY = ("clock_hz", "cores", "vector.lanes", "memory[-1].bandwidth_bytes_per_s", "kernel_launch_s")
@@ -167,6 +168,55 @@ def page_summary(opening: str, story: Story, trust: str = "", more_title: str = 
     return "\n\n".join(blocks)
 
 
+#: the knobs a tuned row reports, in the order a mapping is written
+_TUNED_KNOBS = ("chunk", "inner", "outer", "block", "tile", "circuit", "impl", "policy")
+
+
+def _mapping_text(row: pd.Series) -> str:
+    """A tuned row's mapping in a few words: ``chunked, chunk 128, fused``."""
+    knobs = [f"{k} {int(row[f'tuned_{k}']) if isinstance(row[f'tuned_{k}'], float) else row[f'tuned_{k}']}"
+             for k in _TUNED_KNOBS[:-1] if f"tuned_{k}" in row and pd.notna(row[f"tuned_{k}"])]
+    return ", ".join([str(row["tuned_algorithm"]), *knobs, str(row.get("tuned_policy", ""))])
+
+
+def tuned_section(ok: pd.DataFrame) -> tuple[list[str], list[Table]]:
+    """The paper's question with tuned mappings: for each chip of a ``tune: true`` sweep, the
+    best algorithm and mapping per (family, workload, T), and in words where the winner
+    changes between chips.  Returns ``(sentences, tables)``; empty without tuned rows."""
+    if "tuned_algorithm" not in ok:
+        return [], []
+    tuned = ok[ok["tuned_algorithm"].notna()].copy()
+    if tuned.empty:
+        return [], []
+    tuned["mapping"] = tuned.apply(_mapping_text, axis=1)
+    keys = ["family", "workload", "seq_len"]
+    best = tuned.loc[tuned.groupby([*keys, "accelerator"])["latency_s"].idxmin()]
+    table = best.pivot(index=keys, columns="accelerator", values="mapping").reset_index()
+    gains = best.assign(gain=best["default_latency_s"] / best["latency_s"]).pivot(
+        index=keys, columns="accelerator", values="gain").reset_index()
+    sentences = []
+    chips = sorted(best["accelerator"].unique())
+    for (family, workload), group in table.groupby(["family", "workload"]):
+        changes = group[group[chips].nunique(axis=1, dropna=True) > 1]
+        lengths = ", ".join(f"{int(t):,}" for t in group["seq_len"])
+        if len(chips) < 2:
+            continue
+        if changes.empty:
+            sentences.append(f"Tuned, {workload} ({family}) runs the same mapping on every chip at T = {lengths}: "
+                             f"{group[chips[0]].iloc[-1]}.")
+            continue
+        at = changes.iloc[-1]  # the longest T at which the chips disagree
+        per_chip = "; ".join(f"{at[c]} on {c}" for c in chips if pd.notna(at[c]))
+        where = ", ".join(f"{int(t):,}" for t in changes["seq_len"])
+        sentences.append(f"Tuned, the winner for {workload} ({family}) changes between chips at T = {where}: at "
+                         f"T = {int(at['seq_len']):,}, {per_chip}.")
+    tables = [Table("Tuned mappings per chip", table,
+                    "The best mapping (algorithm, its knobs and the fusion policy) each chip's search found "
+                    "for each family, workload and sequence length T (sweep with tune: true)."),
+              Table("Gain of tuning", gains, "The default mapping's latency over the tuned one, per chip.")]
+    return sentences, tables
+
+
 def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "scansim report",
                        objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd"),
                        validation: tuple[pd.DataFrame, pd.DataFrame] | None = None, story: Story | None = None,
@@ -202,6 +252,9 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
                     best_energy_j=("energy_j", "min")).reset_index())
     tables.append(Table("Summary", summary, "Best latency and energy per workload, sequence length T, "
                                             "accelerator and algorithm (over the other swept axes)."))
+    tuned_words, tuned_tables = tuned_section(ok)
+    tables += tuned_tables
+    told = told + Story((), tuple(tuned_words))
 
     objectives = [o for o in objectives if o in ok and ok[o].notna().any()] or ["latency_s", "energy_j"]
     x, y = (objectives + ["energy_j"])[:2] if len(objectives) > 1 else ("latency_s", "energy_j")

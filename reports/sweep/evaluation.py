@@ -14,7 +14,7 @@ from hwmodels.loader import SpecError
 from reports.sweep.points import point_schedule
 from reports.sweep.spec import SweepError, accelerator_of, model_of
 from simulator import SimulationError, simulate
-from workloads.catalog import WorkloadError
+from workloads.catalog import WorkloadError, get_workload
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels import linear_scan
 
@@ -55,9 +55,13 @@ def evaluate(point: dict) -> dict:
         return _evaluate_model(point, row)
     try:
         acc = accelerator_of(point)
-        w, algorithm, options, sched = point_schedule(point)
-        result = simulate(sched, acc, point["policy"], event_budget=int(point["event_budget"]),
-                          fidelity=point["fidelity"])
+        if point.get("tune"):
+            w, algorithm, options, result, tuned = _tuned(point, acc)
+            row.update(tuned)
+        else:
+            w, algorithm, options, sched = point_schedule(point)
+            result = simulate(sched, acc, point["policy"], event_budget=int(point["event_budget"]),
+                              fidelity=point["fidelity"])
         tokens = w.batch * w.seq_len
         checkable = w.family == "diagonal" and algorithm in CIRCUITS and w.seq_len <= CHECK_MAX_T
         row["circuit_max_rel_error"] = (circuit_error(algorithm, w.seq_len, tuple(sorted(options.items())))
@@ -74,6 +78,32 @@ def evaluate(point: dict) -> dict:
     except (SpecError, WorkloadError, SimulationError, SweepError) as exc:
         row["error"] = str(exc)
     return row
+
+
+def _tuned(point: dict, acc) -> tuple:
+    """A ``tune: true`` point: its workload's best mapping on its accelerator
+    (:func:`simulator.tune.tune`) — over every algorithm of its family unless the point names
+    one, every chunk unless a ``chunk`` axis sets it, both fusion policies unless the sweep
+    fixes one — as ``(workload, algorithm, options, result, tuned columns)``."""
+    from simulator.tune import tune
+    from workloads.mapping import default_mapping, mapping_space
+
+    dims = dict(point.get("workload_params") or {})
+    dims.update({k.split(".", 1)[1]: int(v) for k, v in point.items() if k.startswith("workload.")})
+    w = get_workload(point["workload"]).with_params(**dims)
+    space, default = mapping_space(w), default_mapping(w, point.get("algorithm"))
+    if point.get("algorithm"):
+        space = space.restricted(algorithms=(point["algorithm"],))
+    if point.get("chunk") is not None:
+        space = space.restricted(chunk=int(point["chunk"]))
+        default = {**default, "chunk": int(point["chunk"])} if "chunk" in default else default
+    if point["policy"] != "auto":
+        space = space.restricted(policies=(point["policy"],))
+        default = {**default, "policy": point["policy"]}
+    found = tune(w, acc, point["dtype"], point.get("direction") or "fwd", space=space, default=default,
+                 fidelity=point["fidelity"], event_budget=int(point["event_budget"]))
+    options = {k: v for k, v in found.best.items() if k not in ("algorithm", "impl", "policy")}
+    return w, found.best["algorithm"], options, found.result, found.to_record()
 
 
 def _evaluate_model(point: dict, row: dict) -> dict:

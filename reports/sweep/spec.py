@@ -25,6 +25,16 @@ A sweep file::
     fidelity: des                   # or analytic
     policy: auto
     dtype: fp32
+    tune: false                     # true: every workload point runs its own best mapping
+
+With ``tune: true`` each workload point is costed with the mapping :func:`simulator.tune.tune`
+finds for it on its accelerator — the algorithm (unless the workload lists its algorithms or
+an ``algorithm`` axis fixes one), chunk, circuits, block, tile and fusion policy (unless the
+sweep fixes ``policy`` or a ``chunk`` axis) — its row's latency is the tuned one and the
+chosen knobs are its columns ``tuned_algorithm``, ``tuned_chunk``, … beside
+``default_latency_s``.  It is a ``tune`` axis of one value, ``[true]``; an axis
+``tune: [true, false]`` instead runs both, tuned and untuned.  Whole-model points are not
+tuned.
 
 Whole models (:mod:`workloads.models`) sweep beside or instead of workloads: each model config
 on each accelerator, in one phase, over the ``model.*`` axes (a point that does not fit the chip
@@ -159,13 +169,25 @@ class SweepSpec(_Strict):
     models: tuple[ModelEntry, ...] = ()
     phase: Literal["prefill", "decode", "train"] = "decode"  # of the models' points
     accelerators: tuple[str | AcceleratorEntry, ...] = Field(min_length=1)
-    axes: dict[str, list[float | int | str] | Range] = Field(default_factory=dict)
+    axes: dict[str, list[bool | float | int | str] | Range] = Field(default_factory=dict)
     sampler: Sampler = Sampler()
     objectives: tuple[str, ...] = ("latency_s", "energy_j", "chip_cost_usd")
     fidelity: Literal["des", "analytic"] = "des"
     policy: Literal["unfused", "fused", "auto"] = "auto"
     dtype: str = "fp32"
     event_budget: int = Field(default=DEFAULT_EVENT_BUDGET, ge=1, le=MAX_WHOLE)  # as `scansim simulate`: one answer
+    tune: bool = Field(default=False, strict=True)  # every workload point with its own best mapping
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tune_axis(cls, data):
+        """``tune: true`` is the axis ``tune: [true]``: the points carry it like any axis value."""
+        if not isinstance(data, dict) or data.get("tune") is not True:
+            return data
+        axes = data.get("axes") or {}
+        if isinstance(axes, dict) and "tune" in axes:
+            raise ValueError("tune: give tune: true or a tune axis, not both")
+        return {**data, "axes": {**axes, "tune": [True]} if isinstance(axes, dict) else axes}
 
     @field_validator("dtype")
     @classmethod
@@ -212,9 +234,11 @@ class SweepSpec(_Strict):
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
                                  "accelerator.<spec path>, model.seq_len, model.batch, model.chips, model.pipeline, "
-                                 "model.sequence, algorithm, dtype, policy, chunk or direction")
+                                 "model.sequence, algorithm, dtype, policy, chunk, direction or tune")
             if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
                 raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
+            if path == "tune" and (not isinstance(values, list) or not all(isinstance(v, bool) for v in values)):
+                raise ValueError("axes: 'tune': expected a list of true and false")
             if path.startswith("workload.") and path.split(".", 1)[1] not in PARAMS:
                 raise ValueError(f"axes: {path!r}: expected a workload dimension ({', '.join(PARAMS)})")
             if isinstance(values, list) and not values:
@@ -232,7 +256,7 @@ class SweepSpec(_Strict):
 
 
 _AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips|pipeline|sequence)|algorithm|dtype|policy|chunk"
-                   r"|direction)")
+                   r"|direction|tune)")
 #: the axes of a model point (the others belong to workloads' points)
 MODEL_AXES = ("model.", "accelerator.", "dtype")
 
@@ -313,6 +337,8 @@ def _axis_value_problem(spec: SweepSpec, axis: str, values, value) -> str | None
     elif axis == "algorithm":
         known = {a for w in spec.workloads for a in algorithms(get_workload(w.name))}
         return None if value in known else f"no workload of the sweep runs it (they run {', '.join(sorted(known))})"
+    elif axis == "tune":
+        return None if isinstance(value, bool) else "expected true or false"
     elif axis == "chunk":
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
         return None if ok or isinstance(values, Range) else "expected a whole number ≥ 1"
