@@ -1,22 +1,22 @@
-"""The reports in a real browser: Playwright driving Debian's Chromium (``apt install
-chromium``; the README's test section) opens the demo and a hardware-sweep report, and
-checks that every image loads, no table runs past the page, the swept columns show, and the
-demo's first screen reads plainly."""
+"""The demo's page, and the reports in a real browser: Playwright driving Debian's Chromium
+(``apt install chromium``; the README's test section) opens the demo and a hardware-sweep
+report, and checks that every image loads, no table runs past the page, the swept columns
+show, and the demo's first screen reads plainly.  One small demo serves every test here; the
+one that reads its page without a browser runs where Chromium is missing."""
 
 import os
 import re
 import shutil
+from html.parser import HTMLParser
 
 import pytest
 
-from reports.demo import demo_validation, run_demo
+from reports.demo import DEMO_BATCHES, DEMO_CONTEXTS, DEMO_MODELS, DEMO_WORKLOADS, demo_validation, run_demo
 from reports.report import write_sweep_report
 from reports.sweep import load_sweep, run_sweep
 
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is in the test extra")
 CHROMIUM = os.environ.get("SCANSIM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: `apt install chromium` (Debian) to run it")]
+pytestmark = [pytest.mark.slow]
 
 #: as the machine's notes advise: headless, no sandbox (root), no network chatter
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,6 +25,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 @pytest.fixture(scope="module")
 def browser():
+    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is in the test extra")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium: `apt install chromium` (Debian) to run it")
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
@@ -50,8 +53,8 @@ def _check(browser, index, viewport_width=1280):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One small demo for the tests below: one chip, one length, the validation sets in brief."""
-    return run_demo(tmp_path_factory.mktemp("demo"), seq_lens=(256,), presets=("groq-lpu-style",), workers=1,
+    """One small demo for the tests below: one chip, two lengths, the validation sets in brief."""
+    return run_demo(tmp_path_factory.mktemp("demo"), seq_lens=(256, 1024), presets=("groq-lpu-style",), workers=1,
                     validation=demo_validation(quick=True))
 
 
@@ -96,3 +99,41 @@ def test_a_hardware_sweep_report_in_a_browser(browser, tmp_path):
     headers, text = _check(browser, index)
     assert "accelerator.cores" in headers and "accelerator.memory[hbm3].bandwidth (TB/s)" in headers
     assert "Latency vs accelerator.cores" in text and "lowers the best latency" in text
+
+
+@pytest.mark.slow
+def test_demo_writes_a_page_whose_images_exist(demo):
+    """(No browser needed: it reads the page the demo wrote.)"""
+    index = demo
+    parser = _Refs()
+    parser.feed(index.read_text())
+    assert parser.images
+    for src in parser.images:
+        png = index.parent / src
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = (index.parent / "results.csv").read_text().splitlines()
+    algorithms = sum(len(a) for a in DEMO_WORKLOADS.values())
+    models = len(DEMO_MODELS) * len(DEMO_CONTEXTS) * len(DEMO_BATCHES)
+    assert len(rows) == 1 + algorithms * 2 + models  # header + (workload, algorithm) × T + model points
+    page = index.read_text()
+    assert "kogge-stone" in page and "quasi-deer" in page and "blocked" in page
+    # the page opens with what was simulated, then the findings in words computed from the
+    # results, how far to trust them, and the findings chip by chip (closed) below
+    assert (page.index("design points") < page.index("Findings</h2>") < page.index("times as long as")
+            < page.index("How far to trust these numbers</h2>") < page.index("<details>")
+            < page.index("is the fastest mixer"))
+    assert "On groq-lpu-style at T = 1,024" in page and "lstm-2048 (nonlinear RNN, sequential)" in page
+    assert "No model fits groq-lpu-style" in page  # the model-level finding: 230 MB of SRAM
+    assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
+    assert "Validation (recurrent) cases" in page and "validation-recurrent.png" in parser.images
+    assert "kernels set" in page and "recurrent set, held-out half" in page
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])

@@ -1,13 +1,11 @@
 import json
 import subprocess
 import sys
-from html.parser import HTMLParser
 
 import pytest
 import yaml
 
 from reports.cli import main
-from reports.demo import DEMO_BATCHES, DEMO_CONTEXTS, DEMO_MODELS, DEMO_WORKLOADS, demo_validation, run_demo
 from tests.conftest import toy_spec
 
 
@@ -80,44 +78,6 @@ def test_bad_spec_file_names_file_and_field(capsys, tmp_path):
     assert f"{path}: memory[1].bandwidth_bytes_per_s: expected input should be greater than 0" in err
     path.write_text(yaml.safe_dump(toy_spec()))
     assert run(capsys, "hw", "validate", str(path))[0] == 0
-
-
-class _Refs(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.images = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "img":
-            self.images.append(dict(attrs)["src"])
-
-
-@pytest.mark.slow
-def test_demo_writes_a_page_whose_images_exist(tmp_path):
-    index = run_demo(tmp_path / "demo", seq_lens=(256, 1024), presets=("groq-lpu-style",), workers=1,
-                     validation=demo_validation(quick=True))
-    parser = _Refs()
-    parser.feed(index.read_text())
-    assert parser.images
-    for src in parser.images:
-        png = index.parent / src
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = (index.parent / "results.csv").read_text().splitlines()
-    algorithms = sum(len(a) for a in DEMO_WORKLOADS.values())
-    models = len(DEMO_MODELS) * len(DEMO_CONTEXTS) * len(DEMO_BATCHES)
-    assert len(rows) == 1 + algorithms * 2 + models  # header + (workload, algorithm) × T + model points
-    page = index.read_text()
-    assert "kogge-stone" in page and "quasi-deer" in page and "blocked" in page
-    # the page opens with what was simulated, then the findings in words computed from the
-    # results, how far to trust them, and the findings chip by chip (closed) below
-    assert (page.index("design points") < page.index("Findings</h2>") < page.index("times as long as")
-            < page.index("How far to trust these numbers</h2>") < page.index("<details>")
-            < page.index("is the fastest mixer"))
-    assert "On groq-lpu-style at T = 1,024" in page and "lstm-2048 (nonlinear RNN, sequential)" in page
-    assert "No model fits groq-lpu-style" in page  # the model-level finding: 230 MB of SRAM
-    assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
-    assert "Validation (recurrent) cases" in page and "validation-recurrent.png" in parser.images
-    assert "kernels set" in page and "recurrent set, held-out half" in page
 
 
 def test_console_script_entry_point():
