@@ -303,11 +303,13 @@ def _tuned_simulate(args, acc, workload, options: dict) -> int:
         _print_record(record, True)
         return 0
     _print_record({k: v for k, v in record.items() if not k.endswith("_mapping")}, False)
+    from reports.units import human, plain
+
     mapping = lambda m: ", ".join(f"{k} {v}" for k, v in m.items())  # noqa: E731
     print(f"\ntuned mapping: {mapping(found.best)}\n"
-          f"default ({mapping(found.default)}): {found.default_latency_s:.6g} s"
-          + ("" if found.default_legal else " (its working set does not fit a core of this chip)") + "\n"
-          f"tuned: {found.latency_s:.6g} s, {found.gain:.3g}× the default's speed; "
+          f"default ({mapping(found.default)}): {human(found.default_latency_s, 'latency_s')}"
+          + ("" if found.default_legal else " (its schedule cannot run on this chip)") + "\n"
+          f"tuned: {human(found.latency_s, 'latency_s')}, {plain(found.gain)} times the default's speed; "
           f"{len(found.candidates)} legal mappings, {found.pruned} pruned by their lower bound, "
           f"{found.illegal} illegal")
     return 0
