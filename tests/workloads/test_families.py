@@ -1,5 +1,7 @@
-"""The delta-rule, DPLR and nonlinear-RNN kernels against their oracles (the gated scans are in
-test_gated_scans.py, attention and long convolutions in test_attention_and_convolution.py).
+"""The delta-rule and DPLR kernels against their oracles (the gated scans are in
+test_gated_scans.py, the nonlinear RNNs in test_nonlinear_rnns.py, attention and long
+convolutions in test_attention_and_convolution.py: their Numba compilation spreads over the
+test workers).
 
 Errors are RMSE ratios against the oracle (tests/oracles.py)."""
 
@@ -7,8 +9,8 @@ import numpy as np
 import pytest
 
 from workloads.circuits import prefix_circuit
-from workloads.kernels import (attention, delta_product, delta_rule, dplr_scan, init_params,
-                               matrix_state_scan, rnn, ssd)
+from workloads.kernels import (attention, delta_product, delta_rule, dplr_scan,
+                               matrix_state_scan, ssd)
 
 from tests.oracles import RMSE, rmse
 
@@ -105,62 +107,6 @@ def test_matrix_state_scan_bad_input():
         matrix_state_scan(np.zeros((1, 3, 2, 3)), np.zeros((1, 3, 2, 4)))
 
 
-def rnn_python(cell, p, x):
-    """Plain-numpy twin of the three cells."""
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    d = p["W"].shape[1]
-    h, c = np.zeros(d), np.zeros(d)
-    out = []
-    for xt in x:
-        if cell == "elman":
-            h = np.tanh(p["W"] @ h + p["U"] @ xt + p["b"])
-        elif cell == "gru":
-            gi, gh = p["U"] @ xt + p["b"], p["W"] @ h
-            z, r = sig(gi[:d] + gh[:d]), sig(gi[d:2 * d] + gh[d:2 * d])
-            n = np.tanh(gi[2 * d:] + r * (gh[2 * d:] + p["c"]))
-            h = (1 - z) * n + z * h
-        else:
-            a = p["W"] @ h + p["U"] @ xt + p["b"]
-            i, f, g, o = sig(a[:d]), sig(a[d:2 * d]), np.tanh(a[2 * d:3 * d]), sig(a[3 * d:])
-            c = f * c + i * g
-            h = o * np.tanh(c)
-        out.append(h)
-    return np.array(out)
-
-
-@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
-@pytest.mark.parametrize("T", [1, 97, 2048])
-def test_rnn_newton_forms_converge_to_the_sequential_oracle(cell, T):
-    rng = np.random.default_rng(9)
-    p = init_params(cell, 6, 3, seed=1)
-    x = rng.normal(size=(T, 3))
-    ref, one = rnn(cell, p, x)
-    assert one == 1
-    if T <= 97:
-        assert np.abs(ref - rnn_python(cell, p, x)).max() < 1e-13
-    for algorithm in ("deer", "quasi-deer"):
-        h, iterations = rnn(cell, p, x, algorithm)
-        assert np.abs(h - ref).max() < 1e-9
-        assert 1 <= iterations <= T + 1
-    h, iterations = rnn(cell, p, x.astype(np.float32), "deer",
-                        circuit=prefix_circuit("kogge-stone", T))
-    assert np.abs(h - rnn(cell, p, x.astype(np.float32))[0]).max() < 1e-9
-    if T == 2048:
-        assert iterations <= 10  # Newton: a handful of iterations, not T
-
-
-def test_rnn_bad_input():
-    p = init_params("gru", 4, 2)
-    with pytest.raises(ValueError, match="cell: expected one of elman, gru, lstm"):
-        rnn("transformer", p, np.zeros((3, 2)))
-    with pytest.raises(ValueError, match=r"params\['U'\]: expected shape \(gates·d, n_in\) = \(12, 3\)"):
-        rnn("gru", p, np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="x: contains NaN"):
-        rnn("gru", p, np.full((3, 2), np.nan))
-    with pytest.raises(ValueError, match="no convergence"):
-        rnn("gru", p, np.ones((50, 2)), "quasi-deer", max_iterations=2)
-
-
 def test_family_bad_inputs_name_the_argument():
     q, k, v, beta, _ = qkv(5, np.float64)
     with pytest.raises(ValueError, match=r"beta: expected shape \(B, T, H\)"):
@@ -198,14 +144,3 @@ def test_long_sequences_for_every_circuit_family(dtype):
     q, k, v, beta, _ = qkv(T, dtype, H=1, K=2, V=2, seed=12)
     ref = delta_rule(q, k, v, beta).astype(float)
     assert rmse(delta_rule(q, k, v, beta, "brent-kung"), ref) < 10 * RMSE[dtype]
-
-
-def test_long_sequence_newton():
-    T = 100_003
-    rng = np.random.default_rng(13)
-    p = init_params("gru", 4, 2, seed=2)
-    x = rng.normal(size=(T, 2))
-    ref, _ = rnn("gru", p, x)
-    for algorithm in ("deer", "quasi-deer"):
-        h, iterations = rnn("gru", p, x, algorithm)
-        assert np.abs(h - ref).max() < 1e-9 and iterations < 50
