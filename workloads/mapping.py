@@ -27,9 +27,10 @@ A shipped kernel (:data:`workloads.implementations.IMPLEMENTATIONS`) exposes onl
 its ``build`` takes (``Implementation.options``) and of those only the ones that are mappings
 (:data:`IMPLEMENTATION_KNOBS`; ``causal``, ``gated`` and ``circular`` change what is computed,
 not how, so they are fixed by the workload, never searched).  Its *shipped configuration* is
-its ``build``'s keyword defaults (Mamba-2's ``mamba2-ssd``: chunk 256); a kernel with no
+its ``build``'s keyword defaults (Mamba-2's ``mamba2-ssd``: chunk 256; ``fla-chunk``: its
+state and output tiles, 64 and 128, the largest of their autotuning lists); a kernel with no
 mapping knob — FlashAttention-2/3 (their tiles are fixed by head dimension in
-``hopper/tile_size.h``), ``fla-chunk`` (chunk 64), ``selective-scan`` (its launcher picks
+``hopper/tile_size.h``), ``selective-scan`` (its launcher picks
 threads × items from T), cuDNN's and the persistent RNN, the FFT convolutions — has a space of
 exactly that one point.  A shipped kernel's stages are kept as built under every policy
 (:mod:`simulator.policy`), so its space has ``policy`` ``auto`` only.
@@ -82,7 +83,9 @@ SUB_CIRCUITS = tuple(c for c in CIRCUITS if c != "chunked")
 #: ``chunk_circuits=SUB_CIRCUITS`` to :func:`mapping_space` for all of them.
 CHUNK_CIRCUITS = ("sequential", "brent-kung", "kogge-stone")
 #: an implementation option that is a mapping knob, and its candidate values
-IMPLEMENTATION_KNOBS = {"chunk": CHUNKS, "block": BLOCKS, "tile": TILES}
+IMPLEMENTATION_KNOBS = {"chunk": CHUNKS, "block": BLOCKS, "tile": TILES,
+                        # fla-chunk's state and output programs' BK = BV (its autotuning lists)
+                        "state_tile": (32, 64), "out_tile": (32, 64, 128)}
 #: what a family schedule takes when an option is not given (``workloads.families``)
 KNOB_DEFAULTS = {"chunk": 64, "inner": "sequential", "outer": "sequential", "block": 128, "tile": 128,
                  "circuit": "kogge-stone"}

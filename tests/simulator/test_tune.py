@@ -104,7 +104,7 @@ def test_spaces_of_families_and_implementations():
     # what is computed, not how): one point, as shipped; Mamba-2's kernel ships chunk 256
     attention = get_workload("llama2-7b-attention")
     assert mapping_space(attention, "flash-attention-3").size == 1
-    assert mapping_space(get_workload("gla-1.3b"), "fla-chunk").size == 1
+    assert mapping_space(get_workload("gla-1.3b"), "fla-chunk").size == 2 * 3  # its state and output tiles
     assert shipped_configuration("mamba2-ssd") == {"chunk": 256}
     assert default_mapping(ssd, impl="mamba2-ssd") == {"impl": "mamba2-ssd", "algorithm": "chunked", "chunk": 256,
                                                        "policy": "auto"}
@@ -203,3 +203,15 @@ def test_sweep_file_tune_field(tmp_path):
     path.write_text(json.dumps({**base, "axes": {"tune": [1]}}))
     with pytest.raises(SweepError, match="tune"):
         load_sweep(path)
+
+
+def test_fla_chunk_tiles_are_searched_and_the_shipped_ones_win_on_an_h100():
+    """fla-chunk's own knobs — its state and output programs' tiles (FLA's autotuning lists) —
+    form a space of six; on an H100 the search lands on the shipped 64 and 128."""
+    from simulator.tune import tune
+    from workloads.catalog import get_workload
+
+    w = get_workload("gla-1.3b").with_params(seq_len=4096, batch=4)
+    found = tune(w, "h100-sxm5-80gb", "bf16", impl="fla-chunk", fidelity="analytic")
+    assert found.space_size == 6 and found.default == found.best
+    assert (found.best["state_tile"], found.best["out_tile"]) == (64, 128)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+from workloads.errors import WorkloadError
 from workloads.implementations.triton_kernel import matrix_kernel, tile_block
 from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
 
@@ -58,15 +59,22 @@ _STATE_PROGRAM, _OUT_PROGRAM = (4, 4), (8, 3)  # (num_warps, num_stages)
 
 
 def _kernel(name, *, blocks: int, block_flops: float, reads: float, writes: float,
-            steps: int = 1, exps: float = 0.0, shape=(C, C, C)) -> Stage:
-    """One Triton kernel of FLA's: ``blocks`` programs per step (see :func:`matrix_kernel`)."""
-    warps, stages = _OUT_PROGRAM if shape[1] == _OUT_TILE else _STATE_PROGRAM
+            steps: int = 1, exps: float = 0.0, shape=(C, C, C), out: bool = False) -> Stage:
+    """One Triton kernel of FLA's: ``blocks`` programs per step (see :func:`matrix_kernel`);
+    ``out``: an output kernel's program (else a state kernel's)."""
+    warps, stages = _OUT_PROGRAM if out else _STATE_PROGRAM
     block = tile_block(shape[0], shape[1], min(shape[2], _OUT_TILE), stages, warps, 2)
     return matrix_kernel(name, blocks=blocks, block_flops=block_flops, reads=reads, writes=writes, steps=steps,
                          exps=exps, shape=shape, latency_ops=2 * math.log2(C), block=block)
 
 
-def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
+def build(w, dtype: str, direction: str = "fwd", state_tile: int = _STATE_TILE, out_tile: int = _OUT_TILE
+          ) -> tuple[Stage, ...]:
+    """The kernels of one call; ``state_tile`` and ``out_tile`` are the state and output kernels'
+    BK = BV (their autotuning lists: 32 or 64, and 32, 64 or 128; shipped as the largest)."""
+    for name, value, legal in (("state_tile", state_tile, (32, 64)), ("out_tile", out_tile, (32, 64, 128))):
+        if value not in legal:
+            raise WorkloadError(f"{name}: expected one of {', '.join(map(str, legal))} (FLA's autotuning list), got {value!r}")
     e = DTYPE_BYTES[dtype]
     B, H, K, V, T = w.batch, w.heads, w.state, w.value, w.seq_len
     BH, NT = B * H, _tiles(T, C)
@@ -74,18 +82,18 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
     tokens = B * T * H
     q_bytes, v_bytes = tokens * K * e, tokens * V * e
     gate = tokens * (K if gla else 1) * _FP32  # g after its cumulative sum (fp32)
-    nk, nv = _tiles(K, _STATE_TILE), _tiles(V, _STATE_TILE)
-    ok, ov = _tiles(K, _OUT_TILE), _tiles(V, _OUT_TILE)
+    nk, nv = _tiles(K, state_tile), _tiles(V, state_tile)
+    ok, ov = _tiles(K, out_tile), _tiles(V, out_tile)
     states = BH * NT * K * V  # one state per chunk
 
     def fwd_h(state_bytes: int) -> Stage:
         # per step and block: the state tile's update kᵀv (2·C·64·64) and, for GLA, the gate
         # factors of its k tile
         return _kernel("chunk_fwd_h: state of every chunk (sequential over chunks)",
-                       blocks=nk * nv * BH, steps=NT, block_flops=2 * C * _STATE_TILE ** 2,
+                       blocks=nk * nv * BH, steps=NT, block_flops=2 * C * state_tile ** 2,
                        reads=q_bytes * nv + v_bytes * nk + (gate * nv if gla else 0),
                        writes=states * state_bytes, exps=tokens * K * nv if gla else 0,
-                       shape=(_STATE_TILE, _STATE_TILE, C))
+                       shape=(state_tile, state_tile, C))
 
     stages: list[Stage] = []
     if gla:
@@ -109,37 +117,37 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
                          bytes_written_per_op=tokens * SUB * _FP32 / (BH * NT * sub * SUB * SUB * K),
                          latency_ops=math.log2(K))
         stages += [inter, diagonal]
-        out = _kernel("chunk_gla_fwd_o: o = (q ⊙ exp2 g) h + A v", blocks=ov * NT * BH,
-                      block_flops=2 * C * K * _OUT_TILE + 2 * C * C * _OUT_TILE,
+        out = _kernel("chunk_gla_fwd_o: o = (q ⊙ exp2 g) h + A v", out=True, blocks=ov * NT * BH,
+                      block_flops=2 * C * K * out_tile + 2 * C * C * out_tile,
                       reads=(q_bytes + gate) * ov + states * e + tokens * C * _FP32 * ov + v_bytes,
-                      writes=v_bytes, exps=tokens * K * ov, shape=(C, _OUT_TILE, K))
+                      writes=v_bytes, exps=tokens * K * ov, shape=(C, out_tile, K))
     else:
-        out = _kernel("chunk_fwd_o: o = q h + (q kᵀ ⊙ M) v", blocks=ov * NT * BH,
-                      block_flops=2 * C * K * _OUT_TILE + 2 * C * C * K + 2 * C * C * _OUT_TILE,
+        out = _kernel("chunk_fwd_o: o = q h + (q kᵀ ⊙ M) v", out=True, blocks=ov * NT * BH,
+                      block_flops=2 * C * K * out_tile + 2 * C * C * K + 2 * C * C * out_tile,
                       reads=2 * q_bytes * ov + states * e + v_bytes + gate, writes=v_bytes,
-                      exps=ov * tokens * (C + 1), shape=(C, _OUT_TILE, K))
+                      exps=ov * tokens * (C + 1), shape=(C, out_tile, K))
     stages.append(out)
     if direction == "fwd":
         return in_stream_order(stages)
 
     stages.append(fwd_h(_FP32))  # recomputed, in fp32
     stages.append(_kernel("chunk_bwd_dh: state gradient of every chunk (reverse)", blocks=nk * nv * BH,
-                          steps=NT, block_flops=2 * C * _STATE_TILE ** 2,
+                          steps=NT, block_flops=2 * C * state_tile ** 2,
                           reads=q_bytes * nv + v_bytes * nk + (gate * nv if gla else 0),
                           writes=states * _FP32, exps=tokens * K * nv if gla else 0,
-                          shape=(_STATE_TILE, _STATE_TILE, C)))
+                          shape=(state_tile, state_tile, C)))
     # dv = (q kᵀ ⊙ M)ᵀ do + k dh: a block per (value tile, chunk, batch·head)
-    stages.append(_kernel("chunk_bwd_dv", blocks=ov * NT * BH,
-                          block_flops=2 * C * C * K + 2 * C * C * _OUT_TILE + 2 * C * K * _OUT_TILE,
+    stages.append(_kernel("chunk_bwd_dv", out=True, blocks=ov * NT * BH,
+                          block_flops=2 * C * C * K + 2 * C * C * out_tile + 2 * C * K * out_tile,
                           reads=2 * q_bytes * ov + v_bytes + states * _FP32 + (gate * ov if gla else 0),
-                          writes=v_bytes, exps=tokens * K * ov if gla else 0, shape=(C, _OUT_TILE, K)))
+                          writes=v_bytes, exps=tokens * K * ov if gla else 0, shape=(C, out_tile, K)))
     # dq, dk (and dg): a block per (key tile, chunk, batch·head), looping over value tiles
     # through v, do, h and dh
-    stages.append(_kernel("chunk_bwd_dqk(g): dq, dk and the gate's gradient", blocks=ok * NT * BH,
-                          block_flops=4 * C * V * _OUT_TILE + 2 * C * C * V + 2 * C * C * _OUT_TILE,
+    stages.append(_kernel("chunk_bwd_dqk(g): dq, dk and the gate's gradient", out=True, blocks=ok * NT * BH,
+                          block_flops=4 * C * V * out_tile + 2 * C * C * V + 2 * C * C * out_tile,
                           reads=2 * v_bytes * ok + 2 * states * _FP32 + 2 * q_bytes + gate,
                           writes=2 * q_bytes + gate * ok, exps=tokens * K * 2 if gla else 0,
-                          shape=(C, _OUT_TILE, V)))
+                          shape=(C, out_tile, V)))
     if gla:
         # dA (fp32 scores' gradient), the intra-chunk dq/dk from it (sub-chunks, diagonal
         # elementwise as in the forward), and the gate gradient's reverse cumulative sum
