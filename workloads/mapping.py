@@ -28,9 +28,10 @@ its ``build`` takes (``Implementation.options``) and of those only the ones that
 (:data:`IMPLEMENTATION_KNOBS`; ``causal``, ``gated`` and ``circular`` change what is computed,
 not how, so they are fixed by the workload, never searched).  Its *shipped configuration* is
 its ``build``'s keyword defaults (Mamba-2's ``mamba2-ssd``: chunk 256; ``fla-chunk``: its
-state and output tiles, 64 and 128, the largest of their autotuning lists); a kernel with no
-mapping knob — FlashAttention-2/3 (their tiles are fixed by head dimension in
-``hopper/tile_size.h``), ``selective-scan`` (its launcher picks
+state and output tiles, 64 and 128, the largest of their autotuning lists; FlashAttention-2/3:
+the tile ``hopper/tile_size.h`` picks for the head dimension, ``rows`` = ``cols`` = 0, beside
+the other tiles each generation runs); a kernel with no
+mapping knob — ``selective-scan`` (its launcher picks
 threads × items from T), cuDNN's and the persistent RNN, the FFT convolutions — has a space of
 exactly that one point.  A shipped kernel's stages are kept as built under every policy
 (:mod:`simulator.policy`), so its space has ``policy`` ``auto`` only.
@@ -57,7 +58,7 @@ from workloads.catalog import Workload, algorithms
 from workloads.circuits import CIRCUITS
 from workloads.errors import WorkloadError
 from workloads.families import carry_element
-from workloads.implementations import IMPLEMENTATIONS
+from workloads.implementations import IMPLEMENTATIONS, flash_attention
 from workloads.schedule import DTYPE_BYTES
 
 __all__ = ["Knob", "Choice", "MappingSpace", "mapping_space", "default_mapping", "shipped_configuration",
@@ -85,7 +86,14 @@ CHUNK_CIRCUITS = ("sequential", "brent-kung", "kogge-stone")
 #: an implementation option that is a mapping knob, and its candidate values
 IMPLEMENTATION_KNOBS = {"chunk": CHUNKS, "block": BLOCKS, "tile": TILES,
                         # fla-chunk's state and output programs' BK = BV (its autotuning lists)
-                        "state_tile": (32, 64), "out_tile": (32, 64, 128)}
+                        "state_tile": (32, 64), "out_tile": (32, 64, 128),
+                        # FlashAttention's query rows and key columns (0: the tile tile_size.h picks)
+                        "rows": (), "cols": ()}
+#: a kernel's own values of a knob, where they differ from :data:`IMPLEMENTATION_KNOBS`'s
+_KERNEL_VALUES = {("flash-attention-2", "rows"): flash_attention.FA2_ROWS,
+                  ("flash-attention-2", "cols"): flash_attention.FA2_COLS,
+                  ("flash-attention-3", "rows"): flash_attention.FA3_ROWS,
+                  ("flash-attention-3", "cols"): flash_attention.FA3_COLS}
 #: what a family schedule takes when an option is not given (``workloads.families``)
 KNOB_DEFAULTS = {"chunk": 64, "inner": "sequential", "outer": "sequential", "block": 128, "tile": 128,
                  "circuit": "kogge-stone"}
@@ -209,7 +217,8 @@ def mapping_space(workload: Workload, impl: str | None = None, *,
     for name in kernel.options:
         if name not in IMPLEMENTATION_KNOBS:
             continue  # a semantic option (causal, gated, circular): fixed, not searched
-        values = _chunks(workload.seq_len) if name == "chunk" else IMPLEMENTATION_KNOBS[name]
+        values = (_chunks(workload.seq_len) if name == "chunk"
+                  else _KERNEL_VALUES.get((impl, name), IMPLEMENTATION_KNOBS[name]))
         if name in shipped and shipped[name] not in values:
             values = tuple(sorted({*values, shipped[name]}))
         knobs.append(Knob(name, values))
@@ -252,6 +261,12 @@ def working_set_bytes(workload: Workload, mapping: dict, dtype: str) -> float:
         return C * (2 * bk + bv) * e + bk * bv * _FP32
     if "block" in mapping and algorithm == "blocked":
         return int(mapping["block"]) * (2 * workload.state + workload.value) * e
+    if "rows" in mapping and mapping.get("impl") in flash_attention.TILES:
+        # FlashAttention's shared memory: the query tile and two stages of key and value tiles
+        # (its mainloop's kStages = 2), at the tile tile_size.h picks where rows or cols is 0
+        shipped = flash_attention.TILES[mapping["impl"]](workload.state, bool(dict(mapping).get("causal", 1)))
+        rows, cols = int(mapping["rows"]) or shipped[0], int(mapping.get("cols", 0)) or shipped[1]
+        return (rows * workload.state + 2 * cols * (workload.state + workload.value)) * e
     if "tile" in mapping and algorithm == "tiled":
         return _GEMM_STAGES * 2 * int(mapping["tile"]) * _GEMM_K_STEP * e
     return 0.0
@@ -262,7 +277,7 @@ def illegal(workload: Workload, mapping: dict, dtype: str, core_bytes: float) ->
     can, as far as its working set goes)."""
     need = working_set_bytes(workload, mapping, dtype)
     if need > core_bytes:
-        knob = next(k for k in ("chunk", "block", "tile") if k in mapping)
+        knob = next(k for k in ("chunk", "block", "tile", "rows") if k in mapping)
         return (f"{knob} {mapping[knob]}: a working set of {need:,.0f} bytes, more than the "
                 f"{core_bytes:,.0f} bytes a core holds")
     return None

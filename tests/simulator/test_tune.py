@@ -103,7 +103,7 @@ def test_spaces_of_families_and_implementations():
     # shipped kernels: FlashAttention and FLA's chunk kernels expose no mapping knob (causal is
     # what is computed, not how): one point, as shipped; Mamba-2's kernel ships chunk 256
     attention = get_workload("llama2-7b-attention")
-    assert mapping_space(attention, "flash-attention-3").size == 1
+    assert mapping_space(attention, "flash-attention-3").size == 3 * 6  # rows 0 (its own), 128, 192 × cols
     assert mapping_space(get_workload("gla-1.3b"), "fla-chunk").size == 2 * 3  # its state and output tiles
     assert shipped_configuration("mamba2-ssd") == {"chunk": 256}
     assert default_mapping(ssd, impl="mamba2-ssd") == {"impl": "mamba2-ssd", "algorithm": "chunked", "chunk": 256,
@@ -215,3 +215,20 @@ def test_fla_chunk_tiles_are_searched_and_the_shipped_ones_win_on_an_h100():
     found = tune(w, "h100-sxm5-80gb", "bf16", impl="fla-chunk", fidelity="analytic")
     assert found.space_size == 6 and found.default == found.best
     assert (found.best["state_tile"], found.best["out_tile"]) == (64, 128)
+
+
+@pytest.mark.parametrize("head_dim, heads, batch", [(64, 32, 8), (128, 16, 4), (256, 8, 2)])
+def test_fa3_tiles_searched_on_an_h100_land_within_ten_per_cent_of_the_shipped_tile(head_dim, heads, batch):
+    """FlashAttention-3's own knobs — the query rows and key columns of its tile, among those
+    tile_size.h runs — with the shared memory each needs (a query tile, two stages of key and
+    value tiles): the search lands within 10 % of the tile FA3 ships for the head dimension,
+    and at 256 only the shipped one fits."""
+    from simulator.tune import tune
+    from workloads.catalog import get_workload
+
+    w = get_workload("llama2-7b-attention").with_params(seq_len=4096, state=head_dim, value=head_dim,
+                                                        heads=heads, batch=batch)
+    found = tune(w, "h100-sxm5-80gb", "bf16", impl="flash-attention-3", fidelity="analytic")
+    assert found.default_latency_s <= 1.1 * found.latency_s, (found.best, found.default)
+    if head_dim == 256:
+        assert found.best == found.default and found.illegal > 0

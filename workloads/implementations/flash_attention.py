@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from workloads.backward import backward_stages
+from workloads.errors import WorkloadError
 from workloads.families import FAMILIES
 from workloads.schedule import Stage
 
@@ -55,9 +56,21 @@ def fa3_tile(head_dim: int, causal: bool) -> tuple[int, int]:
     return 128, 80
 
 
-def _build(tile, sync_mma: bool):
-    def build(w, dtype: str, direction: str = "fwd", causal: int = 1) -> tuple[Stage, ...]:
-        rows, cols = tile(w.state, bool(causal))
+#: the (query rows, key columns) tiles each generation runs at some head dimension: the values a
+#: mapping search may give ``rows`` and ``cols`` (0: the tile its tile_size.h picks)
+FA2_ROWS, FA2_COLS = (128,), (64, 96, 112)
+FA3_ROWS, FA3_COLS = (128, 192), (80, 128, 144, 176, 192)
+
+
+def _build(tile, sync_mma: bool, legal: tuple[tuple[int, ...], tuple[int, ...]]):
+    def build(w, dtype: str, direction: str = "fwd", causal: int = 1, rows: int = 0, cols: int = 0
+              ) -> tuple[Stage, ...]:
+        for name, value, values in (("rows", rows, legal[0]), ("cols", cols, legal[1])):
+            if value and value not in values:
+                raise WorkloadError(f"{name}: expected 0 (the kernel's own choice) or one of "
+                                    f"{', '.join(map(str, values))}, got {value!r}")
+        shipped = tile(w.state, bool(causal))
+        rows, cols = rows or shipped[0], cols or shipped[1]
         stages = FAMILIES["attention"].build(w, "blocked", dtype, {"block": rows, "causal": causal})
         if direction != "fwd":
             stages = backward_stages(w, "blocked", dtype, stages)
@@ -65,5 +78,7 @@ def _build(tile, sync_mma: bool):
     return build
 
 
-build_fa2 = _build(fa2_tile, sync_mma=True)
-build_fa3 = _build(fa3_tile, sync_mma=False)
+build_fa2 = _build(fa2_tile, sync_mma=True, legal=(FA2_ROWS, FA2_COLS))
+build_fa3 = _build(fa3_tile, sync_mma=False, legal=(FA3_ROWS, FA3_COLS))
+#: each generation's own tile choice, by implementation name
+TILES = {"flash-attention-2": fa2_tile, "flash-attention-3": fa3_tile}
