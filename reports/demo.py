@@ -25,6 +25,7 @@ import pandas as pd
 
 from reports.report import write_sweep_report
 from reports.story import story
+from reports.tuned_story import tuned_story
 from reports.sweep import SweepSpec, read_results, run_sweep
 from reports.validate import RECURRENT_FILE, ValidationSet, load_cases, run_validation
 
@@ -97,6 +98,11 @@ def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers
         orderings.append(order)
     checked = (pd.concat(tables, ignore_index=True), pd.concat(orderings, ignore_index=True)) if tables else None
     layers = results[results["model"].isna()] if "model" in results else results
+
+    def tuned(rows):
+        say("each chip's mappings tuned")
+        return tuned_story(rows, DEMO_DTYPE)
+
     return write_sweep_report(results, out, title="scansim demo: linear RNNs, an LSTM and attention "
                                                   "on real and proposed chips, and whole models",
-                              validation=checked, story=story(layers), progress=say)
+                              validation=checked, story=story(layers) + tuned(layers), progress=say)

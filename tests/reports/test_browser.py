@@ -127,6 +127,9 @@ def test_demo_writes_a_page_whose_images_exist(demo):
     assert "validation.png" in parser.images and "Validation (kernels) cases" in index.read_text()
     assert "Validation (recurrent) cases" in page and "validation-recurrent.png" in parser.images
     assert "kernels set" in page and "recurrent set, held-out half" in page
+    # where tuning each chip's mappings changes (or keeps) the winner, computed by the search
+    assert "chunk sizes, circuits, blocks and fusion changes" in page
+    assert "On groq-lpu-style at T = 1,024, with each mixer&#39;s mapping tuned for the chip" in page
 
 
 class _Refs(HTMLParser):
