@@ -276,10 +276,15 @@ def chunked(n: int, chunk: int = 64, inner: str = "sequential", outer: str = "se
     if inner == "chunked" or outer == "chunked":
         raise CircuitError("chunked: inner and outer must be non-chunked circuit names")
     starts = np.arange(0, n, chunk)
+    # every full chunk runs the same inner circuit: build it once and place it at each start
+    full = starts[starts + chunk <= n]
     merged: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for start in starts:
-        length = min(chunk, n - start)
-        for j, (src, dst) in enumerate(inner_fn(length).levels):
+    if len(full):
+        for j, (src, dst) in enumerate(inner_fn(chunk).levels):
+            merged.setdefault(j, []).append((np.add.outer(full, src).ravel(), np.add.outer(full, dst).ravel()))
+    if len(full) < len(starts):  # the last, partial chunk
+        start = int(starts[-1])
+        for j, (src, dst) in enumerate(inner_fn(n - start).levels):
             merged.setdefault(j, []).append((src + start, dst + start))
     pairs = [
         (np.concatenate([s for s, _ in merged[j]]), np.concatenate([d for _, d in merged[j]]))
