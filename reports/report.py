@@ -121,6 +121,10 @@ def _point(row: pd.Series) -> dict:
             point[key] = int(row[key])
     if "direction" in row.index and isinstance(row["direction"], str):
         point["direction"] = row["direction"]
+    for knob in ("chunk", "inner", "outer", "block", "tile", "circuit", "policy"):  # a tuned row's mapping
+        value = row.get(f"tuned_{knob}")
+        if value is not None and pd.notna(value):
+            point[knob] = int(value) if isinstance(value, float) and value.is_integer() else value
     point["workload.seq_len"] = int(row["seq_len"])
     point["seq_len"] = int(row["seq_len"])
     point["fidelity"] = "des"

@@ -62,15 +62,22 @@ def point_id(point: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+#: the schedule options a point may carry, by algorithm (a swept ``chunk``, or a tuned row's knobs)
+_OPTIONS = {"chunked": ("chunk", "inner", "outer"), "blocked": ("block",), "tiled": ("tile",),
+            "deer": ("circuit",), "quasi-deer": ("circuit",)}
+_WHOLE = ("chunk", "block", "tile")
+
+
 def point_schedule(point: dict) -> tuple[Workload, str, dict, Schedule]:
     """The workload (catalog entry, its ``workload_params`` and swept ``workload.*`` axes),
-    algorithm, schedule options (the swept ``chunk``) and schedule of a point — the one place
+    algorithm, schedule options (the swept ``chunk``, or a tuned row's knobs) and schedule of a point — the one place
     that builds them, for the sweep, the report's Gantt chart and its sensitivity tornado."""
     dims = dict(point.get("workload_params") or {})
     dims.update({k.split(".", 1)[1]: int(v) for k, v in point.items() if k.startswith("workload.")})
     w = get_workload(point["workload"]).with_params(**dims)
     algorithm = point.get("algorithm") or algorithms(w)[0]
-    options = {"chunk": int(point["chunk"])} if point.get("chunk") is not None and algorithm == "chunked" else {}
+    options = {k: (int(point[k]) if k in _WHOLE else point[k]) for k in _OPTIONS.get(algorithm, ())
+               if point.get(k) is not None}
     direction = point.get("direction") or "fwd"
     return w, algorithm, options, schedule(w, algorithm, point["dtype"], direction=direction, **options)
 

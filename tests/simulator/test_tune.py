@@ -232,3 +232,21 @@ def test_fa3_tiles_searched_on_an_h100_land_within_ten_per_cent_of_the_shipped_t
     assert found.default_latency_s <= 1.1 * found.latency_s, (found.best, found.default)
     if head_dim == 256:
         assert found.best == found.default and found.illegal > 0
+
+
+def test_a_tuned_rows_gantt_and_tornado_rebuild_its_tuned_mapping():
+    """The report re-runs one row for its Gantt chart and sensitivity tornado: a tuned row comes
+    back with its tuned knobs, not the schedule's defaults."""
+    import pandas as pd
+
+    from reports.report import _point
+    from reports.sweep import evaluate, point_schedule
+
+    point = {"workload": "mamba2-2.7b", "workload_params": {}, "accelerator": "h100-sxm5-80gb", "algorithm": None,
+             "dtype": "bf16", "policy": "auto", "fidelity": "analytic", "event_budget": 256,
+             "workload.seq_len": 8192, "tune": True}
+    row = pd.Series({**evaluate(point), "workload_params": "{}"})
+    again = _point(row)
+    assert again["chunk"] == row["tuned_chunk"] and again["policy"] == row["tuned_policy"]
+    _, algorithm, options, _ = point_schedule(again)
+    assert algorithm == row["tuned_algorithm"] and options.get("chunk") == row["tuned_chunk"]
