@@ -12,7 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reports.sweep import SweepSpec, run_sweep  # noqa: E402
 
 
-def spec(fidelity: str, points: int) -> SweepSpec:
+def spec(fidelity: str, points: int, **fields) -> SweepSpec:
+    """The benchmark's sweep: a Mamba-2 layer over random H100 variants (``fields``: more sweep
+    fields, e.g. ``tune=True``)."""
     return SweepSpec.model_validate({
         "workloads": [{"name": "mamba2-2.7b", "params": {"seq_len": 8192}}],
         "accelerators": ["h100-sxm5-80gb"],
@@ -20,7 +22,7 @@ def spec(fidelity: str, points: int) -> SweepSpec:
                  "accelerator.memory[hbm3].bandwidth_bytes_per_s": {"low": 5e11, "high": 8e12, "log": True},
                  "accelerator.clock_hz": {"low": 1e9, "high": 2.5e9}},
         "sampler": {"kind": "random", "points": points, "seed": 0},
-        "fidelity": fidelity, "dtype": "bf16", "event_budget": 1024,
+        "fidelity": fidelity, "dtype": "bf16", "event_budget": 1024, **fields,
     })
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import bench_sweep  # noqa: E402
 from bench.common import median_seconds  # noqa: E402
 from hwmodels.loader import load_accelerator  # noqa: E402
 from reports.sweep import SweepSpec, run_sweep  # noqa: E402
@@ -22,15 +23,8 @@ LAYERS = (("mamba2-2.7b", 8192, "bf16"), ("gla-1.3b", 8192, "bf16"), ("llama2-7b
 
 
 def sweep(points: int) -> SweepSpec:
-    return SweepSpec.model_validate({
-        "workloads": [{"name": "mamba2-2.7b", "params": {"seq_len": 8192}}],
-        "accelerators": ["h100-sxm5-80gb"],
-        "axes": {"accelerator.cores": {"low": 16, "high": 264, "integer": True},
-                 "accelerator.memory[hbm3].bandwidth_bytes_per_s": {"low": 5e11, "high": 8e12, "log": True},
-                 "accelerator.clock_hz": {"low": 1e9, "high": 2.5e9}},
-        "sampler": {"kind": "random", "points": points, "seed": 0},
-        "fidelity": "analytic", "dtype": "bf16", "tune": True,
-    })
+    """bench_sweep's sweep of a Mamba-2 layer over random H100 variants, every point tuned."""
+    return bench_sweep.spec("analytic", points, tune=True)
 
 
 if __name__ == "__main__":
