@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Accelerator", "VectorUnit", "MatrixUnit", "SpecialFunction", "SpecialFunctionUnit", "MemoryLevel",
-           "Link", "InterNodeLink", "Area", "Cost", "CoreLimits", "Measured", "DTYPES", "DEFAULT_SUSTAINED_FRACTION"]
+           "Link", "InterNodeLink", "Area", "Cost", "CoreLimits", "Measured", "Power", "DTYPES",
+           "DEFAULT_SUSTAINED_FRACTION"]
 
 DTYPES = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8")
 Dtype = Literal["fp64", "fp32", "bf16", "fp16", "fp8", "int8"]
@@ -24,6 +25,7 @@ MatrixDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 Count = Annotated[int, Field(ge=1, strict=True)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
 
 
 class _Spec(BaseModel):
@@ -168,6 +170,47 @@ class Link(_Spec):
         return self
 
 
+class Power(_Spec):
+    """How the chip draws power (see :mod:`hwmodels.power`, which derives what a spec leaves out).
+
+    ``tdp_w``: the power limit its clocks are throttled to hold.  ``idle_w``: drawn at rest,
+    nothing running (a measurement with its source).  ``baseline_w``: drawn while kernels run
+    whatever they do — clock tree, instruction fetch and control, the uncore, leakage at the
+    operating voltage (AccelWattch's constant and static power; a measurement with its source),
+    or ``baseline_fraction`` of the TDP a proposed chip assumes.  ``instruction_energy_j``: one
+    instruction's fetch, decode and issue for ``issue_width`` lanes (a GPU warp: 32);
+    ``register_energy_per_byte_j``: a byte read from or written to the register file.
+    ``whole_stack``: the spec's per-action energies were measured whole-stack — each action's
+    control (instruction fetch, decode, issue, register file, the controllers of a memory
+    level) with its datapath, from board power (Antepara et al., SC 2025) — so nothing is added
+    to them; otherwise they are datapath figures (Horowitz's), and :mod:`hwmodels.power` adds
+    the instructions, register file and ``control_share`` of each data movement.  Datapath
+    figures can only come with the parts they leave out, whole-stack ones cannot."""
+
+    tdp_w: Positive
+    whole_stack: bool = False
+    control_share: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False, strict=True)] | None = None
+    idle_w: Measured | None = None
+    baseline_w: Measured | None = None
+    baseline_fraction: Fraction | None = None
+    instruction_energy_j: NonNegative | None = None
+    register_energy_per_byte_j: NonNegative | None = None
+    issue_width: Count | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.baseline_w is not None and self.baseline_fraction is not None:
+            raise ValueError("baseline_fraction: give either a measured baseline_w or an assumed fraction, not both")
+        if self.whole_stack and (self.instruction_energy_j or self.register_energy_per_byte_j or self.control_share):
+            raise ValueError("whole_stack: measured whole-stack energies already hold instruction, register-file and "
+                             "control energy; give no instruction_energy_j, register_energy_per_byte_j or control_share")
+        for name in ("idle_w", "baseline_w"):
+            measured = getattr(self, name)
+            if measured is not None and measured.value > self.tdp_w:
+                raise ValueError(f"{name}: {measured.value:g} W is above tdp_w {self.tdp_w:g} W")
+        return self
+
+
 class Area(_Spec):
     """Silicon: ``dies`` dies of ``die_area_mm2`` each in ``process_nm``, and a breakdown of
     one die by component (mm², need not cover the die: I/O, uncore … are the rest)."""
@@ -212,7 +255,7 @@ class MemoryLevel(_Spec):
     latency_s: NonNegative
     energy_per_byte_j: NonNegative
     sustained_bandwidth_bytes_per_s: Measured | None = None
-    sustained_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] | None = None
+    sustained_fraction: Fraction | None = None
 
     @model_validator(mode="after")
     def _sustained_below_peak(self):
@@ -250,6 +293,7 @@ class Accelerator(_Spec):
     kernel_launch_s: NonNegative
     barrier_s: NonNegative = 0.0
     static_power_w: NonNegative
+    power: Power | None = None
     area: Area | None = None
     cost: Cost | None = None
 
@@ -311,16 +355,6 @@ class Accelerator(_Spec):
             if m.name == level:
                 return m
         raise KeyError(f"accelerator {self.name!r} has no memory level {level!r}")
-
-    def full_load_power_w(self, dtype: str = "fp32") -> float:
-        """TDP-style estimate: static power plus every unit and the DRAM at peak at once."""
-        power = self.static_power_w
-        power += self.peak_flops_per_s(dtype) * self.vector.energy_per_flop_j.get(dtype, 0.0)
-        matrix = self.matrix_peak_flops_per_s(dtype)
-        if matrix:
-            power += matrix / 2 * self.matrix.energy_per_mac_j[dtype]
-        power += self.dram.bandwidth_bytes_per_s * self.dram.energy_per_byte_j
-        return power
 
     @property
     def machine_balance_flops_per_byte(self) -> float:

@@ -168,7 +168,34 @@ def datasheet_and_measured(acc) -> str:
                      f"{c.shared_bytes / 1024:,.0f} KiB shared memory resident ({one_line(c.source)})")
     else:
         lines.append("#   no occupancy limits (core): ops spread over the cores, no latency-hiding limit")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _power_lines(acc)) + "\n"
+
+
+def _power_lines(acc) -> list[str]:
+    """The power model's figures as the simulator uses them: stated (with sources) or derived
+    (the rule that derives each, :mod:`hwmodels.power`)."""
+    from hwmodels import power
+    from reports.units import human
+
+    p = acc.power
+    tdp = (f"TDP {human(p.tdp_w, 'tdp_w')} (stated)" if p is not None else
+           f"TDP {human(power.tdp_w(acc), 'tdp_w')} (none stated: every unit and the DRAM at peak at once)")
+
+    def figure(name: str, value: float) -> str:
+        measured = getattr(p, name, None) if p is not None else None
+        how = (f"measured: {one_line(measured.source)}" if measured is not None
+               else "derived: the default share of the TDP, at least the static power")
+        return f"{name.removesuffix('_w')} {human(value, name)} ({how})"
+
+    lines = [f"#   power: {tdp}; {figure('idle_w', power.idle_w(acc))}; {figure('baseline_w', power.baseline_w(acc))}"]
+    if p is not None and p.whole_stack:
+        lines.append("#   per-action energies: measured whole-stack (control with datapath): nothing added")
+    else:
+        lines.append(f"#   per-action energies: datapath figures, plus {human(power.instruction_energy_j(acc), 'energy_j')} "
+                     f"per instruction of {power.issue_width(acc)} lanes, "
+                     f"{human(power.register_energy_per_byte_j(acc), 'energy_j')} per register-file byte, and "
+                     f"control {power.control_share(acc):.0%} of every data movement (hwmodels.power)")
+    return lines
 
 
 def _cmd_hw_validate(args) -> int:
@@ -316,7 +343,7 @@ def _tuned_simulate(args, acc, workload, options: dict) -> int:
 
 
 def _cmd_model(args) -> int:
-    from simulator.model import largest_fit, simulate_model, usd_per_million_tokens
+    from simulator.model import ENERGY_PARTS, largest_fit, simulate_generation, simulate_model, usd_per_million_tokens
     from workloads.models import load_model
 
     acc = load_accelerator(args.hw)
@@ -333,27 +360,25 @@ def _cmd_model(args) -> int:
         limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute,
                              zero=args.zero, **layout)
         return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
-    kv = {"kv_dtype": args.kv_dtype}
-    prefill, prefill_totals = simulate_model(model, acc, "prefill", args.prefill, args.batch, args.dtype,
-                                             sequence=args.sequence, **split, **kv)
-    context = args.prefill + args.decode // 2  # a decode step at the middle of the generation
-    decode, decode_totals = simulate_model(model, acc, "decode", context, args.batch, args.dtype, **split, **kv)
-    replicas = args.data_parallel
-    generated = replicas * args.batch * args.decode
-    total_s = prefill_totals["latency_s"] + args.decode * decode_totals["latency_s"]
-    energy = prefill_totals["energy_j"] + args.decode * decode_totals["energy_j"]
-    tokens = replicas * args.batch * (args.prefill + args.decode)
+    prefill, decode, run = simulate_generation(model, acc, args.prefill, args.decode, args.batch, args.dtype,
+                                               sequence=args.sequence, kv_dtype=args.kv_dtype, **split)
+    prefill_totals, decode_totals = run["prefill"], run["decode"]
+    context, total_s, energy = run["decode_context"], run["total_s"], run["energy_j"]
+    tokens = args.data_parallel * args.batch * (args.prefill + args.decode)
     record = {"model": model.name, "accelerator": acc.name, "chips": prefill_totals["chips"],
               "parameters": prefill_totals["parameters"],
               "batch": args.batch, "prefill_tokens": args.prefill, "decode_tokens": args.decode, "dtype": args.dtype,
               "activation_dtype": decode_totals["activation_dtype"],
               **({"kv_dtype": decode_totals["kv_dtype"]} if "kv_dtype" in decode_totals else {}),
-              "time_to_first_token_s": prefill_totals["latency_s"],
-              "time_per_output_token_s": decode_totals["latency_s"],
-              "decode_tokens_per_s": generated / (args.decode * decode_totals["latency_s"]) if args.decode else 0.0,
+              "time_to_first_token_s": run["time_to_first_token_s"],
+              "time_per_output_token_s": run["time_per_output_token_s"],
+              "decode_tokens_per_s": run["decode_tokens_per_s"],
               "prefill_mfu": prefill_totals["mfu"], "decode_mfu": decode_totals["mfu"],
               "total_s": total_s,
-              "energy_per_token_j": energy / tokens,
+              "energy_per_token_j": run["energy_per_token_j"],
+              **({"energy_per_output_token_j": run["energy_per_output_token_j"]} if args.decode else {}),
+              "average_power_w": run["average_power_w"], "peak_power_w": run["peak_power_w"],
+              **{k: run[k] for k in ENERGY_PARTS},
               "usd_per_million_tokens": _known(usd_per_million_tokens(acc, prefill_totals["chips"], total_s, energy,
                                                                       tokens)),
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")},
@@ -441,14 +466,16 @@ def _cmd_validate(args) -> int:
     import pandas as pd
 
     from reports.progress import Progress
-    from reports.validate import (CASES_FILE, MODELS_FILE, RECURRENT_FILE, breakdown, describe, held_out_verdict,
-                                  load_cases, run_validation, summary, write_validation_report)
+    from reports.validate import (CASES_FILE, ENERGY_FILE, ENERGY_METRICS, MODELS_FILE, RECURRENT_FILE, breakdown,
+                                  describe, held_out_verdict, load_cases, run_validation, summary,
+                                  write_validation_report)
 
     if args.cases:
         sets = [(Path(args.cases).stem, Path(args.cases))]
     else:
         sets = [(name, path) for name, path in (("kernels", CASES_FILE), ("recurrent", RECURRENT_FILE),
-                                                ("models", MODELS_FILE)) if args.set in ("all", name)]
+                                                ("models", MODELS_FILE), ("energy", ENERGY_FILE))
+                if args.set in ("all", name)]
     tables, orderings = [], []
     for name, path in sets:
         cases = load_cases(path)
@@ -463,6 +490,11 @@ def _cmd_validate(args) -> int:
             print(breakdown(table, ["split", "family"]).to_string(**fmt))
             print()
             print(breakdown(table, ["split", "source", "hardware"]).to_string(**fmt))
+            energy = table[table["metric"].isin(ENERGY_METRICS)]
+            if len(energy):  # each case's energy, with the average power beside it
+                print()
+                print(energy[["case", "metric", "published", "predicted", "ratio", "published_power_w",
+                              "predicted_power_w"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             print("\n" + describe(summary(table, order)))
             print(held_out_verdict(table) + "\n")
             continue
@@ -611,10 +643,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("-o", "--output", default=None, type=_folder,
                      help="folder for validation.csv and the HTML report")
     val.add_argument("--cases", default=None, help="a validation-set YAML of your own (default: the shipped sets)")
-    val.add_argument("--set", choices=("all", "kernels", "recurrent", "models"), default="all",
+    val.add_argument("--set", choices=("all", "kernels", "recurrent", "models", "energy"), default="all",
                      help="which shipped set: kernels (GEMM, attention, systolic arrays), recurrent "
                           "(RNN and chunked linear-attention kernels, with a held-out half), models (whole "
-                          "models' end-to-end throughput, with a held-out half), or all")
+                          "models' end-to-end throughput, with a held-out half), energy (GPU energy per "
+                          "token serving real models, with a held-out half), or all")
     val.add_argument("--fast", action="store_true", help="leave out the cases measured on this machine")
     val.set_defaults(run=_cmd_validate)
 

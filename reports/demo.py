@@ -27,7 +27,7 @@ from reports.report import write_sweep_report
 from reports.story import story
 from reports.tuned_story import tuned_story
 from reports.sweep import SweepSpec, read_results, run_sweep
-from reports.validate import RECURRENT_FILE, ValidationSet, load_cases, run_validation
+from reports.validate import ENERGY_FILE, RECURRENT_FILE, ValidationSet, load_cases, run_validation
 
 __all__ = ["DEMO_WORKLOADS", "DEMO_SEQ_LENS", "DEMO_PRESETS", "DEMO_MODELS", "demo_sweep", "demo_validation",
            "run_demo"]
@@ -66,7 +66,7 @@ def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, models=DEMO_MODELS,
 
 
 def demo_validation(quick: bool = False) -> list[tuple[str, ValidationSet]]:
-    """The shipped validation sets the demo reports: the kernels and the recurrent set; with
+    """The shipped validation sets the demo reports: the kernels, the recurrent and the energy set; with
     ``quick``, the recurrent set's first case of every source and direction (both halves, a
     few seconds instead of half a minute: for tests)."""
     recurrent = load_cases(RECURRENT_FILE)
@@ -76,7 +76,7 @@ def demo_validation(quick: bool = False) -> list[tuple[str, ValidationSet]]:
             first.setdefault((case.source, case.direction), case)
         recurrent = recurrent.model_copy(update={"cases": list(first.values()), "orderings": [
             o for o in recurrent.orderings if {o.faster, o.slower} <= {c.id for c in first.values()}]})
-    return [("kernels", load_cases()), ("recurrent", recurrent)]
+    return [("kernels", load_cases()), ("recurrent", recurrent), ("energy", load_cases(ENERGY_FILE))]
 
 
 def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers: int = 2,

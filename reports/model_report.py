@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.html import Figure, Table
-from reports.plots import plot_model_crossover, plot_models_vs_context
+from reports.plots import plot_energy_breakdown, plot_model_crossover, plot_models_vs_context
 from reports.story import Story
 from reports.units import count, human
 
@@ -26,7 +26,8 @@ def fits(rows: pd.DataFrame) -> pd.Series:
 
 
 #: what a model point's row holds once it ran (absent from a results table where none did)
-_MEASURES = ["tokens_per_s", "latency_s", "energy_per_token_j", "memory_bytes", "usd_per_million_tokens"]
+_MEASURES = ["tokens_per_s", "latency_s", "energy_per_token_j", "average_power_w", "memory_bytes",
+             "usd_per_million_tokens"]
 
 
 def _complete(rows: pd.DataFrame) -> pd.DataFrame:
@@ -224,6 +225,19 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[Story, list[Figure], l
             figures.append(Figure(f"Whole models on {on}: which serves fastest", image,
                                   "The model with the highest throughput at each context and batch, with its "
                                   "lead over the runner-up; blank where none fits."))
+    ran, told = _complete(rows)[fits(rows)], Story()
+    if len(ran) and "energy_compute_j" in ran:  # per model and chip, its largest batch at its longest context
+        last = (ran.sort_values(["seq_len", "batch"]).groupby(["on", "model"], as_index=False).tail(1)
+                .sort_values(["on", "model"]))
+        last = last.assign(label=[f"{r.model} on {r.on}, batch {int(r.batch)}, context {int(r.seq_len):,}"
+                                  for r in last.itertuples()])
+        plot_energy_breakdown(last, "label", out / "model-energy.png")
+        told = _energy_findings(last, phase)
+        figures.append(Figure(f"Whole models: where a {phase} pass's energy goes", "model-energy.png",
+                              "Per model and chip at its largest batch and longest context that fit: the share of "
+                              "the energy its kernels' arithmetic and instructions (compute), on-chip and DRAM "
+                              "traffic, links, and the busy chip's baseline and leakage (static) take; at the "
+                              "right, the pass's energy and average power per chip."))
     shown = _complete(rows).assign(fits=fits(rows))[["model", "on", "batch", "seq_len", "fits", *_MEASURES]]
     billions = shown["model"].map(sizes["parameters"]) / 1e9
     shown.insert(1, "architecture", shown["model"].map(sizes["architecture"]))
@@ -234,9 +248,32 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[Story, list[Figure], l
                      shown["tokens_per_s"] / billions)
         per = ", throughput per billion parameters (the models differ in size)"
     tables.append(Table(f"Whole models: {phase}", shown.sort_values(["on", "model", "batch", "seq_len"]),
-                        f"Throughput{per}, time per pass, energy per token, memory held (weights and KV cache or "
+                        f"Throughput{per}, time per pass, energy per token, average power per chip, memory held (weights and KV cache or "
                         "state) and cost per million tokens; fits is false where the model does not fit."))
     bad = rows[~fits(rows) & ~rows["error"].fillna("").str.contains("does not fit")]
     if len(bad):
         tables.append(Table("Model points rejected", bad[["model", "accelerator", "error"]]))
-    return _findings(table, phase, sizes), figures, tables
+    return _findings(table, phase, sizes) + told, figures, tables
+
+
+def _energy_findings(last: pd.DataFrame, phase: str) -> Story:
+    """Per chip, at each model's largest batch and longest context that fit: the power it draws
+    per chip, its energy per token and the largest share of that energy (``last``: one row per
+    chip and model).  The first chip's sentence is a key finding."""
+    said = []
+    for on, part in last.groupby("on", sort=False):
+        each, same = [], part["batch"].nunique() == 1 and part["seq_len"].nunique() == 1
+        for r in part.itertuples():
+            shares = {name: getattr(r, column, 0.0) / r.energy_j for name, column in
+                      (("DRAM traffic", "energy_dram_j"), ("arithmetic and instructions", "energy_compute_j"),
+                       ("on-chip traffic", "energy_onchip_j"), ("the busy chip's baseline and leakage", None))
+                      if column is not None}
+            shares["the busy chip's baseline and leakage"] = (r.energy_baseline_j + r.static_energy_j) / r.energy_j
+            top = max(shares, key=shares.get)
+            where = "" if same else f" at batch {int(r.batch)}, context {int(r.seq_len):,}"
+            each.append(f"{r.model}{where} draws {human(r.average_power_w, 'average_power_w')} and "
+                        f"{human(r.energy_per_token_j, 'energy_per_token_j')} per token, "
+                        f"{shares[top] * 100:.0f} % of it {top}")
+        at = f", batch {int(part['batch'].iloc[0])}, context {int(part['seq_len'].iloc[0]):,}" if same else ""
+        said.append(f"Power on {on} ({phase}{at}): " + "; ".join(each) + ".")
+    return Story(tuple(said[:1]), tuple(said[1:]))

@@ -15,7 +15,12 @@ import pandas as pd  # noqa: E402
 from reports.units import human, plain, scaled, unit  # noqa: E402
 
 __all__ = ["growth_exponent", "colours", "mixer_colours", "algorithm_styles", "human_log_axis", "plot_latency_vs_t",
-           "plot_latency_vs_hardware", "plot_validation"]
+           "plot_latency_vs_hardware", "plot_validation", "plot_energy_breakdown", "ENERGY_SEGMENTS"]
+
+#: the segments of an energy breakdown: (label, result column), in stacking order
+ENERGY_SEGMENTS = (("compute", "energy_compute_j"), ("on-chip movement", "energy_onchip_j"),
+                   ("DRAM", "energy_dram_j"), ("links", "energy_link_j"), ("baseline", "energy_baseline_j"),
+                   ("static", "static_energy_j"))
 
 
 def colours(values) -> dict:
@@ -310,13 +315,15 @@ def plot_tornado(changes: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_validation(table: pd.DataFrame, band: float, path: Path, colour: str = "hardware") -> Path:
-    """Predicted vs published time, log-log, one colour per value of ``colour`` (hardware or
-    family), circles for the development half and triangles for the held-out half, with the
-    ±band and ×/÷ 2 lines around the diagonal."""
+def plot_validation(table: pd.DataFrame, band: float, path: Path, colour: str = "hardware",
+                    energy: bool = False) -> Path:
+    """Predicted vs published time (or, ``energy``, energy per token), log-log, one colour per
+    value of ``colour`` (hardware or family), circles for the development half and triangles
+    for the held-out half, with the ±band and ×/÷ 2 lines around the diagonal."""
+    published, predicted = ("published_energy_j", "predicted_energy_j") if energy else ("published_s", "predicted_s")
     fig, ax = plt.subplots(figsize=(6.8, 5.8))
-    lo = min(table["published_s"].min(), table["predicted_s"].min()) / 2
-    hi = max(table["published_s"].max(), table["predicted_s"].max()) * 2
+    lo = min(table[published].min(), table[predicted].min()) / 2
+    hi = max(table[published].max(), table[predicted].max()) * 2
     x = np.geomspace(lo, hi, 50)
     ax.fill_between(x, x / band, x * band, color="0.8", alpha=0.5, label=f"±{(band - 1) * 100:.0f} %")
     ax.plot(x, x, color="0.4", lw=1)
@@ -328,9 +335,36 @@ def plot_validation(table: pd.DataFrame, band: float, path: Path, colour: str = 
         for half, marker in (("dev", "o"), ("held-out", "^")):
             part = group[split.loc[group.index] == half]
             if len(part):
-                ax.scatter(part["published_s"], part["predicted_s"], s=20, marker=marker, alpha=0.8,
+                ax.scatter(part[published], part[predicted], s=20, marker=marker, alpha=0.8,
                            color=colours[value], label=value if half == "dev" or len(part) == len(group) else None)
+    what = "energy per token (J)" if energy else "time (s)"
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi),
-           xlabel="published time (s)", ylabel="scansim predicted time (s)")
+           xlabel=f"published {what}", ylabel=f"scansim predicted {what}")
     ax.legend(fontsize=8, title=colour)
+    return _save(fig, path)
+
+
+def plot_energy_breakdown(frame: pd.DataFrame, label: str, path: Path) -> Path:
+    """One horizontal bar per row of ``frame`` (its ``label`` column names it): the share of its
+    energy in each of :data:`ENERGY_SEGMENTS`, stacked to 100 %, and at the bar's end its energy
+    and average power in human units."""
+    segments = [(name, column) for name, column in ENERGY_SEGMENTS if column in frame]
+    total = frame["energy_j"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(frame) + 1.6))
+    y = np.arange(len(frame))
+    left = np.zeros(len(frame))
+    palette = plt.get_cmap("tab10")
+    for i, (name, column) in enumerate(segments):
+        share = frame[column].fillna(0.0).to_numpy(dtype=float) / np.where(total > 0, total, 1.0) * 100
+        ax.barh(y, share, left=left, color=palette(i), label=name)
+        left += share
+    for yi, (energy, watts) in enumerate(zip(total, frame["average_power_w"])):
+        ax.text(101, yi, f"{human(energy, 'energy_j')}, {human(watts, 'average_power_w')}", va="center", fontsize=7)
+    ax.set_yticks(y, frame[label])
+    ax.set_xlim(0, 135)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("share of the energy (%); at the right: energy and average power per chip")
+    ax.invert_yaxis()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.25 if len(frame) < 4 else -0.08), ncol=len(segments),
+              fontsize=7, frameon=False)
     return _save(fig, path)

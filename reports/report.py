@@ -11,8 +11,8 @@ import pandas as pd
 from reports.html import Figure, Table, write_report
 from reports.model_report import fits, model_section
 from reports.pareto import pareto_front
-from reports.plots import (growth_exponent, plot_crossover, plot_gantt, plot_latency_vs_hardware,
-                           plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
+from reports.plots import (growth_exponent, plot_crossover, plot_energy_breakdown, plot_gantt,
+                           plot_latency_vs_hardware, plot_latency_vs_t, plot_pareto, plot_roofline, plot_tornado)
 from reports.story import Story
 from reports.units import human, plain, scaled
 from reports.sweep import SweepError, accelerator_of, evaluate, point_schedule
@@ -248,14 +248,16 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
         return write_report(out, title=title, summary=page_summary(opening, (story or Story()) + told),
                             figures=figures + list(extra_figures), tables=tables + list(extra_tables))
     hardware = swept_hardware(ok)
-    cols = ["workload", "accelerator", *hardware, "algorithm", "seq_len", "latency_s", "energy_j"]
+    cols = ["workload", "accelerator", *hardware, "algorithm", "seq_len", "latency_s", "energy_j", "average_power_w"]
     scenario = ["workload", "seq_len"]  # designs compete only at the same workload and length
 
     summary = (ok.groupby(["workload", "seq_len", "accelerator", "algorithm"])
                .agg(points=("latency_s", "size"), best_latency_s=("latency_s", "min"),
-                    best_energy_j=("energy_j", "min")).reset_index())
+                    best_energy_j=("energy_j", "min"), average_power_w=("average_power_w", "median"))
+               .reset_index())
     tables.append(Table("Summary", summary, "Best latency and energy per workload, sequence length T, "
-                                            "accelerator and algorithm (over the other swept axes)."))
+                                            "accelerator and algorithm (over the other swept axes), and the "
+                                            "median of its points' average power."))
     tuned_words, tuned_tables = tuned_section(ok)
     tables += tuned_tables
     told = told + Story((), tuple(tuned_words))
@@ -311,6 +313,18 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
     plot_roofline(ok, peaks, out / "roofline.png")
     figures.append(Figure("Roofline", "roofline.png", "Each design point against its accelerator's roof."))
 
+    if "energy_compute_j" in ok:
+        longest = ok[ok["seq_len"] == ok.groupby("workload")["seq_len"].transform("max")]
+        best = longest.loc[longest.groupby(["workload", "accelerator"])["latency_s"].idxmin()].head(24)
+        best = best.assign(label=[f"{r.workload} on {r.accelerator}, {r.algorithm}, T = {int(r.seq_len):,}"
+                                  for r in best.itertuples()])
+        plot_energy_breakdown(best, "label", out / "energy.png")
+        figures.append(Figure("Where the energy goes", "energy.png",
+                              "Per workload and chip, its fastest design at the longest T swept: the share of the "
+                              "call's energy in arithmetic and the instructions that issue it (compute), on-chip and "
+                              "DRAM traffic, and the busy chip's baseline and leakage (static); at the right, the "
+                              "call's energy and average power (see hwmodels.power for the model and its sources)."))
+
     if len(ok):
         # the trace of a point worth looking at: the longest sequence's best design
         longest = ok[ok["seq_len"] == ok["seq_len"].max()]
@@ -333,7 +347,8 @@ def write_sweep_report(results: pd.DataFrame, out: str | Path, title: str = "sca
 
     if len(failed):
         tables.append(Table("Points the model rejected", failed[["workload", "accelerator", "error"]]))
-    extra = ["lower_bound_s", "upper_bound_s", "dram_bytes", "policy", "usd_per_million_tokens"]
+    extra = ["lower_bound_s", "upper_bound_s", "dram_bytes", "peak_power_w", "clock_scale", "policy",
+             "usd_per_million_tokens"]
     if "newton_iterations" in ok and (ok["newton_iterations"] > 0).any():  # DEER: say what was costed
         extra += ["newton_iterations", "notes"]
     shown = ok[[c for c in cols + extra if c in ok]]

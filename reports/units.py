@@ -19,6 +19,7 @@ _BYTES = [("KB", 1e-3), ("MB", 1e-6), ("GB", 1e-9), ("TB", 1e-12)]
 _RATE = [("GB/s", 1e-9), ("TB/s", 1e-12)]
 _FLOPS = [("MFLOP", 1e-6), ("GFLOP", 1e-9), ("TFLOP", 1e-12), ("PFLOP", 1e-15)]
 _USD = [("$", 1.0)]
+_POWER = [("mW", 1e3), ("W", 1.0), ("kW", 1e-3)]
 
 
 def _quantity(column: str) -> tuple[str, list] | None:
@@ -32,7 +33,7 @@ def _quantity(column: str) -> tuple[str, list] | None:
         return (base.removesuffix("tokens_per_s").replace("_", " ") + "throughput").strip(), [("tokens/s", 1.0)]
     if base in ("dram_bytes", "onchip_bytes"):
         return {"dram_bytes": "DRAM traffic", "onchip_bytes": "on-chip traffic"}[base], _BYTES
-    for suffix, units in (("_s", _TIME), ("_j", _ENERGY), ("_bytes", _BYTES), ("_usd", _USD)):
+    for suffix, units in (("_s", _TIME), ("_j", _ENERGY), ("_bytes", _BYTES), ("_usd", _USD), ("_w", _POWER)):
         if base.endswith(suffix):
             return base.removesuffix(suffix).replace("_", " "), units
     if base == "flops":

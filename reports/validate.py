@@ -27,13 +27,16 @@ from workloads.catalog import WorkloadError, get_workload
 from workloads.dispatch import schedule
 from workloads.circuits import CircuitError
 
-__all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",
+__all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "ENERGY_FILE", "ENERGY_METRICS", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",
            "Case", "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
            "load_cases", "run_validation", "summary", "validation_section", "verdict", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
 RECURRENT_FILE = Path(__file__).parent / "validation" / "recurrent.yaml"
 MODELS_FILE = Path(__file__).parent / "validation" / "models.yaml"
+ENERGY_FILE = Path(__file__).parent / "validation" / "energy.yaml"
+#: metrics of energy: joules per output token of a generation, or (prompt and output) tokens per joule
+ENERGY_METRICS = ("joules_per_token", "tokens_per_joule")
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
 LIMIT = 2.0  # every case within ×/÷ 2
 #: targets of the recurrent set's held-out half (per family and overall): median |log ratio|
@@ -57,8 +60,11 @@ class Case(_Strict):
     algorithm: str | None = None
     #: a whole model instead of a workload: a config in examples/models, by name
     model: str | None = Field(default=None, min_length=1)
-    phase: Literal["prefill", "decode"] = "decode"  # a model's: one decode step at context, or a prefill
+    #: a model's: one decode step at context, a prefill, or a generation (a prefill of ``context``
+    #: prompt tokens, then ``output`` decode steps)
+    phase: Literal["prefill", "decode", "generate"] = "decode"
     context: int = Field(default=1, ge=1)
+    output: int = Field(default=0, ge=0)  # a generation's new tokens per sequence
     batch: int = Field(default=1, ge=1)
     chips: int = Field(default=1, ge=1)  # tensor parallel
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
@@ -68,9 +74,12 @@ class Case(_Strict):
     policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
     dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
     #: cycles: of the matrix unit's (else the chip's) clock; tokens_per_s: a model's phase's tokens
-    metric: Literal["seconds", "tflops", "cycles", "tokens_per_s"]
+    #: joules_per_token: a generation's energy per output token; tokens_per_joule: its prompt and
+    #: output tokens per joule
+    metric: Literal["seconds", "tflops", "cycles", "tokens_per_s", "joules_per_token", "tokens_per_joule"]
     flops: PositiveFloat | None = None  # the source's FLOP count, for a tflops metric
     published: PositiveFloat | None = None  # None only for host cases (measured at run time)
+    published_power_w: PositiveFloat | None = None  # an energy case's average power per chip, shown beside
     conditions: str = ""
     source: str = Field(min_length=1)
     note: str = ""  # why a case sits outside the band, when it does
@@ -82,8 +91,14 @@ class Case(_Strict):
             raise ValueError("a case times a workload or a model: give one of them")
         if self.workload is not None and self.algorithm is None:
             raise ValueError("a workload case needs its algorithm")
-        if (self.metric == "tokens_per_s") != (self.model is not None):
-            raise ValueError("the tokens_per_s metric is a model case's, and a model case's metric is tokens_per_s")
+        energy = self.metric in ENERGY_METRICS
+        if (self.metric == "tokens_per_s" or energy) != (self.model is not None):
+            raise ValueError("a model case's metric is tokens_per_s, joules_per_token or tokens_per_joule, and those "
+                             "metrics are a model case's")
+        if energy != (self.phase == "generate"):
+            raise ValueError("an energy metric is a generation's (phase: generate), and a generation's metric is one")
+        if self.phase == "generate" and self.output < 1:
+            raise ValueError("a generation needs output ≥ 1 (the new tokens per sequence)")
         if self.metric == "tflops" and self.flops is None:
             raise ValueError("a tflops case needs flops (the source's FLOP count)")
         if (self.published is None) != (self.hardware == "host"):
@@ -219,7 +234,8 @@ def _measure_host(case: Case) -> float:
 
 _COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "launch", "sizes",
             "dtype", "metric", "published", "predicted", "published_s", "predicted_s", "host_s", "ratio",
-            "within_band", "split", "source", "conditions", "note")
+            "within_band", "split", "source", "conditions", "note", "published_energy_j", "predicted_energy_j",
+            "published_power_w", "predicted_power_w")
 
 
 @lru_cache(maxsize=64)
@@ -227,10 +243,36 @@ def _accelerator(hardware: str):
     return _host() if hardware == "host" else load_accelerator(hardware)
 
 
+def _energy_row(case: Case, acc) -> dict:
+    """An energy case's prediction: the generation's energy per output token (or tokens per
+    joule), ``ratio`` = predicted / published energy per token, and its average power per chip."""
+    from simulator.model import simulate_generation
+
+    model = _model(case.model)
+    _, _, run = simulate_generation(model, acc, case.context, case.output, case.batch, case.dtype, chips=case.chips)
+    per_token = case.metric == "joules_per_token"
+    predicted = run["energy_per_output_token_j"] if per_token else 1 / run["energy_per_token_j"]
+    ratio = predicted / case.published if per_token else case.published / predicted
+    published_j = case.published if per_token else 1 / case.published  # energy per token, J
+    return {"workload": case.model, "family": model.architecture, "algorithm": case.phase, "impl": "",
+            "direction": "fwd", "launch": "",
+            "sizes": f"prompt={case.context}, output={case.output}, batch={case.batch}, chips={case.chips}",
+            "published": case.published, "predicted": predicted, "published_s": math.nan, "predicted_s": run["total_s"],
+            "ratio": ratio, "published_energy_j": published_j, "predicted_energy_j": published_j * ratio,
+            "published_power_w": case.published_power_w or math.nan,
+            "predicted_power_w": run["average_power_w"]}
+
+
 def _evaluate(case: Case) -> dict:
     """One row of the table: the case, its prediction and the ratio predicted / published."""
     acc = _accelerator(case.hardware)
     clock, host_s = 1.0, 0.0
+    hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
+    if case.metric in ENERGY_METRICS:
+        row = _energy_row(case, acc)
+        return {"case": case.id, "hardware": hardware, **row, "host_s": 0.0, "dtype": case.dtype, "metric": case.metric,
+                "within_band": 1 / BAND <= row["ratio"] <= BAND, "split": case.split, "source": case.source,
+                "conditions": case.conditions, "note": case.note}
     if case.model is not None:  # a whole model: one pass of its phase
         predicted = _model_seconds(case, acc)
         what = {"workload": case.model, "family": _model(case.model).architecture, "algorithm": case.phase,
@@ -246,13 +288,12 @@ def _evaluate(case: Case) -> dict:
                 "sizes": ", ".join(f"{k}={v}" for k, v in case.params.items())}
     published = _measure_host(case) if case.hardware == "host" else case.published_seconds(clock)
     ratio = predicted / published
-    hardware = Path(case.hardware).stem if case.hardware.endswith((".yaml", ".yml")) else case.hardware
     return {
         "case": case.id, "hardware": hardware, **what, "dtype": case.dtype, "metric": case.metric,
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
         "published_s": published, "predicted_s": predicted, "host_s": host_s, "ratio": ratio,
         "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
-        "conditions": case.conditions, "note": case.note,
+        "conditions": case.conditions, "note": case.note, **dict.fromkeys(_COLUMNS[-4:], math.nan),
     }
 
 
@@ -352,11 +393,12 @@ def verdict(table: pd.DataFrame, orderings: pd.DataFrame) -> str:
     against its targets (median error factor, share within ×/÷ 2, families meeting both) with
     the development half beside it; else the whole set against :func:`summary`'s targets."""
     name = table["set"].iloc[0] if "set" in table and len(table) else "validation"
+    things = "energy measurements" if _energy(table) else "timings"
     held = table[table["split"] == "held-out"]
     if held.empty:
         s = summary(table, orderings)
         mark = "✓ Targets met" if s["meets_targets"] else "✗ Targets NOT met"
-        return (f"{mark}: {name} set, {s['cases']} published timings "
+        return (f"{mark}: {name} set, {s['cases']} published {things} "
                 f"({', '.join(sorted(table['family'].dropna().unique()))}): predictions off by a median factor of "
                 f"{_factor(s['median_abs_log_ratio'])} (target ≤ {BAND:g}), {s['within_limit']} of {s['cases']} "
                 f"within a factor of {LIMIT:g} (target: all), {s['orderings_held']} of {s['orderings']} published "
@@ -366,7 +408,7 @@ def verdict(table: pd.DataFrame, orderings: pd.DataFrame) -> str:
     failing = by_family.loc[~by_family["meets_targets"], "family"].tolist()
     mark = "✓ Targets met" if overall.meets_targets and not failing else "✗ Targets NOT met"
     met = len(by_family) - len(failing)
-    line = (f"{mark}: {name} set, held-out half ({int(overall.cases)} published timings never used to build the "
+    line = (f"{mark}: {name} set, held-out half ({int(overall.cases)} published {things} never used to build the "
             f"model; {', '.join(sorted(held['family'].unique()))}): predictions off by a median factor of "
             f"{_factor(overall.median_abs_log_ratio)} (target ≤ {HELD_OUT_BAND:g}), "
             f"{overall.within_2x * 100:.0f} % within a factor of {LIMIT:g} (target ≥ {HELD_OUT_SHARE * 100:.0f} %), "
@@ -375,9 +417,27 @@ def verdict(table: pd.DataFrame, orderings: pd.DataFrame) -> str:
     dev = table[table["split"] != "held-out"]
     if len(dev):
         d = breakdown(dev.assign(_all="all"), ["_all"]).iloc[0]
-        line += (f"; on the development half ({int(d.cases)} timings) {_factor(d.median_abs_log_ratio)} and "
+        line += (f"; on the development half ({int(d.cases)} {things.split()[-1]}) {_factor(d.median_abs_log_ratio)} and "
                  f"{d.within_2x * 100:.0f} %")
-    return line + "."
+    return line + _power_clause(table) + "."
+
+
+def _power_clause(table: pd.DataFrame) -> str:
+    """For an energy set: how close the predicted average power per chip is to the published."""
+    if not _energy(table) or "published_power_w" not in table:
+        return ""
+    both = table[table["published_power_w"].notna()]
+    if both.empty:
+        return ""
+    ratio = both["predicted_power_w"] / both["published_power_w"]
+    within = int(((ratio >= 1 / BAND) & (ratio <= BAND)).sum())
+    return (f"; average power per chip, where the source gives it: median predicted/published {ratio.median():.2f}, "
+            f"{within} of {len(both)} within ±{(BAND - 1) * 100:.0f} %")
+
+
+def _energy(table: pd.DataFrame) -> bool:
+    """Whether a set's cases are all of energy (its ratio is of energy per token, not of time)."""
+    return "metric" in table and bool(len(table)) and bool(table["metric"].isin(ENERGY_METRICS).all())
 
 
 def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Path):
@@ -393,7 +453,7 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
         split = bool((part["split"] == "held-out").any())
         colour = "family" if split else "hardware"
         image = "validation.png" if i == 0 else f"validation-{name}.png"
-        plot_validation(part, BAND, folder / image, colour=colour)
+        plot_validation(part, BAND, folder / image, colour=colour, energy=_energy(part))
         mine = orderings[orderings["set"] == name] if len(orderings) else orderings
         texts.append("- " + verdict(part, mine))
         line = f"Validation ({name}): {describe(summary(part, mine))}"
@@ -408,9 +468,16 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
                              f"≥ {HELD_OUT_SHARE * 100:.0f} % within ×/÷ 2, per family and overall"),
                        Table(f"Validation ({name}) by source", breakdown(part, ["split", "source", "hardware"]),
                              "a source is one table of one document on one GPU, wholly in one half")]
-        shown = part[["case", "hardware", "workload", "algorithm", "impl", "direction", "sizes", "dtype",
-                      "metric", "published", "predicted", "ratio", "split", "source", "note"]]
-        tables.append(Table(f"Validation ({name}) cases", shown, "ratio = predicted time / published time"))
+        energy = _energy(part)
+        columns = ["case", "hardware", "workload", "algorithm", "impl", "direction", "sizes", "dtype", "metric",
+                   "published", "predicted", "ratio", "split", "source", "note"]
+        if energy:  # the average power beside the energy, published and predicted
+            columns[columns.index("ratio") + 1:columns.index("ratio") + 1] = ["published_power_w", "predicted_power_w"]
+            columns = [c for c in columns if c not in ("impl", "direction")]
+        tables.append(Table(f"Validation ({name}) cases", part[columns],
+                            "ratio = predicted / published energy per token (below 1: scansim predicts less "
+                            "energy); average power per chip beside it" if energy
+                            else "ratio = predicted time / published time"))
         if len(mine):
             tables.append(Table(f"Validation ({name}) orderings", mine.drop(columns="set"),
                                 "Does scansim rank the two cases as the source does?"))

@@ -22,9 +22,11 @@ import math
 
 import numpy as np
 
+from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s, upper_bound_s
 from simulator.core import memory_seconds, occupancy
+from simulator.energy import call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
@@ -36,11 +38,13 @@ def analytic(schedule: Schedule, acc: Accelerator) -> SimResult:
     level = onchip_level(acc)
     onchip_bw_per_core = level[2] / acc.cores if level else acc.dram.bandwidth_bytes_per_s
     finish = np.zeros(len(schedule.stages))
+    begin = np.zeros(len(schedule.stages))
     compute_s = [0.0] * len(schedule.stages)
     busy = {"vector": 0.0, "matrix": 0.0}
     dram_busy = 0.0
     for i, (stage, placement) in enumerate(zip(schedule.stages, placed)):
         start = max((finish[d] for d in stage.deps), default=0.0)
+        begin[i] = start + start_overhead_s(stage, acc)
         compute = 0.0
         if placement.unit != "transfer":
             stretch = waves(stage, acc)[1]
@@ -56,13 +60,13 @@ def analytic(schedule: Schedule, acc: Accelerator) -> SimResult:
         dram_busy += moved / acc.dram.bandwidth_bytes_per_s
         if moved:
             memory += acc.dram.latency_s
-        finish[i] = start + start_overhead_s(stage, acc) + max(compute, memory)
+        finish[i] = begin[i] + max(compute, memory)
     # stages that run at once share the chip: the closed form never beats its totals
     limits = bounds(schedule, acc, placed)
     latency = max(float(finish.max()) if len(finish) else 0.0, limits.lower_s)
     return SimResult.build(schedule, acc, latency_s=latency, bounds=limits,
                            upper_bound_s=upper_bound_s(schedule, acc, compute_s, exposed_latencies=1),
-                           placed=placed, stage_end_s=finish, trace=None, events=0,
+                           placed=placed, stage_start_s=begin, stage_end_s=finish, trace=None, events=0,
                            busy_s=busy, dram_busy_s=dram_busy, fidelity="analytic")
 
 
@@ -139,4 +143,17 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
         lower = np.maximum.reduce([work["vector"] / cores, work["matrix"] / cores,
                                    own.dram_bytes / bw, depth.max(axis=0)])
         out[members] = np.maximum(finish.max(axis=0), lower)
+        for i, acc in zip(members, accs):  # above its TDP a chip's clock throttles: that one alone
+            if _above_tdp(own, acc, float(out[i])):
+                from simulator.engine import simulate  # the engine imports this module
+
+                out[i] = simulate(schedule, acc, "unfused", fidelity="analytic").device_s
     return np.maximum(out, float(schedule.meta.get("host_s", 0.0)))  # an eager call's host side (SimResult)
+
+
+def _above_tdp(schedule: Schedule, acc: Accelerator, latency_s: float) -> bool:
+    """Whether the call would average more than the chip's TDP at its boost clock."""
+    if acc.power is None or latency_s <= 0:  # an unstated TDP is all units at peak: never exceeded
+        return False
+    dynamic, _ = call_energy(schedule, placements(schedule, acc), acc)
+    return dynamic.dynamic / latency_s + power.baseline_w(acc) > acc.power.tdp_w * (1 + 1e-9)

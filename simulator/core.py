@@ -56,7 +56,8 @@ def block_of(stage: Stage, dtype: str) -> Block:
         bm, bn, bk = min(m, OBVIOUS_TILE), min(n, OBVIOUS_TILE), min(k, OBVIOUS_K_STEP)
         operands = (bm * bk + bk * bn) * e
         ops = stage.granule_ops or max(1.0, 2 * bm * bn * k / stage.flops_per_op)
-        return Block(threads=OBVIOUS_THREADS, ops=ops, shared_bytes=2 * operands, in_flight_bytes=operands)
+        return Block(threads=OBVIOUS_THREADS, ops=ops, shared_bytes=2 * operands, in_flight_bytes=operands,
+                     tile=(bm, bn))
     per_thread = max(1, int(VECTOR_LOAD_BYTES // stage.bytes_read_per_op)) if stage.bytes_read_per_op else 1
     ops = stage.granule_ops or OBVIOUS_THREADS * per_thread
     return Block(threads=OBVIOUS_THREADS, ops=ops, in_flight_bytes=ops * stage.bytes_read_per_op)

@@ -39,15 +39,19 @@ rounding of lanes in :func:`coarsen`.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
+from functools import partial
 
 import simpy
 
+from hwmodels import power
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
 from simulator.core import load_rate, occupancy
+from simulator.energy import throttle_scale
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import Placement, step_parts, wave_exposure_s, waves
@@ -312,9 +316,36 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)
     results = [run(s, accelerator, event_budget=event_budget, buffers=buffers) for s in candidates]
-    best = min(results, key=lambda r: (r.latency_s, r.device_s))  # host-bound: the faster device
+    chosen = min(range(len(results)), key=lambda i: (results[i].latency_s, results[i].device_s))  # host-bound: the faster device
+    best = _power_capped(results[chosen], partial(run, candidates[chosen], event_budget=event_budget, buffers=buffers),
+                         partial(_simulate_analytic, candidates[chosen]), accelerator)
     _check_finite(best, accelerator)
     return best
+
+
+def _power_capped(result: SimResult, run, estimate, acc: Accelerator) -> SimResult:
+    """``result``, or when it averages more than the chip's TDP the same call at the clock the
+    power cap holds: as a GPU's power controller lowers its clocks to hold the board's limit,
+    averaged over the call — a layer's kernels, longer than the few milliseconds its control
+    loop reacts in or as long.  The clock is found on the closed form (``estimate``,
+    :func:`simulator.energy.throttle_scale`), then ``run`` at it and, while it still averages
+    above the TDP, lowered in proportion to the excess (a few steps; the floor at worst)."""
+    cap = power.tdp_w(acc, result.dtype)
+    if result.average_power_w <= cap * (1 + 1e-9):
+        return result
+    scale = throttle_scale(estimate, acc, cap)
+    capped = run(power.at_clock(acc, scale))
+    for _ in range(6):
+        if capped.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
+            break
+        scale = max(power.MIN_CLOCK_SCALE, scale * cap / capped.average_power_w)
+        capped = run(power.at_clock(acc, scale))
+    note = (f"power-capped: at its boost clock the call would average {result.average_power_w:.0f} W, above "
+            f"the {cap:.0f} W TDP; the clock held at {scale:.0%} of boost")
+    if capped.average_power_w > cap * (1 + 1e-6):
+        note += (f" (its floor), where it still averages {capped.average_power_w:.0f} W: what does not scale "
+                 "with the clock (DRAM, leakage) alone exceeds the TDP")
+    return dataclasses.replace(capped, clock_scale=scale, notes=capped.notes + (note,))
 
 
 def _check_finite(result: SimResult, acc: Accelerator) -> None:
@@ -361,10 +392,12 @@ def _simulate_des(schedule: Schedule, accelerator: Accelerator, *, event_budget:
     trace = pd.DataFrame(machine.rows, columns=[
         "stage", "stage_name", "tile", "unit", "core", "start_s", "compute_start_s",
         "compute_end_s", "end_s", "bytes_read", "bytes_written"])
-    ends = trace.groupby("stage")["end_s"].max().reindex(range(len(schedule.stages)), fill_value=0.0)
+    by_stage = trace.groupby("stage")
+    ends = by_stage["end_s"].max().reindex(range(len(schedule.stages)), fill_value=0.0)
+    starts = by_stage["start_s"].min().reindex(range(len(schedule.stages)), fill_value=0.0)
     compute = [machine.stage_compute_s.get(i, 0.0) for i in range(len(schedule.stages))]
     return SimResult.build(
         schedule, accelerator, latency_s=env.now, bounds=bounds(schedule, accelerator, placed),
         upper_bound_s=upper_bound_s(schedule, accelerator, compute, exposed_latencies=3),
-        placed=placed, stage_end_s=ends.to_numpy(), trace=trace, events=events,
+        placed=placed, stage_start_s=starts.to_numpy(), stage_end_s=ends.to_numpy(), trace=trace, events=events,
         busy_s=machine.unit_busy_s, dram_busy_s=machine.dram_busy_s, fidelity="des")

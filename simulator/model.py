@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from hwmodels import cost
+from hwmodels import cost, power
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.engine import simulate
@@ -21,7 +21,7 @@ from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES
 
-__all__ = ["simulate_model", "memory_bytes", "memory_per_chip", "all_reduce_s", "usd_per_million_tokens",
+__all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s", "usd_per_million_tokens",
            "largest_fit", "activation_dtype", "model_flops", "ZERO_STAGES", "DDP_BUCKET_BYTES"]
 
 #: ZeRO stages (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
@@ -192,10 +192,10 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
         elements, count = all_reduces(whole, phase, local, micro)
         nbytes = elements * DTYPE_BYTES[formats["activations"]]
         seconds = all_reduce_s(acc, nbytes, chips)
-        rows.append({"component": f"all-reduce over {chips} chips (tensor parallel)", "count": count,
-                     "latency_s": count * seconds, "energy_j": count * 2 * nbytes * link_energy_per_byte_j(acc, chips),
-                     "dram_bytes": 0.0, "flops": 0.0, "bound": "link"})
+        rows.append(_waiting_row(f"all-reduce over {chips} chips (tensor parallel)", count, count * seconds,
+                                 count * 2 * nbytes * link_energy_per_byte_j(acc, chips), acc))
     table = pd.DataFrame(rows)
+    table[list(ENERGY_PARTS)] = table[list(ENERGY_PARTS)].fillna(0.0)
     if phase == "train" and data_parallel > 1:
         dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, data_parallel, zero,
                                       stride=chips * sequence)
@@ -213,6 +213,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     total = float(table["latency_s"].sum())
     # energy: the rows are one chip's (a tensor shard of one stage, one sequence chunk, one replica)
     energy = share * float(table["energy_j"].sum())
+    parts = {k: share * float(table[k].sum()) for k in ENERGY_PARTS}
     flops = model_flops(whole, phase, seq_len, data_parallel * batch)
     peak = _peak_flops_per_s(acc, dtype)
     totals = {"model": m.name, "accelerator": acc.name, "chips": share,
@@ -223,10 +224,43 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
               "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
               "model_flops": flops, "mfu": flops / total / (share * peak),
               "hfu": float(table["flops"].sum()) / total / peak,
-              "energy_j": energy, "energy_per_token_j": energy / tokens,
+              "energy_j": energy, "energy_per_token_j": energy / tokens, **parts,
+              "average_power_w": energy / total / share, "peak_power_w": float(table["peak_power_w"].max()),
               "usd_per_million_tokens": usd_per_million_tokens(acc, share, total, energy, tokens),
               "parameters": parameters(whole), **{f"memory_{k.replace(' ', '_')}_bytes": v for k, v in held.items()}}
     return table, totals
+
+
+def simulate_generation(m: Model, accelerator: Accelerator | str, prompt: int, output: int, batch: int = 1,
+                        dtype: str = "bf16", **layout) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """``(prefill table, decode table, totals)`` of serving ``batch`` sequences of ``prompt``
+    tokens that each generate ``output`` more: the prefill, then ``output`` decode steps, each
+    costed as the step at the middle of the generation (context ``prompt + output // 2``).
+    ``layout``: what :func:`simulate_model` takes besides (chips, pipeline, data_parallel, …).
+
+    The totals give time to first token, time per output token, the energy of the whole run by
+    component, per token (prompt and output) and per output token — the figure serving
+    benchmarks report (ML.ENERGY: "energy per output token", prefill included) — and one
+    chip's average power over the run."""
+    prefill, first = simulate_model(m, accelerator, "prefill", prompt, batch, dtype, **layout)
+    context = prompt + output // 2
+    decode, step = simulate_model(m, accelerator, "decode", context, batch, dtype, **layout)
+    replicas = layout.get("data_parallel", 1)
+    total_s = first["latency_s"] + output * step["latency_s"]
+    parts = {k: first[k] + output * step[k] for k in ENERGY_PARTS}
+    energy = first["energy_j"] + output * step["energy_j"]
+    generated = replicas * batch * output
+    totals = {"model": m.name, "accelerator": first["accelerator"], "chips": first["chips"], "batch": batch,
+              "prompt_tokens": prompt, "output_tokens": output, "dtype": dtype, "decode_context": context,
+              "time_to_first_token_s": first["latency_s"], "time_per_output_token_s": step["latency_s"],
+              "decode_tokens_per_s": generated / (output * step["latency_s"]) if output else 0.0,
+              "total_s": total_s, "energy_j": energy, **parts,
+              "energy_per_token_j": energy / (replicas * batch * (prompt + output)),
+              "energy_per_output_token_j": energy / generated if output else float("nan"),
+              "average_power_w": energy / total_s / first["chips"],
+              "peak_power_w": max(first["peak_power_w"], step["peak_power_w"]),
+              "prefill": first, "decode": step}
+    return prefill, decode, totals
 
 
 def _formats(acc: Accelerator, dtype: str, kv_dtype: str | None) -> dict[str, str]:
@@ -246,14 +280,15 @@ def _formatted(part, formats: dict[str, str]):
     """``part`` with its format set: its own (the optimizer's fp32), else its operands'.  A KV
     cache in a format narrower than the activations is read as such and dequantised to them in
     the kernel (vLLM's fp8 KV cache): the read is costed at the activations' format over the
-    cache's bytes."""
+    cache's bytes (as the positions that many bytes hold in the activations' format; the
+    arithmetic a decode step does per position is negligible beside its reads)."""
     if part.dtype is not None:
         return part
     fmt = formats[part.operands]
     if part.operands == "kv cache" and fmt != formats["activations"]:
-        act = formats["activations"]
-        elements = math.ceil(part.workload.elements * DTYPE_BYTES[fmt] / DTYPE_BYTES[act])
-        return dataclasses.replace(part, workload=part.workload.with_params(elements=elements), dtype=act)
+        act, w = formats["activations"], part.workload
+        positions = math.ceil(w.seq_len * DTYPE_BYTES[fmt] / DTYPE_BYTES[act])
+        return dataclasses.replace(part, workload=w.with_params(seq_len=positions), dtype=act)
     return dataclasses.replace(part, dtype=fmt)
 
 
@@ -315,8 +350,7 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
     rows = []
 
     def row(name: str, count: int, seconds: float, sent_bytes: float) -> dict:
-        return {"component": name, "count": count, "latency_s": seconds, "energy_j": sent_bytes * energy_per_byte,
-                "dram_bytes": 0.0, "flops": 0.0, "bound": "link"}
+        return _waiting_row(name, count, seconds, sent_bytes * energy_per_byte, acc)
 
     ring = lambda nbytes, kind: ring_collective_s(acc, nbytes, d, kind, stride)  # noqa: E731
     sent = (d - 1) / d  # of a collective's buffer, each chip sends per all-gather or reduce-scatter
@@ -410,12 +444,31 @@ def usd_per_million_tokens(acc: Accelerator, chips: int, latency_s: float, energ
     return chips * cost.usd_per_million_tokens(acc, latency_s, energy_j / chips, tokens)
 
 
+#: a pass's energy by component (one chip's, summed over its rows): what its kernels' actions
+#: draw (:mod:`simulator.energy`), the links, and the baseline and static power over all of it —
+#: links and pipeline bubbles included, as the chips keep drawing while they wait
+ENERGY_PARTS = ("energy_compute_j", "energy_onchip_j", "energy_dram_j", "energy_link_j", "energy_baseline_j",
+                "static_energy_j")
+
+
+def _waiting_row(name: str, count: int, seconds: float, link_j: float, acc: Accelerator, bound: str = "link") -> dict:
+    """A row in which the chip waits on a link (or a pipeline bubble) for ``seconds``: the
+    link's ``link_j``, and the chip's baseline and static power meanwhile."""
+    static, busy = acc.static_power_w, power.baseline_w(acc)
+    parts = {"energy_compute_j": 0.0, "energy_onchip_j": 0.0, "energy_dram_j": 0.0, "energy_link_j": link_j,
+             "energy_baseline_j": (busy - static) * seconds, "static_energy_j": static * seconds}
+    return {"component": name, "count": count, "latency_s": seconds, "energy_j": sum(parts.values()), **parts,
+            "peak_power_w": busy, "dram_bytes": 0.0, "flops": 0.0, "bound": bound}
+
+
 def _row(part, acc: Accelerator, dtype: str, fidelity: str) -> dict:
     planned = schedule(part.workload, part.algorithm, part.dtype or dtype, impl=part.impl, direction=part.direction)
     result = simulate(planned, acc, fidelity=fidelity)
-    return {"component": part.name, "count": part.count, "latency_s": part.count * result.latency_s,
-            "energy_j": part.count * result.energy_j, "dram_bytes": part.count * result.dram_bytes,
-            "flops": part.count * result.flops, "bound": _bound(result), "per_step": part.per_step}
+    n = part.count
+    return {"component": part.name, "count": n, "latency_s": n * result.latency_s, "energy_j": n * result.energy_j,
+            **{k: n * getattr(result, k) for k in ENERGY_PARTS if k != "energy_link_j"}, "energy_link_j": 0.0,
+            "peak_power_w": result.peak_power_w, "dram_bytes": n * result.dram_bytes,
+            "flops": n * result.flops, "bound": _bound(result), "per_step": part.per_step}
 
 
 def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: str, chips: int,
@@ -431,9 +484,10 @@ def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: s
         e = DTYPE_BYTES[part.dtype or dtype]
         block = w.batch * w.seq_len * 2 * w.heads * w.state * e * (2 if part.direction != "fwd" else 1)
         compute, passing = whole["latency_s"] / chips, chips * part.count * carry_hop_s(acc, block, across)
-        return [{**whole, "component": f"{part.name}, ring over {chips} chips", "latency_s": max(compute, passing),
-                 "energy_j": whole["energy_j"] / chips
-                 + (chips - 1) * part.count * block * link_energy_per_byte_j(acc, chips, stride),
+        link_j = (chips - 1) * part.count * block * link_energy_per_byte_j(acc, chips, stride)
+        return [{**whole, **{k: whole[k] / chips for k in ENERGY_PARTS}, "energy_link_j": link_j,
+                 "component": f"{part.name}, ring over {chips} chips", "latency_s": max(compute, passing),
+                 "energy_j": whole["energy_j"] / chips + link_j,
                  "dram_bytes": whole["dram_bytes"] / chips, "flops": whole["flops"] / chips,
                  "bound": "link" if passing > compute else whole["bound"]}]
     try:
@@ -443,9 +497,12 @@ def _context_parallel(row: dict, part, acc: Accelerator, dtype: str, fidelity: s
     exchange = carry_exchange(w.with_params(seq_len=seq_len), acc, chips, dtype=part.dtype or dtype,
                               outputs_only=True)
     passes = part.count * (2 if part.direction != "fwd" else 1)  # the backward scans in reverse
-    return [row, {"component": f"{part.name}: carries across {chips} chips", "count": passes,
-                  "latency_s": passes * (exchange.carry_s + exchange.fixup_s),
-                  "energy_j": passes * exchange.energy_j / chips, "dram_bytes": 0.0, "flops": 0.0, "bound": "link"}]
+    waiting = _waiting_row(f"{part.name}: carries across {chips} chips", passes, passes * exchange.carry_s,
+                           passes * exchange.link_bytes * acc.link.energy_per_byte_j / chips, acc)
+    fixups = passes * exchange.fixup_energy_j  # the fix-up kernel's own energy, all of it counted as compute
+    return [row, {**waiting, "latency_s": passes * (exchange.carry_s + exchange.fixup_s),
+                  "energy_j": waiting["energy_j"] + fixups,
+                  "energy_compute_j": waiting["energy_compute_j"] + fixups}]
 
 
 def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches: int,
@@ -460,16 +517,14 @@ def _pipelined(table: pd.DataFrame, acc: Accelerator, stages: int, microbatches:
     slot = float(table["latency_s"][~per_step].sum()) / stages + hop
     scaled = _repeated(table, microbatches, share=1 / stages)
     extra = pd.DataFrame([
-        {"component": f"activations between {stages} pipeline stages (point to point)", "count": microbatches,
-         "latency_s": microbatches * hop, "energy_j": microbatches * activation_bytes * energy_per_byte,
-         "dram_bytes": 0.0, "flops": 0.0, "bound": "link"},
-        {"component": f"pipeline fill and drain ({stages - 1} stage slots)", "count": stages - 1,
-         "latency_s": (stages - 1) * slot, "energy_j": (stages - 1) * slot * acc.static_power_w,
-         "dram_bytes": 0.0, "flops": 0.0, "bound": "depth"}])
+        _waiting_row(f"activations between {stages} pipeline stages (point to point)", microbatches,
+                     microbatches * hop, microbatches * activation_bytes * energy_per_byte, acc),
+        _waiting_row(f"pipeline fill and drain ({stages - 1} stage slots)", stages - 1, (stages - 1) * slot, 0.0,
+                     acc, bound="depth")])
     return pd.concat([scaled, extra], ignore_index=True)
 
 
-_SUMMED = ("latency_s", "energy_j", "dram_bytes", "flops")
+_SUMMED = ("latency_s", "energy_j", "dram_bytes", "flops", *ENERGY_PARTS)
 
 
 def _repeated(table: pd.DataFrame, microbatches: int, share: float = 1.0) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError
 from simulator.engine import simulate
@@ -116,7 +117,7 @@ class CarryExchange:
     fixup_s: float  # every chip folding its incoming carry into its chunk
     fixup_energy_j: float  # one chip's
     link_bytes: float
-    energy_j: float  # all chips': fix-ups, link traffic, and the static power while they wait
+    energy_j: float  # all chips': fix-ups, link traffic, and the baseline power while they wait
 
 
 def carry_exchange(workload: Workload, acc: Accelerator, chips: int, *, dtype: str = "fp32",
@@ -162,7 +163,8 @@ def carry_exchange(workload: Workload, acc: Accelerator, chips: int, *, dtype: s
     fixed = simulate(fix, acc, "unfused", **simulate_options)
     messages = rounds * (chips if acc.link.topology != "ring" else 1)
     link_bytes = messages * carry_bytes
-    energy = chips * fixed.energy_j + link_bytes * acc.link.energy_per_byte_j + chips * acc.static_power_w * carry
+    # the chips draw their baseline (static included) while the carries pass
+    energy = chips * fixed.energy_j + link_bytes * acc.link.energy_per_byte_j + chips * power.baseline_w(acc) * carry
     return CarryExchange(carry, fixed.latency_s, fixed.energy_j, link_bytes, energy)
 
 

@@ -9,8 +9,9 @@ import numpy as np
 
 from hwmodels.spec import Accelerator
 from simulator.bounds import Bounds
-from simulator.policy import onchip_level
-from simulator.units import Placement, dynamic_energy_j, operand_stream_bytes
+from hwmodels import power
+from simulator.energy import call_energy, power_profile
+from simulator.units import Placement
 from workloads.schedule import Schedule
 
 if TYPE_CHECKING:  # pandas is imported by the DES when it builds a trace
@@ -49,6 +50,13 @@ class SimResult:
     (``device_s``) and the host's time to issue the call's kernels (``host_s``: an
     implementation's measured eager host time; 0 when none is known or a CUDA graph hides it).
 
+    Energy is split by component — ``energy_compute_j`` (arithmetic, of which
+    ``energy_vector_j`` and ``energy_matrix_j``, with its instructions and register file),
+    ``energy_onchip_j``, ``energy_dram_j``, ``energy_baseline_j`` (the busy chip's clocks,
+    control and uncore above its leakage) and ``static_energy_j`` — which add up to
+    ``energy_j`` (see :mod:`simulator.energy`); ``average_power_w`` and ``peak_power_w`` are
+    one chip's over the call.
+
     ``trace`` (DES only) has one row per tile: stage, stage_name, tile, unit, core, start_s,
     compute_start_s, compute_end_s, end_s, bytes_read, bytes_written.
     """
@@ -74,14 +82,19 @@ class SimResult:
     static_energy_j: float
     energy_vector_j: float
     energy_matrix_j: float
-    energy_dram_j: float
+    energy_compute_j: float
     energy_onchip_j: float
+    energy_dram_j: float
+    energy_baseline_j: float
+    average_power_w: float
+    peak_power_w: float
     vector_utilisation: float
     matrix_utilisation: float
     dram_utilisation: float
     stages: int
     tiles: int
     events: int
+    clock_scale: float = 1.0  # the core clock's share of its boost: below 1 when the power cap throttled it
     fused_stages: int = 0  # stages the fused policy kept on chip (0: the schedule as built)
     newton_iterations: int = 0  # DEER / quasi-DEER iterations costed (0: not a Newton form)
     critical_path: tuple[int, ...] = ()
@@ -90,26 +103,20 @@ class SimResult:
 
     @classmethod
     def build(cls, schedule: Schedule, acc: Accelerator, *, latency_s: float, bounds: Bounds,
-              upper_bound_s: float, placed: list[Placement], stage_end_s: np.ndarray, trace: pd.DataFrame | None,
-              events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
+              upper_bound_s: float, placed: list[Placement], stage_start_s: np.ndarray, stage_end_s: np.ndarray,
+              trace: pd.DataFrame | None, events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
         # back-to-back calls pipeline the host's issue of call n + 1 with the device's run of call n
         device_s, host_s = latency_s, float(schedule.meta.get("host_s", 0.0))
         latency_s = max(device_s, host_s)
         upper_bound_s = max(upper_bound_s, host_s)
-        by_unit = {"vector": 0.0, "matrix": 0.0}
-        for stage, placement in zip(schedule.stages, placed):
-            if placement.unit in by_unit:
-                by_unit[placement.unit] += dynamic_energy_j(stage, placement, acc, schedule.dtype)
-        level = onchip_level(acc)
-        onchip_j = schedule.onchip_bytes * (level[0].energy_per_byte_j if level else 0.0)
-        # a matrix unit's operands stream from its core's SRAM into the array
-        onchip_j += acc.sram.energy_per_byte_j * sum(
-            operand_stream_bytes(stage, placement, acc, schedule.dtype)
-            for stage, placement in zip(schedule.stages, placed))
-        # every DRAM byte also passes through the core's innermost memory once
-        dram_j = schedule.dram_bytes * (acc.dram.energy_per_byte_j + acc.sram.energy_per_byte_j)
-        dynamic = by_unit["vector"] + by_unit["matrix"] + onchip_j + dram_j
+        total, per_stage = call_energy(schedule, placed, acc)
         static = acc.static_power_w * latency_s
+        baseline = (power.baseline_w(acc) - acc.static_power_w) * latency_s
+        energy = total.dynamic + baseline + static
+        floor_w = power.baseline_w(acc)
+        _, watts = power_profile(stage_start_s, stage_end_s, [e.dynamic for e in per_stage], floor_w, latency_s)
+        average_w = energy / latency_s if latency_s > 0 else floor_w
+        peak_w = max(float(watts.max()) if len(watts) else floor_w, average_w)
         span = acc.cores * (latency_s if latency_s > 0 else 1.0)
         return cls(
             schedule=schedule.name, accelerator=acc.name, dtype=schedule.dtype,
@@ -119,9 +126,10 @@ class SimResult:
             memory_bound_s=bounds.memory_s, depth_bound_s=bounds.depth_s,
             upper_bound_s=upper_bound_s, flops=schedule.work_flops,
             dram_bytes=schedule.dram_bytes, onchip_bytes=schedule.onchip_bytes,
-            energy_j=dynamic + static, dynamic_energy_j=dynamic, static_energy_j=static,
-            energy_vector_j=by_unit["vector"], energy_matrix_j=by_unit["matrix"],
-            energy_dram_j=dram_j, energy_onchip_j=onchip_j,
+            energy_j=energy, dynamic_energy_j=total.dynamic, static_energy_j=static,
+            energy_vector_j=total.vector, energy_matrix_j=total.matrix, energy_compute_j=total.compute,
+            energy_onchip_j=total.onchip, energy_dram_j=total.dram, energy_baseline_j=baseline,
+            average_power_w=average_w, peak_power_w=peak_w,
             vector_utilisation=busy_s["vector"] / span, matrix_utilisation=busy_s["matrix"] / span,
             dram_utilisation=dram_busy_s / (span / acc.cores), stages=len(schedule.stages),
             tiles=0 if trace is None else len(trace), events=events,

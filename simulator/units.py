@@ -158,25 +158,16 @@ def wave_exposure_s(stage: Stage, acc: Accelerator) -> float:
 
 
 def operand_stream_bytes(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
-    """SRAM bytes a matrix stage's operands stream through to the array: each cycle a
-    ``rows`` × ``cols`` array takes ``rows + cols`` operands from its core's SRAM for its
-    ``rows · cols`` MACs, whatever DRAM moved (0 for other units)."""
+    """SRAM bytes a matrix stage's operands stream through to the matrix unit, whatever DRAM
+    moved (0 for other units): on a chip of thread blocks (``core``), each block's k-step reads
+    its tile's ``rows + columns`` operand rows from shared memory for ``rows · columns`` MACs
+    (the block's ``tile``: a GEMM's, a Triton program's, the obvious kernel's 64 × 64); else each
+    cycle a ``rows`` × ``cols`` array takes ``rows + cols`` operands for its ``rows · cols`` MACs."""
     if placement.unit != "matrix":
         return 0.0
-    rows, cols = acc.matrix.rows, acc.matrix.cols
+    from simulator.core import block_of  # the core model imports nothing of this module's
+
+    tile = block_of(stage, dtype).tile if acc.core is not None else None
+    rows, cols = tile if tile is not None else (acc.matrix.rows, acc.matrix.cols)
     macs = stage.total_ops * stage.flops_per_op / 2
     return macs * (rows + cols) / (rows * cols) * DTYPE_BYTES[dtype]
-
-
-def dynamic_energy_j(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
-    """Arithmetic energy of the whole stage (memory energy is counted per byte elsewhere)."""
-    total = stage.total_ops
-    if placement.unit == "matrix":
-        energy = total * stage.flops_per_op / 2 * acc.matrix.energy_per_mac_j[matrix_dtype(stage, dtype)]
-    elif placement.unit == "transfer":
-        energy = 0.0
-    else:
-        energy = total * stage.flops_per_op * acc.vector.energy_per_flop_j.get(dtype, 0.0)
-    if stage.sfu_ops_per_op and acc.sfu is not None:
-        energy += total * stage.sfu_ops_per_op * acc.sfu.energy_per_op_j
-    return energy

@@ -39,9 +39,11 @@ from workloads.errors import WorkloadError
 from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Stage, in_sequence
 
-__all__ = ["DIRECTIONS", "STATES", "backward_stages"]
+__all__ = ["DIRECTIONS", "STATES", "FORWARD_ONLY", "backward_stages"]
 
 DIRECTIONS = ("fwd", "fwd+bwd")
+#: families that only serve: a decode step has no backward
+FORWARD_ONLY = ("attention-decode",)
 STATES = ("store", "recompute")
 
 
@@ -70,6 +72,9 @@ def backward_stages(w, algorithm: str, dtype: str, forward: tuple[Stage, ...],
         raise WorkloadError(f"states: expected one of {', '.join(STATES)}, got {states!r}")
     e = DTYPE_BYTES[dtype]
     family = w.family
+    if family in FORWARD_ONLY:
+        raise WorkloadError(f"workload {w.name!r}: {family} is a serving step (one new token against a cache) and "
+                            "has no backward; a training step's attention is the attention family's")
     if family == "attention":
         groups = _attention_backward(w, algorithm, e, forward)
     elif family in ("elman", "gru", "lstm"):

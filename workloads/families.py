@@ -452,7 +452,37 @@ _GEMM_K_STEP, _GEMM_STAGES, _GEMM_THREADS = 64, 3, 256
 def _gemm_block(m: int, n: int, tile: int, e: int) -> Block:
     step = (min(tile, m) + min(tile, n)) * _GEMM_K_STEP * e  # one k-step of A and B operands
     return Block(threads=_GEMM_THREADS, ops=min(tile, m) * min(tile, n), shared_bytes=_GEMM_STAGES * step,
-                 in_flight_bytes=(_GEMM_STAGES - 1) * step, split_to_fill=True)
+                 in_flight_bytes=(_GEMM_STAGES - 1) * step, split_to_fill=True, tile=(min(tile, m), min(tile, n)))
+
+
+#: Positions of the cache one block of a split-KV decode kernel takes: vLLM's PagedAttention V2
+#: (csrc/attention/attention_kernels.cuh, ``PARTITION_SIZE = 512``); FlashDecoding (Dao, Haziza,
+#: Massa, Sizov, "Flash-Decoding for long-context inference", 2023) splits the same way.
+DECODE_SPLIT = 512
+
+
+def _attention_decode(w, algorithm, dtype, options):
+    """One new query per sequence against its ``seq_len`` cached keys and values, as serving
+    kernels run it (split-KV, FlashDecoding and vLLM's PagedAttention V2): each block reads a
+    split of one KV head's cache once, scores it against the ``heads / groups`` query heads that
+    share the head (grouped-query attention), and keeps an online softmax and a partial output
+    per head; a second kernel combines the splits.  Ops of the first stage are (cached position,
+    KV head) pairs."""
+    e = DTYPE_BYTES[dtype]
+    groups = w.groups or w.heads
+    if w.heads % groups:
+        raise WorkloadError(f"workload {w.name!r}: heads ({w.heads}) must be a multiple of groups ({groups}), "
+                            "the KV heads the query heads share")
+    D, E, T, share = w.state, w.value, w.seq_len, w.heads // groups
+    splits = math.ceil(T / DECODE_SPLIT)
+    partial = share * (E + 2) * 4  # fp32 partial output, running max and sum per query head and split
+    scores = Stage("split-KV scores and weighted values", "vector", ops=w.batch * groups * T,
+                   flops_per_op=2 * share * (D + E) + 3 * share, sfu_ops_per_op=share, sfu_function="exp",
+                   bytes_read_per_op=(D + E) * e, bytes_written_per_op=partial / min(T, DECODE_SPLIT),
+                   latency_ops=_log2(D) + _log2(min(T, DECODE_SPLIT)))
+    combine = Stage("combine the splits", "vector", ops=w.batch * w.heads * E, flops_per_op=3 * splits,
+                    bytes_read_per_op=splits * (E + 2) * 4 / E, bytes_written_per_op=e, latency_ops=_log2(splits))
+    return in_sequence([scores], [combine])
 
 
 def _elementwise(w, algorithm, dtype, options):
@@ -503,6 +533,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("lstm", ("sequential", "deer", "quasi-deer"), _nonlinear, "long short-term memory"),
     Family("attention", ("blocked", "naive"), _attention,
            "softmax attention, causal unless the option causal = 0 (an encoder's, all keys)"),
+    Family("attention-decode", ("split-kv",), _attention_decode,
+           "a decode step's attention: one query per sequence over its KV cache, grouped-query heads (groups: KV heads)"),
     Family("gemm", ("tiled",), _gemm, "C = A·B"),
     Family("elementwise", ("map",), _elementwise, "y = f(x₁, …) elementwise"),
     Family("reduction", ("tree",), _reduction, "sum of n elements"),
@@ -542,6 +574,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "ssd": _SEQUENCE + ("value", "groups"),
     **{f: _SEQUENCE + ("value",) for f in ("gla", "mlstm", "deltanet", "gated-deltanet", "rwkv7", "attention")},
     "long-conv": ("seq_len", "batch", "heads"),
+    "attention-decode": _SEQUENCE + ("value", "groups"),
     "deltaproduct": _SEQUENCE + ("value", "householders"),
     **{f: _SEQUENCE + ("inputs",) for f in ("elman", "gru", "lstm")},
     "gemm": ("m", "n", "k", "batch"),

@@ -39,7 +39,8 @@ class Block:
     ``s`` tiles through shared memory has ``s − 1`` of them in flight while it computes on one);
     ``ops`` how many of the stage's ops (per step) one block does; ``split_to_fill``: where the
     grid has fewer blocks than the chip has cores, the kernel splits each block's reduction
-    over more of them so that every core loads its share (cuBLAS's split-K).  Implementations
+    over more of them so that every core loads its share (cuBLAS's split-K); ``tile``: a
+    matrix block's output tile, which sets the shared-memory bytes its products stream.  Implementations
     declare the blocks of the kernel they model; a stage that declares none gets the kernel
     written the obvious way (:func:`simulator.core.block_of`)."""
 
@@ -49,6 +50,9 @@ class Block:
     registers: int = 0
     in_flight_bytes: float = 0.0
     split_to_fill: bool = False
+    #: a matrix block's output tile (rows, columns): each k-step it reads rows + columns operand
+    #: rows from shared memory for rows · columns MACs (None: not a matrix block, or not said)
+    tile: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def _tuned(point: dict, acc) -> tuple:
 def _evaluate_model(point: dict, row: dict) -> dict:
     """A whole model's point: one pass of its phase (see :func:`simulator.model.simulate_model`),
     its throughput, energy, memory and cost; a model that does not fit is a row saying so."""
-    from simulator.model import simulate_model
+    from simulator.model import ENERGY_PARTS, simulate_model
 
     sizes = {k: int(point.get(f"model.{k}", d))
              for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1), ("pipeline", 1), ("sequence", 1))}
@@ -123,6 +123,7 @@ def _evaluate_model(point: dict, row: dict) -> dict:
                                    sequence=sizes["sequence"])
         memory = {k: v for k, v in totals.items() if k.startswith("memory_")}
         row.update({k: totals[k] for k in ("latency_s", "tokens_per_s", "energy_j", "energy_per_token_j",
+                                           "average_power_w", "peak_power_w", *ENERGY_PARTS,
                                            "usd_per_million_tokens", "parameters")})
         row.update({"memory_bytes": sum(memory.values()), **memory, "error": ""})
         row["chip_cost_usd"] = totals["chips"] * chip_cost_usd(acc) if acc.area and acc.cost else np.nan

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwmodels import loader
+from hwmodels import loader, power
 from hwmodels.cost import (chip_cost_usd, cost_per_good_die_usd, die_yield, dies_per_wafer,
                            usd_per_million_tokens)
 from hwmodels.loader import SpecError, dump_accelerator, load_accelerator, preset_names
@@ -71,7 +71,7 @@ def test_round_trip_is_exact(tmp_path, name):
     path = tmp_path / "spec.yaml"
     path.write_text(dump_accelerator(acc))
     assert load_accelerator(path) == acc
-    assert acc.full_load_power_w() > acc.static_power_w
+    assert power.tdp_w(acc) >= power.baseline_w(acc) >= power.idle_w(acc) >= acc.static_power_w
     assert acc.machine_balance_flops_per_byte > 0
 
 

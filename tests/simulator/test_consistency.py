@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
 from tests.simulator.test_simulator_scale import _exponent, _pram
+from workloads.backward import FORWARD_ONLY
 from workloads.catalog import CATALOG, algorithms, get_workload
 from workloads.dispatch import schedule
 from workloads.circuits import CIRCUITS, prefix_circuit
@@ -61,7 +62,7 @@ def points(draw):
     if w.family in ("elman", "gru", "lstm"):
         w = w.with_params(state=draw(st.sampled_from([8, 64, 512])), inputs=0)
     options = {"iterations": draw(st.integers(1, 4))} if algo in ("deer", "quasi-deer") else {}
-    options["direction"] = draw(st.sampled_from(["fwd", "fwd+bwd"]))
+    options["direction"] = draw(st.sampled_from(["fwd"] if w.family in FORWARD_ONLY else ["fwd", "fwd+bwd"]))
     return w, algo, options
 
 

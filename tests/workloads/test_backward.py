@@ -76,6 +76,7 @@ from hwmodels.loader import load_accelerator  # noqa: E402
 from reports.cli import main  # noqa: E402
 from simulator import simulate  # noqa: E402
 from workloads.catalog import CATALOG, algorithms, get_workload  # noqa: E402
+from workloads.backward import FORWARD_ONLY  # noqa: E402
 from workloads.dispatch import schedule  # noqa: E402
 from workloads.errors import WorkloadError  # noqa: E402
 
@@ -83,6 +84,10 @@ from workloads.errors import WorkloadError  # noqa: E402
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_every_family_answers_a_training_step(name):
     w = CATALOG[name]
+    if w.family in FORWARD_ONLY:  # a serving step: the training step is refused in one line
+        with pytest.raises(WorkloadError, match="serving step .* has no backward"):
+            schedule(w, algorithms(w)[0], "bf16", direction="fwd+bwd")
+        return
     w = w.with_params(seq_len=min(w.seq_len, 256)) if w.seq_len > 1 else w
     for algo in algorithms(w)[:3]:
         opts = {"iterations": 2} if algo in ("deer", "quasi-deer") else {}

@@ -19,7 +19,7 @@ def tile_block(m: int, n: int, k: int, stages: int, warps: int, itemsize: int) -
     warps of 32 threads."""
     step = (m * k + k * n) * itemsize
     return Block(threads=32 * warps, ops=1, shared_bytes=stages * step,
-                 in_flight_bytes=max(1, stages - 1) * step)
+                 in_flight_bytes=max(1, stages - 1) * step, tile=(m, n))
 
 
 def matrix_kernel(name: str, *, blocks: int, block_flops: float, reads: float, writes: float,

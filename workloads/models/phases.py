@@ -30,13 +30,6 @@ def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) 
     return Component(name, w, "map", count)
 
 
-def _read(name: str, elements: int, count: int) -> Component:
-    """A pass that reads ``elements`` (a KV cache) and reduces them: memory-bound decode."""
-    return Component(name, get_workload("reduction-256m").with_params(elements=elements), "tree", count,
-                     operands="kv cache")
-
-
-
 def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False,
                optimizer_shards: int = 1) -> list[Component]:
     """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
@@ -99,8 +92,10 @@ def _attention_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, cou
         attention = get_workload("llama2-7b-attention").with_params(
             seq_len=seq_len, batch=batch, heads=m.heads, state=m.head_dim, value=m.head_dim)
         parts.append(Component(name("attention (FlashAttention, causal)"), attention, "blocked", count))
-    else:  # one query against every cached key and value
-        parts.append(_read(name("attention over the KV cache"), batch * 2 * seq_len * m.kv_heads * m.head_dim, count))
+    else:  # one query against every cached key and value: a split-KV decode kernel
+        decode = get_workload("llama3-8b-decode-attention").with_params(
+            seq_len=seq_len, batch=batch, heads=m.heads, groups=m.kv_heads, state=m.head_dim, value=m.head_dim)
+        parts.append(Component(name("attention over the KV cache"), decode, "split-kv", count, operands="kv cache"))
     if m.attention_gate:
         parts.append(_elementwise(name("output gate (σ)"), n * m.heads * m.head_dim, 2, 5, count))
     return parts + [_gemm(name("output projection"), n, d, m.heads * m.head_dim, count)]

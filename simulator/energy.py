@@ -1,0 +1,151 @@
+"""Energy by component and power over time of a simulated schedule, and the power cap.
+
+Each stage's actions are charged as they happen (:func:`stage_energy`), with the energies of
+:mod:`hwmodels.power`:
+
+* **compute** — arithmetic (vector flops per dtype, matrix MACs, special functions), the
+  instructions that issue it (one per :func:`~hwmodels.power.issue_width` lanes; loads and
+  stores of 16 bytes a lane) and the register-file traffic they cause (three operands read and
+  one written per lane's arithmetic instruction, every loaded or stored byte once, a matrix
+  unit's accumulators once per instruction's k-step);
+* **on-chip movement** — bytes through the on-chip memories: a matrix unit's operands streamed
+  from its core's SRAM, a fused kernel's bytes kept on chip, and every DRAM byte through every
+  level inside the DRAM (L2 and on-chip network, the core's SRAM);
+* **DRAM** — the bytes at the DRAM's energy per byte;
+
+and over the whole call, the **baseline** (above static) and **static** power times its
+latency.  A stage's energy is spread evenly over the time from its start to its end, which
+gives the call's power over time and its peak.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwmodels import power
+from hwmodels.spec import Accelerator
+from simulator.policy import onchip_level
+from simulator.units import Placement, matrix_dtype, operand_stream_bytes
+from workloads.schedule import Schedule, Stage
+
+__all__ = ["Energy", "COMPONENTS", "stage_energy", "call_energy", "power_profile", "throttle_scale"]
+
+#: the components a result's energy is split into, as reports name them
+COMPONENTS = {"compute": "energy_compute_j", "on-chip movement": "energy_onchip_j", "DRAM": "energy_dram_j",
+              "baseline": "energy_baseline_j", "static": "static_energy_j"}
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Joules of one stage or one call by where they go; ``vector`` and ``matrix`` are the
+    arithmetic alone, ``issue`` the instructions and register file (all three are compute)."""
+
+    vector: float = 0.0
+    matrix: float = 0.0
+    issue: float = 0.0
+    onchip: float = 0.0
+    dram: float = 0.0
+
+    @property
+    def compute(self) -> float:
+        return self.vector + self.matrix + self.issue
+
+    @property
+    def dynamic(self) -> float:
+        return self.compute + self.onchip + self.dram
+
+    def __add__(self, other: Energy) -> Energy:
+        return Energy(self.vector + other.vector, self.matrix + other.matrix, self.issue + other.issue,
+                      self.onchip + other.onchip, self.dram + other.dram)
+
+
+def _lane_ops(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
+    """Lane instructions of a stage's vector arithmetic and special functions."""
+    total = stage.total_ops
+    lane_ops = total * stage.sfu_ops_per_op
+    if placement.unit == "vector" and stage.flops_per_op:
+        lane_ops += total * stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype)
+    return lane_ops
+
+
+def stage_energy(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> Energy:
+    """The dynamic energy of all of ``stage``'s actions on ``acc``."""
+    total = stage.total_ops
+    vector = matrix = 0.0
+    register_bytes = 0.0
+    instructions = 0.0
+    if placement.unit == "matrix":
+        macs = total * stage.flops_per_op / 2
+        matrix = macs * acc.matrix.energy_per_mac_j[matrix_dtype(stage, dtype)]
+        shape = acc.matrix.sync_mma_shape if stage.sync_mma and acc.matrix.sync_mma_shape else None
+        m, n, k = shape or (acc.matrix.rows, acc.matrix.cols, acc.matrix.rows)
+        instructions += macs / (m * n * k)
+        register_bytes += macs / k * 2 * 4  # the fp32 accumulator read and written per k-step
+    elif placement.unit == "vector":
+        vector = total * stage.flops_per_op * acc.vector.energy_per_flop_j.get(dtype, 0.0)
+    if stage.sfu_ops_per_op and acc.sfu is not None:
+        vector += total * stage.sfu_ops_per_op * acc.sfu.energy_per_op_j
+    lane_ops = _lane_ops(stage, placement, acc, dtype) if placement.unit != "transfer" else 0.0
+    register_bytes += lane_ops * power.REGISTER_BYTES_PER_LANE_OP
+    dram_bytes = stage.bytes_read + stage.bytes_written
+    moved = dram_bytes + stage.onchip_bytes
+    if placement.unit != "transfer":  # a copy engine moves a transfer's bytes without instructions
+        register_bytes += moved
+        lane_ops += moved / power.LOAD_BYTES_PER_LANE
+    instructions += lane_ops / power.issue_width(acc)
+    issue = instructions * power.instruction_energy_j(acc) + register_bytes * power.register_energy_per_byte_j(acc)
+    move = power.movement_factor(acc)
+    onchip = dram_bytes * sum(m.energy_per_byte_j for m in acc.memory[:-1])
+    onchip += stage.onchip_bytes * _kept_level_energy(acc)
+    onchip += operand_stream_bytes(stage, placement, acc, dtype) * acc.sram.energy_per_byte_j
+    return Energy(vector=vector, matrix=matrix, issue=issue, onchip=onchip * move,
+                  dram=dram_bytes * acc.dram.energy_per_byte_j * move)
+
+
+def _kept_level_energy(acc: Accelerator) -> float:
+    level = onchip_level(acc)
+    return level[0].energy_per_byte_j if level else 0.0
+
+
+def call_energy(schedule: Schedule, placed: list[Placement], acc: Accelerator) -> tuple[Energy, list[Energy]]:
+    """The call's dynamic energy in all and per stage."""
+    per_stage = [stage_energy(s, p, acc, schedule.dtype) for s, p in zip(schedule.stages, placed)]
+    return sum(per_stage, Energy()), per_stage
+
+
+def power_profile(start_s: np.ndarray, end_s: np.ndarray, joules: np.ndarray, floor_w: float,
+                  latency_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(times, watts)``: a step function, ``watts[i]`` from ``times[i]`` to ``times[i + 1]`` —
+    ``floor_w`` (baseline and static) plus each stage's energy spread evenly over its span (a
+    stage of no duration adds its energy to the call's average instead of to a spike)."""
+    start_s, end_s, joules = (np.asarray(x, dtype=float) for x in (start_s, end_s, joules))
+    span = end_s - start_s
+    timed = span > 0
+    untimed = float(joules[~timed].sum())
+    edges = np.unique(np.concatenate([[0.0, max(latency_s, 0.0)], start_s[timed], end_s[timed]]))
+    watts = np.full(max(len(edges) - 1, 0), floor_w + (untimed / latency_s if latency_s > 0 else 0.0))
+    if len(watts):
+        mids = (edges[:-1] + edges[1:]) / 2
+        for s, e, w in zip(start_s[timed], end_s[timed], joules[timed] / span[timed]):
+            watts[(mids > s) & (mids < e)] += w
+    return edges, watts
+
+
+def throttle_scale(run, acc: Accelerator, cap_w: float, *, iterations: int = 7) -> float:
+    """The highest clock share in [MIN_CLOCK_SCALE, 1] at which ``run(at_clock(acc, s))`` — a
+    result — averages no more than ``cap_w``: bisection, as power falls with the clock (energy
+    per action with V², the time of compute with 1/f, DRAM unchanged).  The floor when even it
+    exceeds the cap (the result then says so)."""
+    lo, hi = power.MIN_CLOCK_SCALE, 1.0
+    if run(power.at_clock(acc, lo)).average_power_w > cap_w:
+        return lo
+    for _ in range(iterations):
+        mid = math.sqrt(lo * hi)
+        if run(power.at_clock(acc, mid)).average_power_w > cap_w:
+            hi = mid
+        else:
+            lo = mid
+    return lo
