@@ -226,15 +226,15 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[Story, list[Figure], l
                                   "The model with the highest throughput at each context and batch, with its "
                                   "lead over the runner-up; blank where none fits."))
     ran, told = _complete(rows)[fits(rows)], Story()
-    if len(ran) and "energy_compute_j" in ran:  # per model and chip, its largest batch at its longest context
-        last = (ran.sort_values(["seq_len", "batch"]).groupby(["on", "model"], as_index=False).tail(1)
-                .sort_values(["on", "model"]))
+    if len(ran) and "energy_compute_j" in ran:
+        last = pd.concat([_alike(part) for _, part in ran.groupby("on", sort=True)]).sort_values(["on", "model"])
         last = last.assign(label=[f"{r.model} on {r.on}, batch {int(r.batch)}, context {int(r.seq_len):,}"
                                   for r in last.itertuples()])
         plot_energy_breakdown(last, "label", out / "model-energy.png")
         told = _energy_findings(last, phase)
         figures.append(Figure(f"Whole models: where a {phase} pass's energy goes", "model-energy.png",
-                              "Per model and chip at its largest batch and longest context that fit: the share of "
+                              "Per model and chip, all at the shortest context and largest batch every model ran: "
+                              "the share of "
                               "the energy its kernels' arithmetic and instructions (compute), on-chip and DRAM "
                               "traffic, links, and the busy chip's baseline and leakage (static) take; at the "
                               "right, the pass's energy and average power per chip."))
@@ -256,10 +256,22 @@ def model_section(rows: pd.DataFrame, out: Path) -> tuple[Story, list[Figure], l
     return _findings(table, phase, sizes) + told, figures, tables
 
 
+def _alike(part: pd.DataFrame) -> pd.DataFrame:
+    """One chip's rows to compare the models' energy on like with like: at the shortest context
+    and the largest batch at which every model ran; where no point has them all, each model's
+    largest batch at its shortest context."""
+    models = part["model"].nunique()
+    common = part.groupby(["seq_len", "batch"]).filter(lambda g: g["model"].nunique() == models)
+    if len(common):
+        shortest = common[common["seq_len"] == common["seq_len"].min()]
+        return shortest[shortest["batch"] == shortest["batch"].max()].drop_duplicates("model")
+    return part.sort_values(["seq_len", "batch"], ascending=[True, False]).drop_duplicates("model")
+
+
 def _energy_findings(last: pd.DataFrame, phase: str) -> Story:
-    """Per chip, at each model's largest batch and longest context that fit: the power it draws
-    per chip, its energy per token and the largest share of that energy (``last``: one row per
-    chip and model).  The first chip's sentence is a key finding."""
+    """Per chip, at the point :func:`_alike` picks: the power each model draws per chip, its
+    energy per token and the largest share of that energy (``last``: one row per chip and
+    model).  The first chip's sentence is a key finding."""
     said = []
     for on, part in last.groupby("on", sort=False):
         each, same = [], part["batch"].nunique() == 1 and part["seq_len"].nunique() == 1

@@ -346,11 +346,12 @@ def plot_validation(table: pd.DataFrame, band: float, path: Path, colour: str = 
 
 def plot_energy_breakdown(frame: pd.DataFrame, label: str, path: Path) -> Path:
     """One horizontal bar per row of ``frame`` (its ``label`` column names it): the share of its
-    energy in each of :data:`ENERGY_SEGMENTS`, stacked to 100 %, and at the bar's end its energy
-    and average power in human units."""
-    segments = [(name, column) for name, column in ENERGY_SEGMENTS if column in frame]
+    energy in each of :data:`ENERGY_SEGMENTS` it has, stacked to 100 %, and beside the bar its
+    energy and average power in human units."""
+    segments = [(name, column) for name, column in ENERGY_SEGMENTS
+                if column in frame and frame[column].fillna(0.0).gt(0).any()]
     total = frame["energy_j"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(frame) + 1.6))
+    fig, ax = plt.subplots(figsize=(11.0, 0.38 * len(frame) + 1.5))
     y = np.arange(len(frame))
     left = np.zeros(len(frame))
     palette = plt.get_cmap("tab10")
@@ -359,12 +360,14 @@ def plot_energy_breakdown(frame: pd.DataFrame, label: str, path: Path) -> Path:
         ax.barh(y, share, left=left, color=palette(i), label=name)
         left += share
     for yi, (energy, watts) in enumerate(zip(total, frame["average_power_w"])):
-        ax.text(101, yi, f"{human(energy, 'energy_j')}, {human(watts, 'average_power_w')}", va="center", fontsize=7)
-    ax.set_yticks(y, frame[label])
-    ax.set_xlim(0, 135)
+        ax.text(102, yi, f"{human(energy, 'energy_j')} at {human(watts, 'average_power_w')}", va="center", fontsize=8)
+    ax.text(102, -0.75, "energy, average power", fontsize=8, style="italic")
+    ax.set_yticks(y, frame[label], fontsize=8)
+    ax.set_xlim(0, 100)
     ax.set_xticks([0, 25, 50, 75, 100])
-    ax.set_xlabel("share of the energy (%); at the right: energy and average power per chip")
+    ax.set_xlabel("share of the energy (%)")
     ax.invert_yaxis()
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.25 if len(frame) < 4 else -0.08), ncol=len(segments),
-              fontsize=7, frameon=False)
-    return _save(fig, path)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0 + 0.35 / (len(frame) + 2)), ncol=len(segments),
+              fontsize=8, frameon=False)
+    return _save(fig, path, rect=(0, 0, 0.86, 1))

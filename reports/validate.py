@@ -451,7 +451,7 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
     texts, figures, tables = [], [], []
     for i, (name, part) in enumerate(table.groupby("set", sort=False)):
         split = bool((part["split"] == "held-out").any())
-        colour = "family" if split else "hardware"
+        colour = "family" if split and not _energy(part) else "hardware"
         image = "validation.png" if i == 0 else f"validation-{name}.png"
         plot_validation(part, BAND, folder / image, colour=colour, energy=_energy(part))
         mine = orderings[orderings["set"] == name] if len(orderings) else orderings
