@@ -9,8 +9,8 @@ transformer, a hybrid and a recurrent model of about the same size (7–8 B para
 comparison is of architectures, not sizes) decoding at 2k … 512k tokens of context and batch
 1, 8, 64.  It runs as a sweep — results in ``DIR/results/`` (parquet) — and writes the report:
 opening with what was simulated, its key findings as a short list (computed from the results),
-how far to trust them (both validation sets: the kernels and the recurrent set's held-out
-half), and the findings chip by chip; then tables, Pareto front, latency vs T with growth
+how far to trust them (the validation sets: the kernels, and the recurrent and energy sets'
+held-out halves), and the findings chip by chip; then tables, Pareto front, latency vs T with growth
 exponents, crossover map, roofline, a Gantt chart of one trace, a sensitivity tornado, the
 models' throughput, memory and crossover map, and the validation section.
 """
@@ -67,16 +67,23 @@ def demo_sweep(seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, models=DEMO_MODELS,
 
 def demo_validation(quick: bool = False) -> list[tuple[str, ValidationSet]]:
     """The shipped validation sets the demo reports: the kernels, the recurrent and the energy set; with
-    ``quick``, the recurrent set's first case of every source and direction (both halves, a
-    few seconds instead of half a minute: for tests)."""
-    recurrent = load_cases(RECURRENT_FILE)
+    ``quick``, the recurrent set's first case of every source and direction and the energy set's
+    of every source and chip (both halves, a few seconds instead of a minute: for tests)."""
+    recurrent, energy = load_cases(RECURRENT_FILE), load_cases(ENERGY_FILE)
     if quick:
-        first = {}
-        for case in recurrent.cases:
-            first.setdefault((case.source, case.direction), case)
-        recurrent = recurrent.model_copy(update={"cases": list(first.values()), "orderings": [
-            o for o in recurrent.orderings if {o.faster, o.slower} <= {c.id for c in first.values()}]})
-    return [("kernels", load_cases()), ("recurrent", recurrent), ("energy", load_cases(ENERGY_FILE))]
+        recurrent, energy = _first_of_each(recurrent, "direction"), _first_of_each(energy, "hardware")
+    return [("kernels", load_cases()), ("recurrent", recurrent), ("energy", energy)]
+
+
+def _first_of_each(cases: ValidationSet, field: str) -> ValidationSet:
+    """The set's first case of every source and value of ``field`` (both halves), and the
+    orderings between those."""
+    first = {}
+    for case in cases.cases:
+        first.setdefault((case.source, getattr(case, field)), case)
+    kept = {c.id for c in first.values()}
+    return cases.model_copy(update={"cases": list(first.values()), "orderings": [
+        o for o in cases.orderings if {o.faster, o.slower} <= kept]})
 
 
 def run_demo(out: Path, *, seq_lens=DEMO_SEQ_LENS, presets=DEMO_PRESETS, workers: int = 2,
