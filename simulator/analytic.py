@@ -29,7 +29,7 @@ from simulator.core import memory_seconds, occupancy
 from simulator.energy import call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
-from simulator.units import matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
+from simulator.units import cache_latency_s, matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
 from workloads.schedule import Schedule
 
 
@@ -127,7 +127,8 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     total = total + stage.total_ops * stage.sfu_ops_per_op / (fn_rate * clock)
                     chain = chain + (fn_lat if stage.sfu_on_chain else 0.0)
                 work[unit] = work[unit] + total
-                sync = stage.step_kernels * (launch + dram_lat) + stage.step_barriers * (barrier + dram_lat)
+                sync = (stage.step_kernels * (launch + dram_lat) + stage.step_barriers * (barrier + dram_lat)
+                        + stage.step_loads * col(cache_latency_s))
                 # (units.step_sync_s)
                 chain_s = stage.steps * (chain / clock + sync)
                 compute = stage.steps * np.maximum(issue, chain / clock + sync)

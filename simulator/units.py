@@ -79,9 +79,18 @@ def step_sync_s(stage: Stage, acc: Accelerator) -> float:
     kernels (``step_kernels``, as cuDNN's RNN launches a GEMM and an elementwise kernel per
     time step): each kernel's launch after the previous one drains, then its first load; or,
     inside one persistent kernel, each grid-wide barrier (``step_barriers``) and the load of
-    what the other cores published before it."""
+    what the other cores published before it; and each load a step waits for that the chip's
+    shared cache serves (``step_loads``: Mamba-1's selective scan loads B and C of the next
+    state at the top of every state iteration), one cache latency."""
     return (stage.step_kernels * (acc.kernel_launch_s + acc.dram.latency_s)
-            + stage.step_barriers * (acc.barrier_s + acc.dram.latency_s))
+            + stage.step_barriers * (acc.barrier_s + acc.dram.latency_s)
+            + stage.step_loads * cache_latency_s(acc))
+
+
+def cache_latency_s(acc: Accelerator) -> float:
+    """Latency of a load the chip's shared cache (its innermost chip-wide level inside the DRAM,
+    a GPU's L2) serves; the DRAM's where it has none."""
+    return next((m.latency_s for m in acc.memory[:-1] if m.scope == "chip"), acc.dram.latency_s)
 
 
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,

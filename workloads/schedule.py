@@ -89,6 +89,7 @@ class Stage:
     step_kernels: int = 0  # kernels launched per step of a chain (0: the steps run inside one kernel)
     step_reread_bytes: float = 0.0  # DRAM bytes every step reads again (a chain's weights)
     step_barriers: int = 0  # grid-wide barriers per step of a chain that runs inside one kernel
+    step_loads: int = 0  # loads per step that the step waits for, served by the chip's shared cache
     persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
     sync_mma: bool = False  # its products issue as synchronous warp MMAs (mma.sync), not the chip's native ones

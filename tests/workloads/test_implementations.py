@@ -31,10 +31,13 @@ def test_selective_scan_reads_its_inputs_once_and_never_writes_the_state():
     assert result.dram_bytes == pytest.approx(inputs + outputs + checkpoints + rereads)
     generic = simulate(schedule(w, "sequential", "bf16"), h100)
     assert generic.dram_bytes > 10 * result.dram_bytes and generic.latency_s > result.latency_s
-    # 7 flops and one exponential per (t, d, n); D·u and the silu gate per (t, d)
-    assert fused.work_flops == pytest.approx(B * D * T * (7 * N + 5))
+    # 10 flops and one exponential per (t, d, n); Δ·u, D·u and the silu gate per (t, d), with
+    # softplus(Δ) and silu's exponential
+    assert fused.work_flops == pytest.approx(B * D * T * (10 * N + 5))
     stage = fused.stages[0]
-    assert stage.total_ops * stage.sfu_ops_per_op == pytest.approx(B * D * T * (N + 1))
+    assert stage.total_ops * stage.sfu_ops_per_op == pytest.approx(B * D * T * (N + 3))
+    # the lanes are the blocks' threads, the steps the (chunk, state) iterations, one after another
+    assert (stage.ops, stage.steps, stage.step_loads) == (B * D * 128, 1 * N, 1)
     assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
 
 
@@ -44,13 +47,16 @@ def test_selective_scan_launch_follows_the_kernel_launcher():
 
 
 def test_exponentials_off_the_chain_do_not_lengthen_the_depth():
-    """The items' exp(ΔA) are independent of one another: only the scan's multiply-add is on
-    the dependent chain, so the depth bound is the chain of combines."""
+    """The items' exp(ΔA) are independent of one another: only the scan's combines are on the
+    dependent chain — per (chunk, state) iteration the thread's 16 items reduced, log₂ 128
+    levels across the block, the 16 items again — after the iteration's B and C load, one L2
+    latency; so the depth bound is that chain."""
     w = get_workload("mamba-130m").with_params(seq_len=4096, batch=1, heads=1)
     fused = schedule(w, dtype="fp32", impl="selective-scan")
     h100 = load_accelerator("h100-sxm5-80gb")
     stage = fused.stages[0]
-    chain = stage.steps * h100.vector.op_latency_cycles / h100.clock_hz
+    assert stage.steps == 2 * 16 and stage.latency_ops == 2 * 16 + 7  # 2 chunks of 2048, 16 states
+    chain = stage.steps * (stage.latency_ops * h100.vector.op_latency_cycles / h100.clock_hz + h100.memory[1].latency_s)
     assert simulate(fused, h100).depth_bound_s == pytest.approx(h100.kernel_launch_s + chain)
 
 
@@ -69,7 +75,9 @@ def test_selective_scan_simulates_within_bounds_on_every_preset(direction):
         assert result.lower_bound_s * (1 - 1e-9) <= result.latency_s <= result.upper_bound_s * (1 + 1e-9)
     assert ran >= 5
     if direction == "fwd+bwd":
-        assert sched.work_flops == pytest.approx(3 * schedule(w, dtype="bf16", impl="selective-scan").work_flops)
+        # the backward: the forward's combines twice, and dB, dC per element (4 flops)
+        forward = schedule(w, dtype="bf16", impl="selective-scan").work_flops
+        assert sched.work_flops == pytest.approx(3 * forward + 4 * w.batch * w.heads * w.seq_len * w.state)
 
 
 def test_implementation_errors_name_what_was_expected():
