@@ -32,11 +32,13 @@ _MEASURES = ["tokens_per_s", "latency_s", "energy_per_token_j", "average_power_w
 
 def _complete(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows with every measure's column, and ``on``: the chips a point ran on, in words."""
-    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_MEASURES, "pipeline", "sequence"])))
-    layout = rows[["chips", "pipeline", "sequence"]].fillna(1).astype(int)
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_MEASURES, "pipeline", "sequence",
+                                                    "data_parallel", "zero"])))
+    layout = rows[["chips", "pipeline", "sequence", "data_parallel"]].fillna(1).astype(int)
+    zero = rows["zero"].fillna(0).astype(int)
     on = rows["accelerator"].astype(str) + [
-        "".join(f" {label} {n}" for label, n in zip(("× tensor", "× pipeline", "× context"), split) if n > 1)
-        for split in layout.itertuples(index=False)]
+        "".join(f" {label} {n}" for label, n in zip(("× tensor", "× pipeline", "× context", "× data"), split) if n > 1)
+        + (f" ZeRO-{z}" if z else "") for split, z in zip(layout.itertuples(index=False), zero)]
     return rows.assign(on=on)
 
 

@@ -112,7 +112,8 @@ def _evaluate_model(point: dict, row: dict) -> dict:
     from simulator.model import ENERGY_PARTS, simulate_model
 
     sizes = {k: int(point.get(f"model.{k}", d))
-             for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1), ("pipeline", 1), ("sequence", 1))}
+             for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1), ("pipeline", 1), ("sequence", 1),
+                          ("data_parallel", 1), ("zero", 0))}
     row.update({"model": point["model_name"], "model_config": point["model"], **sizes,
                 "accelerator_preset": point["accelerator"],
                 "accelerator": point.get("accelerator_name", point["accelerator"])})
@@ -120,7 +121,8 @@ def _evaluate_model(point: dict, row: dict) -> dict:
         acc = accelerator_of(point)
         _, totals = simulate_model(model_of(point["model"]), acc, point["phase"], sizes["seq_len"], sizes["batch"],
                                    point["dtype"], chips=sizes["chips"], pipeline=sizes["pipeline"],
-                                   sequence=sizes["sequence"])
+                                   sequence=sizes["sequence"], data_parallel=sizes["data_parallel"],
+                                   zero=sizes["zero"])
         memory = {k: v for k, v in totals.items() if k.startswith("memory_")}
         row.update({k: totals[k] for k in ("latency_s", "tokens_per_s", "energy_j", "energy_per_token_j",
                                            "average_power_w", "peak_power_w", *ENERGY_PARTS,

@@ -47,8 +47,9 @@ is a row that says so)::
     axes:
       model.seq_len: [2048, 32768, 131072]
       model.batch: [1, 8, 64]
-      model.chips: [1, 2]           # tensor parallel; model.pipeline (stages) and
-                                    # model.sequence (context parallel) as `scansim model`
+      model.chips: [1, 2]           # tensor parallel; model.pipeline (stages), model.sequence
+                                    # (context parallel), model.data_parallel (replicas) and,
+                                    # training, model.zero (ZeRO stage 0-3) as `scansim model`
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from pydantic_core import PydanticCustomError
 from hwmodels.loader import COMPLETE, SpecError, key_path, load_accelerator, parse_document, read_yaml, set_path
 from hwmodels.spec import Accelerator
 from simulator.engine import DEFAULT_EVENT_BUDGET
+from simulator.model import ZERO_STAGES
 from workloads.backward import DIRECTIONS
 from workloads.catalog import PARAMS, WorkloadError, algorithms, get_workload
 from workloads.models import Model, load_model
@@ -234,7 +236,8 @@ class SweepSpec(_Strict):
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
                                  "accelerator.<spec path>, model.seq_len, model.batch, model.chips, model.pipeline, "
-                                 "model.sequence, algorithm, dtype, policy, chunk, direction or tune")
+                                 "model.sequence, model.data_parallel, model.zero, algorithm, dtype, policy, chunk, "
+                                 "direction or tune")
             if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
                 raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
             if path == "tune" and (not isinstance(values, list) or not all(isinstance(v, bool) for v in values)):
@@ -255,7 +258,8 @@ class SweepSpec(_Strict):
         return self
 
 
-_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips|pipeline|sequence)|algorithm|dtype|policy|chunk"
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips|pipeline|sequence|data_parallel|zero)"
+                   r"|algorithm|dtype|policy|chunk"
                    r"|direction|tune)")
 #: the axes of a model point (the others belong to workloads' points)
 MODEL_AXES = ("model.", "accelerator.", "dtype")
@@ -328,8 +332,12 @@ def _axis_value_problem(spec: SweepSpec, axis: str, values, value) -> str | None
     elif axis.startswith("model."):
         if not spec.models:
             return "the sweep has no models"
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        return None if ok else "expected a whole number ≥ 1 (give a range integer: true)"
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if axis == "model.zero":  # ZeRO partitions training state: a training sweep's
+            if spec.phase != "train":
+                return "ZeRO partitions training state: give phase: train"
+            return None if whole and value in ZERO_STAGES else f"expected a ZeRO stage, one of {ZERO_STAGES}"
+        return None if whole and value >= 1 else "expected a whole number ≥ 1 (give a range integer: true)"
     elif axis == "dtype":
         return None if value in DTYPE_BYTES else f"expected one of {', '.join(DTYPE_BYTES)}"
     elif axis == "policy":

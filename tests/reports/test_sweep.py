@@ -323,6 +323,23 @@ def test_a_sweep_of_whole_models_maps_which_serves_fastest(tmp_path):
     assert "no longer fits from context" in page
 
 
+def test_a_training_sweep_over_data_parallelism_and_zero_stages(tmp_path):
+    """model.data_parallel and model.zero are axes of a training sweep: on one H100 Llama-2-7B's
+    training state does not fit, over 8 replicas with ZeRO-3 it does; ZeRO outside training is
+    refused before the sweep runs, in one line naming the axis."""
+    import shutil
+
+    shutil.copy(ROOT / "examples" / "models" / "llama-2-7b.json", tmp_path / "llama-2-7b.json")
+    doc = {"models": [{"config": "llama-2-7b.json"}], "accelerators": ["h100-sxm5-80gb"], "phase": "train",
+           "dtype": "bf16", "axes": {"model.seq_len": [1024], "model.data_parallel": [1, 8], "model.zero": [0, 3]}}
+    results = run_sweep(load_sweep(write(tmp_path, doc)), tmp_path / "res").set_index(["data_parallel", "zero"])
+    assert results.loc[(1, 0), "error"].startswith("meta-llama/Llama-2-7b-hf at batch 1")
+    assert results.loc[(8, 3), "error"] == "" and results.loc[(8, 3), "average_power_w"] > 75.0
+    assert "ZeRO-3" in write_sweep_report(results.reset_index(), tmp_path / "rep").read_text()
+    with pytest.raises(SweepError, match="model.zero.*ZeRO partitions training state: give phase: train"):
+        load_sweep(write(tmp_path, {**doc, "phase": "decode"}))
+
+
 def test_human_units_pick_one_unit_per_column():
     from reports.units import human_table
 
