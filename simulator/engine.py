@@ -333,7 +333,8 @@ def _power_capped(result: SimResult, run, estimate, acc: Accelerator) -> SimResu
     cap = power.tdp_w(acc, result.dtype)
     if result.average_power_w <= cap * (1 + 1e-9):
         return result
-    scale = throttle_scale(estimate, acc, cap)
+    boost_w = result.average_power_w if result.fidelity == "analytic" else estimate(acc).average_power_w
+    scale = throttle_scale(estimate, acc, cap, boost_w)
     capped = run(power.at_clock(acc, scale))
     for _ in range(6):
         if capped.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
