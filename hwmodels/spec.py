@@ -320,6 +320,11 @@ class Accelerator(_Spec):
         return self.memory[-1]
 
     @property
+    def shared_cache(self) -> MemoryLevel | None:
+        """The chip's shared cache: its innermost chip-wide level inside the DRAM (a GPU's L2)."""
+        return next((m for m in self.memory[:-1] if m.scope == "chip"), None)
+
+    @property
     def sram(self) -> MemoryLevel:
         """The innermost level: where a core keeps a tile's working set."""
         return self.memory[0]

@@ -105,14 +105,20 @@ def occupancy(stage: Stage, acc: Accelerator, dtype: str) -> Occupancy:
 
 def load_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
     """Bytes per second ``stage`` can load from DRAM: the DRAM's sustained bandwidth, or what
-    its active cores' bytes in flight return over the DRAM latency (Little's law), whichever
-    is less."""
-    sustained = acc.dram.sustained_bytes_per_s
+    its active cores' bytes in flight return over the DRAM latency (Little's law), or — where
+    the chip's shared cache serves some of its reads (``cache_bytes_per_op``) — what that
+    cache's sustained bandwidth leaves for the DRAM's share of them, whichever is least."""
+    rate = acc.dram.sustained_bytes_per_s
+    cache = acc.shared_cache
+    if stage.cache_bytes_per_op and stage.bytes_read_per_op and cache is not None:
+        share = stage.bytes_read_per_op / (stage.bytes_read_per_op + stage.cache_bytes_per_op)
+        rate = min(rate, cache.sustained_bytes_per_s * share)
     if acc.core is None or acc.dram.latency_s <= 0:
-        return sustained
+        return rate
     occ = occupancy(stage, acc, dtype)
     little = occ.active_cores * occ.in_flight_bytes / acc.dram.latency_s
-    return min(sustained, little) if little > 0 else sustained
+    return min(rate, little) if little > 0 else rate
+
 
 
 def memory_seconds(stage: Stage, acc: Accelerator, dtype: str) -> float:

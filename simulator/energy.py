@@ -9,8 +9,9 @@ Each stage's actions are charged as they happen (:func:`stage_energy`), with the
   one written per lane's arithmetic instruction, every loaded or stored byte once, a matrix
   unit's accumulators once per instruction's k-step);
 * **on-chip movement** — bytes through the on-chip memories: a matrix unit's operands streamed
-  from its core's SRAM, a fused kernel's bytes kept on chip, and every DRAM byte through every
-  level inside the DRAM (L2 and on-chip network, the core's SRAM);
+  from its core's SRAM, a fused kernel's bytes kept on chip, every DRAM byte through every
+  level inside the DRAM (L2 and on-chip network, the core's SRAM), and the re-reads the shared
+  cache serves through it and the levels inside it;
 * **DRAM** — the bytes at the DRAM's energy per byte;
 
 and over the whole call, the **baseline** (above static) and **static** power times its
@@ -20,7 +21,6 @@ gives the call's power over time and its peak.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +99,9 @@ def stage_energy(stage: Stage, placement: Placement, acc: Accelerator, dtype: st
     issue = instructions * power.instruction_energy_j(acc) + register_bytes * power.register_energy_per_byte_j(acc)
     move = power.movement_factor(acc)
     onchip = dram_bytes * sum(m.energy_per_byte_j for m in acc.memory[:-1])
+    if stage.cache_bytes_per_op and acc.shared_cache is not None:  # re-reads the shared cache serves
+        inside = acc.memory[:acc.memory.index(acc.shared_cache) + 1]
+        onchip += stage.cache_bytes * sum(m.energy_per_byte_j for m in inside)
     onchip += stage.onchip_bytes * _kept_level_energy(acc)
     onchip += operand_stream_bytes(stage, placement, acc, dtype) * acc.sram.energy_per_byte_j
     return Energy(vector=vector, matrix=matrix, issue=issue, onchip=onchip * move,

@@ -331,8 +331,8 @@ def _power_capped(result: SimResult, run, estimate, acc: Accelerator) -> SimResu
     :func:`simulator.energy.throttle_scale`), then ``run`` at it and, while it still averages
     above the TDP, lowered in proportion to the excess (a few steps; the floor at worst)."""
     cap = power.tdp_w(acc, result.dtype)
-    if result.average_power_w <= cap * (1 + 1e-9):
-        return result
+    if result.average_power_w <= cap * (1 + 1e-9) or not math.isfinite(result.average_power_w + cap):
+        return result  # (a non-finite figure is the finiteness check's to report)
     boost_w = result.average_power_w if result.fidelity == "analytic" else estimate(acc).average_power_w
     scale = throttle_scale(estimate, acc, cap, boost_w)
     capped = run(power.at_clock(acc, scale))

@@ -116,6 +116,11 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
       groups run at once) fits that cache;
     * a chain that reads the same ``step_reread_bytes`` every step (an RNN's recurrent
       weights) fetches them from DRAM once when they fit that cache.
+
+    The reads taken out of the two last are the cache's to serve (``cache_bytes_per_op``): they
+    take its bandwidth (:func:`simulator.core.load_rate`) and its energy.  (A GEMM's panel
+    traffic through the cache is not charged: it depends on the tile and the cluster multicast
+    the library picks, which the GEMM's schedule does not model yet.)
     """
     caches = [m.capacity_bytes for m in acc.memory[:-1] if m.scope == "chip"]
     if not caches:
@@ -134,10 +139,12 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
         if stage.reread_bytes_per_op and stage.rereaders > 1 and stage.reread_set_bytes * groups <= max(caches):
             kept = stage.reread_bytes_per_op / min(stage.rereaders, acc.cores)
             reads -= stage.reread_bytes_per_op - kept
-            stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1)
+            stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1,
+                                        cache_bytes_per_op=stage.cache_bytes_per_op + stage.reread_bytes_per_op - kept)
         if stage.step_reread_bytes and stage.steps > 1 and stage.step_reread_bytes <= max(caches):
-            reads -= stage.step_reread_bytes / stage.ops * (1 - 1 / stage.steps)
-            stage = dataclasses.replace(stage, step_reread_bytes=0.0)
+            served = stage.step_reread_bytes / stage.ops * (1 - 1 / stage.steps)
+            reads -= served
+            stage = dataclasses.replace(stage, step_reread_bytes=0.0, cache_bytes_per_op=stage.cache_bytes_per_op + served)
         if reads != stage.bytes_read_per_op:
             stage = dataclasses.replace(stage, bytes_read_per_op=reads)
             changed = True

@@ -88,9 +88,8 @@ def step_sync_s(stage: Stage, acc: Accelerator) -> float:
 
 
 def cache_latency_s(acc: Accelerator) -> float:
-    """Latency of a load the chip's shared cache (its innermost chip-wide level inside the DRAM,
-    a GPU's L2) serves; the DRAM's where it has none."""
-    return next((m.latency_s for m in acc.memory[:-1] if m.scope == "chip"), acc.dram.latency_s)
+    """Latency of a load the chip's shared cache (a GPU's L2) serves; the DRAM's where it has none."""
+    return (acc.shared_cache or acc.dram).latency_s
 
 
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,

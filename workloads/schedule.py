@@ -85,6 +85,7 @@ class Stage:
     reread_bytes_per_op: float = 0.0  # part of the reads that re-read data other tiles read too
     rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
     reread_set_bytes: float = 0.0  # size of the data one group of rereaders shares
+    cache_bytes_per_op: float = 0.0  # reads the chip's shared cache serves in DRAM's stead (set by share_panels)
     granule_ops: float = 0.0  # ops of one indivisible work unit (a thread block's tile); 0: fluid
     step_kernels: int = 0  # kernels launched per step of a chain (0: the steps run inside one kernel)
     step_reread_bytes: float = 0.0  # DRAM bytes every step reads again (a chain's weights)
@@ -98,6 +99,10 @@ class Stage:
     @cached_property
     def total_ops(self) -> int:
         return self.ops * self.steps
+
+    @property
+    def cache_bytes(self) -> float:
+        return self.total_ops * self.cache_bytes_per_op
 
     @cached_property
     def flops(self) -> float:

@@ -247,7 +247,9 @@ def test_flash_attention_generations_differ_in_instructions_and_tiles():
     # 128 × 64 × 128 tiles fill mma.sync's 16 × 8 × 16 exactly: the rate is the share alone
     assert matrix_rate(fa2.stages[0], h100, "bf16") == pytest.approx(0.667 * 2 * 2048 * 1.83e9)
     assert matrix_rate(fa2.stages[0], a100, "bf16") == pytest.approx(2 * 1024 * 1.41e9)
-    on_h100 = [simulate(s, h100) for s in (fa2, fa3)]
+    # at the boost clock: both draw above the 700 W TDP, FA3 more, so the cap narrows the gap, as
+    # it does on the part
+    on_h100 = [simulate(s, h100.replace(power=None)) for s in (fa2, fa3)]
     assert on_h100[0].latency_s > 1.2 * on_h100[1].latency_s  # the exponentials cost both the same
     on_a100 = [simulate(s, a100).latency_s for s in (fa2, fa3)]
     assert on_a100[0] == pytest.approx(on_a100[1], rel=0.05)
