@@ -71,73 +71,88 @@ def _lane_ops(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) 
     return lane_ops
 
 
-def stage_energy(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> Energy:
+@dataclass(frozen=True)
+class _PerAction:
+    """A chip's per-action figures that do not depend on the stage (worked out once per call)."""
+
+    instruction_j: float  # per lane instruction (an instruction's energy over its issue width)
+    register_j: float  # per register-file byte
+    move: float  # a data movement's energy over its datapath's (control included)
+    through_dram_j: float  # a DRAM byte through every level inside the DRAM
+    through_cache_j: float  # a byte the shared cache serves, through it and the levels inside it
+    kept_j: float  # a byte a fused kernel keeps on chip
+
+    @classmethod
+    def of(cls, acc: Accelerator) -> _PerAction:
+        inner = acc.memory[:-1]
+        cache = acc.shared_cache
+        inside = inner[:inner.index(cache) + 1] if cache is not None else ()
+        level = onchip_level(acc)
+        return cls(instruction_j=power.instruction_energy_j(acc) / power.issue_width(acc),
+                   register_j=power.register_energy_per_byte_j(acc), move=power.movement_factor(acc),
+                   through_dram_j=sum(m.energy_per_byte_j for m in inner),
+                   through_cache_j=sum(m.energy_per_byte_j for m in inside),
+                   kept_j=level[0].energy_per_byte_j if level else 0.0)
+
+
+def stage_energy(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
+                 per: _PerAction | None = None) -> Energy:
     """The dynamic energy of all of ``stage``'s actions on ``acc``."""
+    per = per or _PerAction.of(acc)
     total = stage.total_ops
     vector = matrix = 0.0
     register_bytes = 0.0
-    instructions = 0.0
+    lane_ops = 0.0  # lane instructions (a matrix instruction counts as issue-width lanes)
     if placement.unit == "matrix":
         macs = total * stage.flops_per_op / 2
         matrix = macs * acc.matrix.energy_per_mac_j[matrix_dtype(stage, dtype)]
         shape = acc.matrix.sync_mma_shape if stage.sync_mma and acc.matrix.sync_mma_shape else None
         m, n, k = shape or (acc.matrix.rows, acc.matrix.cols, acc.matrix.rows)
-        instructions += macs / (m * n * k)
+        lane_ops += macs / (m * n * k) * power.issue_width(acc)
         register_bytes += macs / k * 2 * 4  # the fp32 accumulator read and written per k-step
     elif placement.unit == "vector":
         vector = total * stage.flops_per_op * acc.vector.energy_per_flop_j.get(dtype, 0.0)
     if stage.sfu_ops_per_op and acc.sfu is not None:
         vector += total * stage.sfu_ops_per_op * acc.sfu.energy_per_op_j
-    lane_ops = _lane_ops(stage, placement, acc, dtype) if placement.unit != "transfer" else 0.0
-    register_bytes += lane_ops * power.REGISTER_BYTES_PER_LANE_OP
     dram_bytes = stage.bytes_read + stage.bytes_written
-    moved = dram_bytes + stage.onchip_bytes
     if placement.unit != "transfer":  # a copy engine moves a transfer's bytes without instructions
-        register_bytes += moved
-        lane_ops += moved / power.LOAD_BYTES_PER_LANE
-    instructions += lane_ops / power.issue_width(acc)
-    issue = instructions * power.instruction_energy_j(acc) + register_bytes * power.register_energy_per_byte_j(acc)
-    move = power.movement_factor(acc)
-    onchip = dram_bytes * sum(m.energy_per_byte_j for m in acc.memory[:-1])
-    if stage.cache_bytes_per_op and acc.shared_cache is not None:  # re-reads the shared cache serves
-        inside = acc.memory[:acc.memory.index(acc.shared_cache) + 1]
-        onchip += stage.cache_bytes * sum(m.energy_per_byte_j for m in inside)
-    onchip += stage.onchip_bytes * _kept_level_energy(acc)
-    onchip += operand_stream_bytes(stage, placement, acc, dtype) * acc.sram.energy_per_byte_j
-    return Energy(vector=vector, matrix=matrix, issue=issue, onchip=onchip * move,
-                  dram=dram_bytes * acc.dram.energy_per_byte_j * move)
-
-
-def _kept_level_energy(acc: Accelerator) -> float:
-    level = onchip_level(acc)
-    return level[0].energy_per_byte_j if level else 0.0
+        arithmetic = _lane_ops(stage, placement, acc, dtype)
+        moved = dram_bytes + stage.onchip_bytes
+        register_bytes += arithmetic * power.REGISTER_BYTES_PER_LANE_OP + moved
+        lane_ops += arithmetic + moved / power.LOAD_BYTES_PER_LANE
+    issue = lane_ops * per.instruction_j + register_bytes * per.register_j
+    onchip = (dram_bytes * per.through_dram_j + stage.cache_bytes * per.through_cache_j
+              + stage.onchip_bytes * per.kept_j
+              + operand_stream_bytes(stage, placement, acc, dtype) * acc.sram.energy_per_byte_j)
+    return Energy(vector=vector, matrix=matrix, issue=issue, onchip=onchip * per.move,
+                  dram=dram_bytes * acc.dram.energy_per_byte_j * per.move)
 
 
 def call_energy(schedule: Schedule, placed: list[Placement], acc: Accelerator) -> tuple[Energy, list[Energy]]:
     """The call's dynamic energy in all and per stage."""
-    per_stage = [stage_energy(s, p, acc, schedule.dtype) for s, p in zip(schedule.stages, placed)]
+    per = _PerAction.of(acc)
+    per_stage = [stage_energy(s, p, acc, schedule.dtype, per) for s, p in zip(schedule.stages, placed)]
     return sum(per_stage, Energy()), per_stage
 
 
-def power_profile(start_s: np.ndarray, end_s: np.ndarray, joules: np.ndarray, floor_w: float,
-                  latency_s: float) -> tuple[np.ndarray, np.ndarray]:
+def power_profile(start_s, end_s, joules, floor_w: float, latency_s: float) -> tuple[np.ndarray, np.ndarray]:
     """``(times, watts)``: a step function, ``watts[i]`` from ``times[i]`` to ``times[i + 1]`` —
     ``floor_w`` (baseline and static) plus each stage's energy spread evenly over its span (a
     stage of no duration adds its energy to the call's average instead of to a spike)."""
-    start_s, end_s, joules = (np.asarray(x, dtype=float) for x in (start_s, end_s, joules))
-    span = end_s - start_s
-    timed = span > 0
-    untimed = float(joules[~timed].sum())
-    edges = np.unique(np.concatenate([[0.0, max(latency_s, 0.0)], start_s[timed], end_s[timed]]))
-    level = floor_w + (untimed / latency_s if latency_s > 0 else 0.0)
-    if len(edges) < 2:
-        return edges, np.zeros(0)
-    # a sweep over the edges: each stage's power switched on at its start and off at its end
-    step = np.zeros(len(edges))
-    watts = joules[timed] / span[timed]
-    np.add.at(step, np.searchsorted(edges, start_s[timed]), watts)
-    np.add.at(step, np.searchsorted(edges, end_s[timed]), -watts)
-    return edges, level + np.cumsum(step)[:-1]
+    level = floor_w
+    changes: dict[float, float] = {0.0: 0.0, max(latency_s, 0.0): 0.0}
+    for s, e, j in zip(map(float, start_s), map(float, end_s), map(float, joules)):
+        if e > s:  # a sweep over the edges: the stage's power on at its start, off at its end
+            changes[s] = changes.get(s, 0.0) + j / (e - s)
+            changes[e] = changes.get(e, 0.0) - j / (e - s)
+        elif latency_s > 0:
+            level += j / latency_s
+    times = sorted(changes)
+    watts = []
+    for t in times[:-1]:
+        level += changes[t]
+        watts.append(level)
+    return np.array(times), np.array(watts)
 
 
 def throttle_scale(run, acc: Accelerator, cap_w: float, boost_w: float, *, iterations: int = 5) -> float:

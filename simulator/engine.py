@@ -315,38 +315,42 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     candidates = [schedule] if policy == "unfused" else [fuse(schedule, accelerator)]
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)
-    results = [run(s, accelerator, event_budget=event_budget, buffers=buffers) for s in candidates]
-    chosen = min(range(len(results)), key=lambda i: (results[i].latency_s, results[i].device_s))  # host-bound: the faster device
-    best = _power_capped(results[chosen], partial(run, candidates[chosen], event_budget=event_budget, buffers=buffers),
-                         partial(_simulate_analytic, candidates[chosen]), accelerator)
+    results = [_at_power_cap(partial(run, s, event_budget=event_budget, buffers=buffers),
+                             partial(_simulate_analytic, s), accelerator, fidelity == "analytic") for s in candidates]
+    best = min(results, key=lambda r: (r.latency_s, r.device_s))  # host-bound: the faster device
     _check_finite(best, accelerator)
     return best
 
 
-def _power_capped(result: SimResult, run, estimate, acc: Accelerator) -> SimResult:
-    """``result``, or when it averages more than the chip's TDP the same call at the clock the
-    power cap holds: as a GPU's power controller lowers its clocks to hold the board's limit,
-    averaged over the call — a layer's kernels, longer than the few milliseconds its control
-    loop reacts in or as long.  The clock is found on the closed form (``estimate``,
-    :func:`simulator.energy.throttle_scale`), then ``run`` at it and, while it still averages
-    above the TDP, lowered in proportion to the excess (a few steps; the floor at worst)."""
-    cap = power.tdp_w(acc, result.dtype)
-    if result.average_power_w <= cap * (1 + 1e-9) or not math.isfinite(result.average_power_w + cap):
-        return result  # (a non-finite figure is the finiteness check's to report)
-    boost_w = result.average_power_w if result.fidelity == "analytic" else estimate(acc).average_power_w
-    scale = throttle_scale(estimate, acc, cap, boost_w)
-    capped = run(power.at_clock(acc, scale))
+def _at_power_cap(run, estimate, acc: Accelerator, analytic: bool) -> SimResult:
+    """The call at the clock the chip's power cap allows: as a GPU's power controller lowers
+    its clocks to hold the board's limit, averaged over the call — a layer's kernels, longer
+    than the few milliseconds its control loop reacts in or as long.  Whether the call at the
+    boost clock would average more than the TDP, and at which clock it would not, is found on
+    the closed form (``estimate``, :func:`simulator.energy.throttle_scale`); the asked fidelity
+    (``run``) then runs once at that clock, and lower, in proportion to any excess, while it
+    still draws more (a few steps; the floor at worst)."""
+    boost = estimate(acc)
+    cap = power.tdp_w(acc, boost.dtype)
+    if not math.isfinite(boost.average_power_w + cap):  # the finiteness check's to report
+        return boost if analytic else run(acc)
+    scale = 1.0
+    if boost.average_power_w > cap * (1 + 1e-9):
+        scale = throttle_scale(estimate, acc, cap, boost.average_power_w)
+    result = boost if analytic and scale == 1.0 else run(power.at_clock(acc, scale))
     for _ in range(6):
-        if capped.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
+        if result.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
             break
-        scale = max(power.MIN_CLOCK_SCALE, scale * cap / capped.average_power_w)
-        capped = run(power.at_clock(acc, scale))
-    note = (f"power-capped: at its boost clock the call would average {result.average_power_w:.0f} W, above "
+        scale = max(power.MIN_CLOCK_SCALE, scale * cap / result.average_power_w)
+        result = run(power.at_clock(acc, scale))
+    if scale == 1.0:
+        return result
+    note = (f"power-capped: at its boost clock the call would average {boost.average_power_w:.0f} W, above "
             f"the {cap:.0f} W TDP; the clock held at {scale:.0%} of boost")
-    if capped.average_power_w > cap * (1 + 1e-6):
-        note += (f" (its floor), where it still averages {capped.average_power_w:.0f} W: what does not scale "
+    if result.average_power_w > cap * (1 + 1e-6):
+        note += (f" (its floor), where it still averages {result.average_power_w:.0f} W: what does not scale "
                  "with the clock (DRAM, leakage) alone exceeds the TDP")
-    return dataclasses.replace(capped, clock_scale=scale, notes=capped.notes + (note,))
+    return dataclasses.replace(result, clock_scale=scale, notes=result.notes + (note,))
 
 
 def _check_finite(result: SimResult, acc: Accelerator) -> None:

@@ -110,10 +110,10 @@ class SimResult:
         latency_s = max(device_s, host_s)
         upper_bound_s = max(upper_bound_s, host_s)
         total, per_stage = call_energy(schedule, placed, acc)
-        static = acc.static_power_w * latency_s
-        baseline = (power.baseline_w(acc) - acc.static_power_w) * latency_s
-        energy = total.dynamic + baseline + static
         floor_w = power.baseline_w(acc)
+        static = acc.static_power_w * latency_s
+        baseline = (floor_w - acc.static_power_w) * latency_s
+        energy = total.dynamic + baseline + static
         _, watts = power_profile(stage_start_s, stage_end_s, [e.dynamic for e in per_stage], floor_w, latency_s)
         average_w = energy / latency_s if latency_s > 0 else floor_w
         peak_w = max(float(watts.max()) if len(watts) else floor_w, average_w)
