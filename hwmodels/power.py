@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from hwmodels.spec import Accelerator
 
-__all__ = ["tdp_w", "idle_w", "baseline_w", "control_share", "movement_factor", "issue_width", "instruction_energy_j", "register_energy_per_byte_j",
-           "peak_dynamic_power_w", "at_clock", "voltage_scale", "DEFAULT_BASELINE_FRACTION",
-           "DEFAULT_IDLE_FRACTION", "DEFAULT_CONTROL_SHARE", "REGISTER_BYTES_PER_LANE_OP", "LOAD_BYTES_PER_LANE", "MIN_CLOCK_SCALE"]
+__all__ = ["tdp_w", "idle_w", "baseline_w", "control_share", "movement_factor", "issue_width",
+           "instruction_energy_j", "register_energy_per_byte_j", "peak_dynamic_power_w", "at_clock",
+           "voltage_scale", "DEFAULT_BASELINE_FRACTION", "DEFAULT_IDLE_FRACTION", "DEFAULT_CONTROL_SHARE",
+           "REGISTER_BYTES_PER_LANE_OP", "LOAD_BYTES_PER_LANE", "INSTRUCTION_OVER_FMA", "MIN_CLOCK_SCALE"]
 
 #: Share of the TDP a busy chip draws whatever it runs, for a spec without a measurement: the
 #: median of the measured GPUs' constant power over their TDP — V100 32.3 of 300 W (AccelWattch,
@@ -42,23 +43,23 @@ DEFAULT_IDLE_FRACTION = 0.108
 #: data-movement energy of L1, L2 and HBM on A100, GH200, MI250X and MI300A; the middle, 0.625.
 DEFAULT_CONTROL_SHARE = 0.625
 #: Register-file bytes one lane's arithmetic instruction moves: a fused multiply-add reads
-#: three 32-bit operands and writes one (Horowitz, ISSCC 2014, Fig. 1.1.9: operand delivery
-#: from the register file costs more than the arithmetic it feeds).
+#: three 32-bit operands and writes one (Horowitz, ISSCC 2014, "Computing's energy problem":
+#: operand delivery from the register file costs more than the arithmetic it feeds).
 REGISTER_BYTES_PER_LANE_OP = 16
 #: Bytes one lane's load or store instruction moves: a 128-bit access (LDG.128 / STG.128,
 #: the widest vector access, what a streaming kernel issues).
 LOAD_BYTES_PER_LANE = 16
 #: Instruction overhead of a 45 nm in-order core per instruction, against the arithmetic it
-#: issues: Horowitz (ISSCC 2014, Fig. 1.1.9) — about 70 pJ of fetch, decode, register and
-#: control energy around a 32-bit add of under 1 pJ.  Used, divided among the lanes one
+#: issues: Horowitz (ISSCC 2014, its instruction-energy breakdown of an add) — about 70 pJ of
+#: instruction-cache, register-file and control energy around an add of under 1 pJ.  Used, divided among the lanes one
 #: instruction drives, where a spec states no ``instruction_energy_j``: ``70 pJ / (0.9 + 3.7) pJ``
 #: of the 45 nm fp32 multiply-add, times the spec's own fp32 energy per multiply-add (so the
 #: ratio, not the node, is what is assumed).
 INSTRUCTION_OVER_FMA = 70.0 / (0.9 + 3.7)
-#: The lowest clock a throttled chip runs at, as a share of its boost clock: NVIDIA's data-centre
-#: GPUs keep their SM clock at or above their base clock under a power cap (H100 SXM5: 1,590 of
-#: 1,980 MHz would be 0.80; the range their application clocks allow goes lower, to about a
-#: third).  A floor, not a fit: a spec that needs more throttling than this exceeds its TDP.
+#: The lowest clock a throttled chip runs at, as a share of its boost clock — an assumption (no
+#: published floor was found; a GPU's power controller may go below its base clock, an H100
+#: SXM5's 1,590 of 1,980 MHz = 0.80).  A floor, not a fit: a call that needs more throttling
+#: than this says it still exceeds the TDP.
 MIN_CLOCK_SCALE = 0.3
 
 
@@ -78,7 +79,8 @@ def baseline_w(acc: Accelerator) -> float:
     if p is not None and p.baseline_w is not None:
         value = p.baseline_w.value
     else:
-        fraction = p.baseline_fraction if p is not None and p.baseline_fraction is not None else DEFAULT_BASELINE_FRACTION
+        stated = p.baseline_fraction if p is not None else None
+        fraction = stated if stated is not None else DEFAULT_BASELINE_FRACTION
         value = fraction * tdp_w(acc)
     return max(value, acc.static_power_w)
 
@@ -159,7 +161,8 @@ def peak_dynamic_power_w(acc: Accelerator, dtype: str = "fp32") -> float:
     move = movement_factor(acc)
     for level in acc.memory[:-1]:
         power += acc.peak_bandwidth_bytes_per_s(level.name) * level.energy_per_byte_j * move
-    per_dram_byte = sum(level.energy_per_byte_j for level in acc.memory) * move + register + instruction / LOAD_BYTES_PER_LANE
+    per_dram_byte = (sum(level.energy_per_byte_j for level in acc.memory) * move + register
+                     + instruction / LOAD_BYTES_PER_LANE)
     return power + acc.dram.bandwidth_bytes_per_s * per_dram_byte
 
 
@@ -175,7 +178,7 @@ def at_clock(acc: Accelerator, clock_scale: float) -> Accelerator:
     second fall with the clock, every on-chip action's energy with the square of the voltage,
     the baseline's clock-driven part (above static) with f·V²; DRAM, links and leakage keep
     theirs (the memory has its own clock).  What a power cap does (see
-    :func:`simulator.energy.throttle`)."""
+    :func:`simulator.energy.throttle_scale`)."""
     if not 0 < clock_scale <= 1:
         raise ValueError(f"clock_scale: expected a share in (0, 1], got {clock_scale!r}")
     if clock_scale == 1:

@@ -202,8 +202,9 @@ class Power(_Spec):
         if self.baseline_w is not None and self.baseline_fraction is not None:
             raise ValueError("baseline_fraction: give either a measured baseline_w or an assumed fraction, not both")
         if self.whole_stack and (self.instruction_energy_j or self.register_energy_per_byte_j or self.control_share):
-            raise ValueError("whole_stack: measured whole-stack energies already hold instruction, register-file and "
-                             "control energy; give no instruction_energy_j, register_energy_per_byte_j or control_share")
+            raise ValueError("whole_stack: measured whole-stack energies already hold instruction, register-file "
+                             "and control energy; give no instruction_energy_j, register_energy_per_byte_j or "
+                             "control_share")
         for name in ("idle_w", "baseline_w"):
             measured = getattr(self, name)
             if measured is not None and measured.value > self.tdp_w:

@@ -191,7 +191,8 @@ def _power_lines(acc) -> list[str]:
     if p is not None and p.whole_stack:
         lines.append("#   per-action energies: measured whole-stack (control with datapath): nothing added")
     else:
-        lines.append(f"#   per-action energies: datapath figures, plus {human(power.instruction_energy_j(acc), 'energy_j')} "
+        instruction = human(power.instruction_energy_j(acc), "energy_j")
+        lines.append(f"#   per-action energies: datapath figures, plus {instruction} "
                      f"per instruction of {power.issue_width(acc)} lanes, "
                      f"{human(power.register_energy_per_byte_j(acc), 'energy_j')} per register-file byte, and "
                      f"control {power.control_share(acc):.0%} of every data movement (hwmodels.power)")

@@ -21,7 +21,8 @@ from workloads.families import carry_element
 from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
 from workloads.schedule import DTYPE_BYTES
 
-__all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s", "usd_per_million_tokens",
+__all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s",
+           "usd_per_million_tokens",
            "largest_fit", "activation_dtype", "model_flops", "ZERO_STAGES", "DDP_BUCKET_BYTES"]
 
 #: ZeRO stages (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion

@@ -144,7 +144,8 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
         if stage.step_reread_bytes and stage.steps > 1 and stage.step_reread_bytes <= max(caches):
             served = stage.step_reread_bytes / stage.ops * (1 - 1 / stage.steps)
             reads -= served
-            stage = dataclasses.replace(stage, step_reread_bytes=0.0, cache_bytes_per_op=stage.cache_bytes_per_op + served)
+            stage = dataclasses.replace(stage, step_reread_bytes=0.0,
+                                        cache_bytes_per_op=stage.cache_bytes_per_op + served)
         if reads != stage.bytes_read_per_op:
             stage = dataclasses.replace(stage, bytes_read_per_op=reads)
             changed = True

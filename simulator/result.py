@@ -104,7 +104,8 @@ class SimResult:
     @classmethod
     def build(cls, schedule: Schedule, acc: Accelerator, *, latency_s: float, bounds: Bounds,
               upper_bound_s: float, placed: list[Placement], stage_start_s: np.ndarray, stage_end_s: np.ndarray,
-              trace: pd.DataFrame | None, events: int, busy_s: dict[str, float], dram_busy_s: float, fidelity: str) -> SimResult:
+              trace: pd.DataFrame | None, events: int, busy_s: dict[str, float], dram_busy_s: float,
+              fidelity: str) -> SimResult:
         # back-to-back calls pipeline the host's issue of call n + 1 with the device's run of call n
         device_s, host_s = latency_s, float(schedule.meta.get("host_s", 0.0))
         latency_s = max(device_s, host_s)
