@@ -13,14 +13,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from reports.units import human, plain, scaled, unit  # noqa: E402
+from simulator.energy import COMPONENTS  # noqa: E402
 
 __all__ = ["growth_exponent", "colours", "mixer_colours", "algorithm_styles", "human_log_axis", "plot_latency_vs_t",
            "plot_latency_vs_hardware", "plot_validation", "plot_energy_breakdown", "ENERGY_SEGMENTS"]
 
 #: the segments of an energy breakdown: (label, result column), in stacking order
-ENERGY_SEGMENTS = (("compute", "energy_compute_j"), ("on-chip movement", "energy_onchip_j"),
-                   ("DRAM", "energy_dram_j"), ("links", "energy_link_j"), ("baseline", "energy_baseline_j"),
-                   ("static", "static_energy_j"))
+ENERGY_SEGMENTS = tuple(COMPONENTS.items())
 
 
 def colours(values) -> dict:

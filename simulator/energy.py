@@ -33,9 +33,11 @@ from workloads.schedule import Schedule, Stage
 
 __all__ = ["Energy", "COMPONENTS", "stage_energy", "call_energy", "power_profile", "throttle_scale"]
 
-#: the components a result's energy is split into, as reports name them
+#: the components energy is split into, as reports name them, and their columns (links: a whole
+#: model's collectives and hand-offs — one call moves nothing over them, so a result has no such
+#: field)
 COMPONENTS = {"compute": "energy_compute_j", "on-chip movement": "energy_onchip_j", "DRAM": "energy_dram_j",
-              "baseline": "energy_baseline_j", "static": "static_energy_j"}
+              "links": "energy_link_j", "baseline": "energy_baseline_j", "static": "static_energy_j"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pandas as pd
 from hwmodels import cost, power
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
+from simulator.energy import COMPONENTS
 from simulator.engine import simulate
 from simulator.multichip import carry_exchange, carry_hop_s, link_energy_per_byte_j, ring_collective_s, spans_nodes
 from workloads.catalog import WorkloadError
@@ -448,8 +449,7 @@ def usd_per_million_tokens(acc: Accelerator, chips: int, latency_s: float, energ
 #: a pass's energy by component (one chip's, summed over its rows): what its kernels' actions
 #: draw (:mod:`simulator.energy`), the links, and the baseline and static power over all of it —
 #: links and pipeline bubbles included, as the chips keep drawing while they wait
-ENERGY_PARTS = ("energy_compute_j", "energy_onchip_j", "energy_dram_j", "energy_link_j", "energy_baseline_j",
-                "static_energy_j")
+ENERGY_PARTS = tuple(COMPONENTS.values())
 
 
 def _waiting_row(name: str, count: int, seconds: float, link_j: float, acc: Accelerator, bound: str = "link") -> dict:
