@@ -19,6 +19,7 @@ never less than the closed-form lower bound (the totals of work and bytes).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s, upper_bound_s
 from simulator.core import memory_seconds, occupancy
-from simulator.energy import call_energy
+from simulator.energy import at_power_cap, call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import cache_latency_s, matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
@@ -146,9 +147,8 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
         out[members] = np.maximum(finish.max(axis=0), lower)
         for i, acc in zip(members, accs):  # above its TDP a chip's clock throttles: that one alone
             if _above_tdp(own, acc, float(out[i])):
-                from simulator.engine import simulate  # the engine imports this module
-
-                out[i] = simulate(schedule, acc, "unfused", fidelity="analytic").device_s
+                run = partial(analytic, own)
+                out[i] = at_power_cap(run, run, acc, True, own.dtype).device_s
     return np.maximum(out, float(schedule.meta.get("host_s", 0.0)))  # an eager call's host side (SimResult)
 
 

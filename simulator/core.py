@@ -120,7 +120,6 @@ def load_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
     return min(rate, little) if little > 0 else rate
 
 
-
 def memory_seconds(stage: Stage, acc: Accelerator, dtype: str) -> float:
     """Time ``stage``'s DRAM traffic takes alone: its reads at its load rate, and all its bytes
     at the sustained bandwidth, whichever is longer (no latency added)."""

@@ -21,6 +21,8 @@ gives the call's power over time and its peak.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,7 @@ from simulator.policy import onchip_level
 from simulator.units import Placement, matrix_dtype, operand_stream_bytes
 from workloads.schedule import Schedule, Stage
 
-__all__ = ["Energy", "COMPONENTS", "stage_energy", "call_energy", "power_profile", "throttle_scale"]
+__all__ = ["Energy", "COMPONENTS", "stage_energy", "call_energy", "power_profile", "throttle_scale", "at_power_cap"]
 
 #: the components energy is split into, as reports name them, and their columns (links: a whole
 #: model's collectives and hand-offs — one call moves nothing over them, so a result has no such
@@ -187,3 +189,39 @@ def throttle_scale(run, acc: Accelerator, cap_w: float, boost_w: float, *, itera
                 f_lo /= 2
             side = 1
     return below
+
+
+def at_power_cap(run, estimate, acc: Accelerator, analytic: bool, dtype: str):
+    """The call's result (a :class:`simulator.result.SimResult`, which ``run`` and ``estimate``
+    return for a chip) at the clock the chip's power cap allows: as a GPU's power controller lowers
+    its clocks to hold the board's limit, averaged over the call — a layer's kernels, longer
+    than the few milliseconds its control loop reacts in or as long.  Whether the call at the
+    boost clock would average more than the TDP, and at which clock it would not, is found on
+    the closed form (``estimate``, :func:`throttle_scale`); the asked fidelity
+    (``run``) then runs once at that clock, and lower, in proportion to any excess, while it
+    still draws more (a few steps; the floor at worst).  A chip that states no TDP (all its
+    units at peak) is run first and estimated only if it draws more than that."""
+    cap = power.tdp_w(acc, dtype)
+    probe = estimate if analytic or acc.power is not None else run
+    first = probe(acc)
+    if not math.isfinite(first.average_power_w + cap):  # the finiteness check's to report
+        return first if probe is run or analytic else run(acc)
+    scale = 1.0
+    if first.average_power_w > cap * (1 + 1e-9):
+        boost = first if probe is estimate else estimate(acc)
+        if boost.average_power_w > cap * (1 + 1e-9):
+            scale = throttle_scale(estimate, acc, cap, boost.average_power_w)
+    result = first if scale == 1.0 and (probe is run or analytic) else run(power.at_clock(acc, scale))
+    for _ in range(6):
+        if result.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
+            break
+        scale = max(power.MIN_CLOCK_SCALE, scale * cap / result.average_power_w)
+        result = run(power.at_clock(acc, scale))
+    if scale == 1.0:
+        return result
+    note = (f"power-capped: at its boost clock the call would average {first.average_power_w:.0f} W, above "
+            f"the {cap:.0f} W TDP; the clock held at {scale:.0%} of boost")
+    if result.average_power_w > cap * (1 + 1e-6):
+        note += (f" (its floor), where it still averages {result.average_power_w:.0f} W: what does not scale "
+                 "with the clock (DRAM, leakage) alone exceeds the TDP")
+    return dataclasses.replace(result, clock_scale=scale, notes=result.notes + (note,))

@@ -39,19 +39,17 @@ rounding of lanes in :func:`coarsen`.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 from functools import partial
 
 import simpy
 
-from hwmodels import power
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
 from simulator.core import load_rate, occupancy
-from simulator.energy import throttle_scale
+from simulator.energy import at_power_cap
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import Placement, step_parts, wave_exposure_s, waves
@@ -315,47 +313,12 @@ def simulate(schedule: Schedule, accelerator: Accelerator, policy: str = "auto",
     candidates = [schedule] if policy == "unfused" else [fuse(schedule, accelerator)]
     if policy == "auto" and candidates[0] is not schedule:
         candidates.append(schedule)
-    results = [_at_power_cap(partial(run, s, event_budget=event_budget, buffers=buffers),
+    results = [at_power_cap(partial(run, s, event_budget=event_budget, buffers=buffers),
                              partial(_simulate_analytic, s), accelerator, fidelity == "analytic", s.dtype)
                for s in candidates]
     best = min(results, key=lambda r: (r.latency_s, r.device_s))  # host-bound: the faster device
     _check_finite(best, accelerator)
     return best
-
-
-def _at_power_cap(run, estimate, acc: Accelerator, analytic: bool, dtype: str) -> SimResult:
-    """The call at the clock the chip's power cap allows: as a GPU's power controller lowers
-    its clocks to hold the board's limit, averaged over the call — a layer's kernels, longer
-    than the few milliseconds its control loop reacts in or as long.  Whether the call at the
-    boost clock would average more than the TDP, and at which clock it would not, is found on
-    the closed form (``estimate``, :func:`simulator.energy.throttle_scale`); the asked fidelity
-    (``run``) then runs once at that clock, and lower, in proportion to any excess, while it
-    still draws more (a few steps; the floor at worst).  A chip that states no TDP (all its
-    units at peak) is run first and estimated only if it draws more than that."""
-    cap = power.tdp_w(acc, dtype)
-    probe = estimate if analytic or acc.power is not None else run
-    first = probe(acc)
-    if not math.isfinite(first.average_power_w + cap):  # the finiteness check's to report
-        return first if probe is run or analytic else run(acc)
-    scale = 1.0
-    if first.average_power_w > cap * (1 + 1e-9):
-        boost = first if probe is estimate else estimate(acc)
-        if boost.average_power_w > cap * (1 + 1e-9):
-            scale = throttle_scale(estimate, acc, cap, boost.average_power_w)
-    result = first if scale == 1.0 and (probe is run or analytic) else run(power.at_clock(acc, scale))
-    for _ in range(6):
-        if result.average_power_w <= cap * (1 + 1e-6) or scale <= power.MIN_CLOCK_SCALE:
-            break
-        scale = max(power.MIN_CLOCK_SCALE, scale * cap / result.average_power_w)
-        result = run(power.at_clock(acc, scale))
-    if scale == 1.0:
-        return result
-    note = (f"power-capped: at its boost clock the call would average {first.average_power_w:.0f} W, above "
-            f"the {cap:.0f} W TDP; the clock held at {scale:.0%} of boost")
-    if result.average_power_w > cap * (1 + 1e-6):
-        note += (f" (its floor), where it still averages {result.average_power_w:.0f} W: what does not scale "
-                 "with the clock (DRAM, leakage) alone exceeds the TDP")
-    return dataclasses.replace(result, clock_scale=scale, notes=result.notes + (note,))
 
 
 def _check_finite(result: SimResult, acc: Accelerator) -> None:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.bounds import Bounds
-from hwmodels import power
 from simulator.energy import call_energy, power_profile
 from simulator.units import Placement
 from workloads.schedule import Schedule

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
 from hwmodels.systolic import gemm_cycles
+from simulator.core import block_of
 from workloads.schedule import DTYPE_BYTES, Stage
 
 
@@ -173,8 +174,6 @@ def operand_stream_bytes(stage: Stage, placement: Placement, acc: Accelerator, d
     cycle a ``rows`` × ``cols`` array takes ``rows + cols`` operands for its ``rows · cols`` MACs."""
     if placement.unit != "matrix":
         return 0.0
-    from simulator.core import block_of  # the core model imports nothing of this module's
-
     tile = block_of(stage, dtype).tile if acc.core is not None else None
     rows, cols = tile if tile is not None else (acc.matrix.rows, acc.matrix.cols)
     macs = stage.total_ops * stage.flops_per_op / 2
