@@ -166,10 +166,17 @@ def throttle_scale(run, acc: Accelerator, cap_w: float, boost_w: float, *, itera
     of compute with 1/f, DRAM unchanged), by false position (Illinois) to within 1 % of the
     cap, from the side below it.  The floor when even it exceeds the cap (the result then
     says so)."""
-    lo, hi = power.MIN_CLOCK_SCALE, 1.0
+    hi, f_hi = 1.0, boost_w - cap_w
+    # a first lower end: the clock in proportion to the excess — power falls at least as fast
+    # as the clock where the arithmetic binds, so this is usually below the cap; else the floor
+    lo = max(power.MIN_CLOCK_SCALE, cap_w / boost_w)
     f_lo = run(power.at_clock(acc, lo)).average_power_w - cap_w
-    f_hi = boost_w - cap_w
+    if f_lo > 0 and lo > power.MIN_CLOCK_SCALE:
+        hi, f_hi, lo = lo, f_lo, power.MIN_CLOCK_SCALE
+        f_lo = run(power.at_clock(acc, lo)).average_power_w - cap_w
     if f_lo >= 0:
+        return lo
+    if f_lo > -0.01 * cap_w:
         return lo
     below, side = lo, 0
     for _ in range(iterations):
