@@ -27,7 +27,7 @@ def cases(T, dtype, rng):
     ac = (a * np.exp(1j * rng.uniform(-3, 3, (T, 8)))).astype(np.complex64 if dtype == np.float32 else np.complex128)
     yield "diagonal · kogge-stone", lambda: linear_scan(a, b), lambda: linear_scan(a, b, prefix_circuit("kogge-stone", T))
     yield "diagonal · brent-kung", lambda: linear_scan(a, b), lambda: linear_scan(a, b, prefix_circuit("brent-kung", T))
-    yield "diagonal · chunked prange", lambda: linear_scan(a, b), lambda: diagonal_scan_chunked(a, b, 1024)
+    yield "diagonal · chunked (threads)", lambda: linear_scan(a, b), lambda: diagonal_scan_chunked(a, b, 1024)
     yield "complex diagonal · sklansky", (lambda: linear_scan(ac, ac.real.astype(ac.dtype) * 0 + b.astype(ac.dtype))), \
         (lambda: linear_scan(ac, b.astype(ac.dtype), prefix_circuit("sklansky", T)))
     A = (rng.normal(size=(T, 3, 3)) / 4).astype(dtype)

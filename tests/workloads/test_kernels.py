@@ -149,3 +149,20 @@ def test_out_buffer_and_overflow():
     b_bad[17, 1] = np.inf
     with pytest.raises(ValueError, match="b: contains NaN or Inf"):
         linear_scan(a, b_bad)
+
+
+def test_over_copies_partitions_the_copies_and_passes_errors_on():
+    from workloads.kernels._threads import over_copies
+
+    for n in (1, 2, 5, 8):
+        seen = []
+        got = over_copies(lambda tag, lo, hi: seen.append((lo, hi)) or (tag, lo, hi), n, "x")
+        assert sorted(seen) == [(lo, hi) for _, lo, hi in got]  # results in slice order
+        assert got[0][1] == 0 and got[-1][2] == n
+        assert all(a[2] == b[1] and a[1] < a[2] for a, b in zip(got, got[1:]))
+
+    def fails(lo, hi):
+        if hi == 3:
+            raise ValueError("slice ending at 3")
+    with pytest.raises(ValueError, match="ending at 3"):
+        over_copies(fails, 3)

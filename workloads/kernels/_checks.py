@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from workloads.circuits import Circuit
 
 FLOAT_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
-
-
-def threads() -> int:
-    return numba.get_num_threads()
 
 
 def check_array(name: str, x, ndim: int, expected: str, dtypes=FLOAT_DTYPES,
@@ -93,16 +88,3 @@ def check_heads(q, k, v, key: str = "K", value: str = "V", **per_step) -> tuple:
 def check_log_decays(g: np.ndarray) -> None:
     if np.any(g > 0):
         raise ValueError("g: expected log-decays ≤ 0 (decays α = exp(g) in (0, 1])")
-
-
-def gated_scan(sequential, chunked, q, k, v, g, algorithm: str, chunk: int) -> np.ndarray:
-    """Run a gated matrix-state scan's ``sequential`` or ``chunked`` kernel (checked inputs,
-    ``(q, k, v, g, o[, chunk])``) into a fresh output of v's shape."""
-    o = np.empty(v.shape, dtype=q.dtype)
-    if algorithm == "sequential":
-        sequential(q, k, v, g, o)
-    elif algorithm == "chunked":
-        chunked(q, k, v, g, o, check_int("chunk", chunk))
-    else:
-        raise ValueError(f"algorithm: expected 'sequential' or 'chunked', got {algorithm!r}")
-    return o

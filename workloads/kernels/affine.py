@@ -13,7 +13,7 @@ steps are affine maps, and affine maps compose associatively:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from workloads.circuits import Circuit, sequential
 from workloads.kernels._checks import (
@@ -23,8 +23,8 @@ from workloads.kernels._checks import (
     check_int,
     check_same_dtype,
     check_shape,
-    threads,
 )
+from workloads.kernels._threads import over_copies, threads
 
 __all__ = ["linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", "matrix_product_scan"]
 
@@ -32,17 +32,18 @@ __all__ = ["linear_scan", "diagonal_scan_chunked", "permutation_diagonal_scan", 
 # --------------------------------------------------------------------------- diagonal
 
 
-@njit(cache=True, parallel=True)
-def _diag_sequential(a, b, h, nblocks):
-    """h[t] = a[t] * h[t-1] + b[t]; prange over contiguous channel blocks, serial in t.
+@njit(cache=True, nogil=True)
+def _diag_sequential(a, b, h, nblocks, lo, hi):
+    """h[t] = a[t] * h[t-1] + b[t] for the contiguous channel blocks [lo, hi) of ``nblocks``,
+    serial in t.
 
     Returns whether every h is finite.  A NaN or Inf in a or b always reaches h at its step
     (NaN·0 and Inf·0 are NaN), so this doubles as the input check without a second pass:
     ``chk += x − x`` stays 0 for finite x and turns NaN otherwise, and vectorises.
     """
     T, d = a.shape
-    finite = np.ones(nblocks, dtype=np.bool_)
-    for blk in prange(nblocks):
+    finite = True
+    for blk in range(lo, hi):
         c0 = blk * d // nblocks
         c1 = (blk + 1) * d // nblocks
         carry = np.zeros(c1 - c0, dtype=h.dtype)
@@ -57,20 +58,22 @@ def _diag_sequential(a, b, h, nblocks):
                 carry[c] = x
                 ht[c] = x
                 chk[c] += x - x
-        finite[blk] = np.all(np.isfinite(chk))
-    return np.all(finite)
+        for c in range(c1 - c0):
+            finite = finite and np.isfinite(chk[c])
+    return finite
 
 
-@njit(cache=True, parallel=True)
-def _diag_circuit(a, b, ptr, src, dst, nblocks):
-    """Run a prefix circuit in place on (a, b); b ends holding every h_t.
+@njit(cache=True, nogil=True)
+def _diag_circuit(a, b, ptr, src, dst, nblocks, lo, hi):
+    """Run a prefix circuit in place on (a, b) for the channel blocks [lo, hi) of ``nblocks``;
+    b ends holding every h_t.
 
     ``x[dst] = x[src] ⊕ x[dst]`` is ``b[dst] = a[dst] b[src] + b[dst]; a[dst] = a[dst] a[src]``.
     Pairs within a level come sorted by descending dst (see :class:`Circuit`), so in-place
     updates honour the synchronous semantics.
     """
     d = a.shape[1]
-    for blk in prange(nblocks):
+    for blk in range(lo, hi):
         c0 = blk * d // nblocks
         c1 = (blk + 1) * d // nblocks
         for j in range(len(ptr) - 1):
@@ -82,28 +85,25 @@ def _diag_circuit(a, b, ptr, src, dst, nblocks):
                     a[t, c] = a[t, c] * a[s, c]
 
 
-@njit(cache=True, parallel=True)
-def _diag_chunked(a, b, h, chunk):
-    """Reduce-then-scan over time chunks: for few channels and long T.
-
-    Pass 1 (prange over chunks) reduces each chunk to its affine map (A, B); pass 2 scans the
-    chunk carries serially; pass 3 (prange over chunks) rescans each chunk from its carry.
-    Reads a and b twice, writes h once.
-    """
+@njit(cache=True, nogil=True)
+def _chunk_maps(a, b, A, B, chunk, lo, hi):
+    """Reduce each time chunk in [lo, hi) to its affine map (A, B)."""
     T, d = a.shape
-    nchunks = (T + chunk - 1) // chunk
-    A = np.ones((nchunks, d), dtype=a.dtype)
-    B = np.zeros((nchunks, d), dtype=b.dtype)
-    for k in prange(nchunks):
+    for k in range(lo, hi):
+        for c in range(d):
+            A[k, c] = 1.0
+            B[k, c] = 0.0
         for t in range(k * chunk, min(T, (k + 1) * chunk)):
             for c in range(d):
                 B[k, c] = a[t, c] * B[k, c] + b[t, c]
                 A[k, c] = a[t, c] * A[k, c]
-    carry = np.zeros((nchunks, d), dtype=b.dtype)  # carry[k] = h at the end of chunk k - 1
-    for k in range(1, nchunks):
-        for c in range(d):
-            carry[k, c] = A[k - 1, c] * carry[k - 1, c] + B[k - 1, c]
-    for k in prange(nchunks):
+
+
+@njit(cache=True, nogil=True)
+def _chunk_rescan(a, b, h, carry, chunk, lo, hi):
+    """Rescan each time chunk in [lo, hi) from its carry (h at the end of the chunk before)."""
+    T, d = a.shape
+    for k in range(lo, hi):
         t0 = k * chunk
         for c in range(d):
             h[t0, c] = a[t0, c] * carry[k, c] + b[t0, c]
@@ -113,51 +113,55 @@ def _diag_chunked(a, b, h, chunk):
 
 
 # --------------------------------------------------------------------------- dense
+# Serial: a dense circuit's pairs are independent only within a level, and a barrier per level
+# is what Numba's parallel=True would compile for (seconds per dtype); these are the O(d³)
+# forms that show why dense recurrences are costly, not the fast path.
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _dense_sequential(A, b, h):
-    """h[t] = A[t] @ h[t-1] + b[t]; prange over the rows of each step's mat-vec."""
+    """h[t] = A[t] @ h[t-1] + b[t]."""
     T, d = b.shape
     for i in range(d):
         h[0, i] = b[0, i]
     for t in range(1, T):
-        for i in prange(d):
+        for i in range(d):
             acc = b[t, i]
             for k in range(d):
                 acc += A[t, i, k] * h[t - 1, k]
             h[t, i] = acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _dense_circuit(A, b, ptr, src, dst):
     """Run a prefix circuit in place on (A, b): (A_s, b_s) ⊕ (A_d, b_d) = (A_d A_s, A_d b_s + b_d).
 
-    Each level computes its new values into scratch (prange over pairs), then writes them:
-    a level's pairs are independent only under the synchronous semantics.
+    Pairs within a level come sorted by descending dst (see :class:`Circuit`): a pair's source
+    is read before any pair of the level writes it, so in-place updates through one pair's
+    scratch honour the synchronous semantics.
     """
     d = b.shape[1]
+    nb = np.empty(d, dtype=b.dtype)
+    nA = np.empty((d, d), dtype=A.dtype)
     for j in range(len(ptr) - 1):
-        p0, p1 = ptr[j], ptr[j + 1]
-        nb = np.empty((p1 - p0, d), dtype=b.dtype)
-        nA = np.empty((p1 - p0, d, d), dtype=A.dtype)
-        for q in prange(p1 - p0):
-            s = src[p0 + q]
-            t = dst[p0 + q]
+        for q in range(ptr[j], ptr[j + 1]):
+            s = src[q]
+            t = dst[q]
             for i in range(d):
                 acc = b[t, i]
                 for k in range(d):
                     acc += A[t, i, k] * b[s, k]
-                nb[q, i] = acc
+                nb[i] = acc
                 for m in range(d):
-                    acc2 = A[t, i, 0] * A[s, 0, m]
-                    for k in range(1, d):
-                        acc2 += A[t, i, k] * A[s, k, m]
-                    nA[q, i, m] = acc2
-        for q in prange(p1 - p0):
-            t = dst[p0 + q]
-            b[t, :] = nb[q]
-            A[t, :, :] = nA[q]
+                    nA[i, m] = 0.0
+                for k in range(d):
+                    x = A[t, i, k]
+                    for m in range(d):
+                        nA[i, m] += x * A[s, k, m]
+            for i in range(d):
+                b[t, i] = nb[i]
+                for m in range(d):
+                    A[t, i, m] = nA[i, m]
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -220,7 +224,8 @@ def linear_scan(a: np.ndarray, b: np.ndarray, circuit: Circuit | None = None, *,
     circuit = check_circuit(circuit, T)
     h = _output(out, b, a)
     if circuit is None and not dense:
-        if not _diag_sequential(a, b, h, _channel_blocks(b)):
+        nblocks = _channel_blocks(b)
+        if not all(over_copies(_diag_sequential, nblocks, a, b, h, nblocks)):
             _raise_non_finite(a=a, b=b)
         return h
     check_finite(a=a, b=b)
@@ -232,12 +237,13 @@ def linear_scan(a: np.ndarray, b: np.ndarray, circuit: Circuit | None = None, *,
     if dense:
         _dense_circuit(A, h, circuit.ptr, circuit.src, circuit.dst)
     else:
-        _diag_circuit(A, h, circuit.ptr, circuit.src, circuit.dst, min(threads(), d))
+        nblocks = min(threads(), d)
+        over_copies(_diag_circuit, nblocks, A, h, circuit.ptr, circuit.src, circuit.dst, nblocks)
     return h
 
 
 def diagonal_scan_chunked(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Diagonal scan by reduce-then-scan over time chunks (``prange`` over chunks).
+    """Diagonal scan by reduce-then-scan over time chunks (chunks spread over every core).
 
     The parallel form for few channels and long T; same contract as :func:`linear_scan`.
     """
@@ -247,7 +253,15 @@ def diagonal_scan_chunked(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np
     check_same_dtype("a", a, b, "b")
     chunk = check_int("chunk", chunk)
     h = np.empty_like(b)
-    _diag_chunked(a, b, h, chunk)
+    T, d = b.shape
+    nchunks = (T + chunk - 1) // chunk
+    A = np.empty((nchunks, d), dtype=a.dtype)
+    B = np.empty((nchunks, d), dtype=b.dtype)
+    over_copies(_chunk_maps, nchunks, a, b, A, B, chunk)  # pass 1: each chunk's map
+    carry = np.zeros((nchunks, d), dtype=b.dtype)  # carry[k] = h at the end of chunk k - 1
+    if nchunks > 1:  # pass 2: the carries are the scan of the chunks' maps
+        _diag_sequential(A[:-1], B[:-1], carry[1:], 1, 0, 1)
+    over_copies(_chunk_rescan, nchunks, a, b, h, carry, chunk)  # pass 3: rescan from the carry
     return h
 
 
@@ -342,7 +356,10 @@ def _product_circuit_mod(M, p, ptr, src, dst):
     """x[dst] = x[dst] · x[src] mod p (later factors on the left), synchronous, in place."""
     for j in range(len(ptr) - 1):
         for q in range(ptr[j], ptr[j + 1]):  # descending dst: sources read before written
-            M[dst[q]] = _matmul_mod(M[dst[q]], M[src[q]], p)
+            product = _matmul_mod(M[dst[q]], M[src[q]], p)
+            for i in range(product.shape[0]):
+                for m in range(product.shape[1]):
+                    M[dst[q], i, m] = product[i, m]
 
 
 def matrix_product_scan(M: np.ndarray, p: int, circuit: Circuit | None = None) -> np.ndarray:

@@ -8,70 +8,94 @@ row maximum ``m`` and normaliser ``ℓ`` (online softmax), so no T×T matrix is 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from workloads.kernels._checks import check_heads, check_int
+from workloads.kernels._threads import over_copies
 
 __all__ = ["attention"]
 
 
-@njit(cache=True, parallel=True)
-def _naive(q, k, v, o):
+@njit(cache=True, nogil=True)
+def _naive(q, k, v, o, lo, hi):
+    """Each row's softmax directly, for the (batch, head) pairs in [lo, hi)."""
     Bn, T, H, D = q.shape
     scale = 1.0 / np.sqrt(D)
-    for bh in prange(Bn * H):
+    s = np.empty(T)
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         for t in range(T):
-            s = np.empty(t + 1)
+            top = -np.inf
             for j in range(t + 1):
-                s[j] = scale * (q[b, t, h] @ k[b, j, h])
-            p = np.exp(s - s.max())
-            p /= p.sum()
+                dot = 0.0
+                for x in range(D):
+                    dot += q[b, t, h, x] * k[b, j, h, x]
+                s[j] = scale * dot
+                top = max(top, s[j])
+            total = 0.0
+            for j in range(t + 1):
+                s[j] = np.exp(s[j] - top)
+                total += s[j]
             for e in range(v.shape[3]):
                 acc = 0.0
                 for j in range(t + 1):
-                    acc += p[j] * v[b, j, h, e]
-                o[b, t, h, e] = acc
+                    acc += s[j] * v[b, j, h, e]
+                o[b, t, h, e] = acc / total
 
 
-@njit(cache=True, parallel=True)
-def _blocked(q, k, v, o, Bq, Bk):
+@njit(cache=True, nogil=True)
+def _blocked(q, k, v, o, Bq, Bk, lo, hi):
+    """Online softmax over Bq×Bk tiles, in float64, for the (batch, head, query block) jobs in
+    [lo, hi); plain loops (see ssd.py)."""
     Bn, T, H, D = q.shape
     E = v.shape[3]
     scale = 1.0 / np.sqrt(D)
     nq = (T + Bq - 1) // Bq
-    for job in prange(Bn * H * nq):
+    m = np.empty(Bq)
+    ell = np.empty(Bq)
+    acc = np.empty((Bq, E))
+    S = np.empty(Bk)
+    for job in range(lo, hi):
         bh = job // nq
         b = bh // H
         h = bh % H
         t0 = (job % nq) * Bq
         t1 = min(T, t0 + Bq)
-        n = t1 - t0
-        Q = q[b, t0:t1, h, :].astype(np.float64) * scale
-        m = np.full(n, -np.inf)
-        ell = np.zeros(n)
-        acc = np.zeros((n, E))
+        for i in range(t1 - t0):
+            m[i] = -np.inf
+            ell[i] = 0.0
+            for e in range(E):
+                acc[i, e] = 0.0
         for s0 in range(0, t1, Bk):  # key blocks up to the causal edge
             s1 = min(t1, s0 + Bk)
-            Kb = k[b, s0:s1, h, :].astype(np.float64)
-            Vb = v[b, s0:s1, h, :].astype(np.float64)
-            S = Q @ np.ascontiguousarray(Kb.T)
-            for i in range(n):
+            for i in range(t1 - t0):
+                t = t0 + i
+                row_max = m[i]
                 for j in range(s1 - s0):
-                    if s0 + j > t0 + i:
-                        S[i, j] = -np.inf
-            for i in range(n):
-                row_max = max(m[i], S[i].max())
+                    if s0 + j > t:
+                        S[j] = -np.inf
+                    else:
+                        dot = 0.0
+                        for x in range(D):
+                            dot += q[b, t, h, x] * k[b, s0 + j, h, x]
+                        S[j] = scale * dot
+                    row_max = max(row_max, S[j])
                 if row_max == -np.inf:
                     continue
                 correction = np.exp(m[i] - row_max)
-                p = np.exp(S[i] - row_max)
-                ell[i] = ell[i] * correction + p.sum()
-                acc[i] = acc[i] * correction + p @ Vb
+                ell[i] *= correction
+                for e in range(E):
+                    acc[i, e] *= correction
+                for j in range(s1 - s0):
+                    p = np.exp(S[j] - row_max)
+                    ell[i] += p
+                    for e in range(E):
+                        acc[i, e] += p * v[b, s0 + j, h, e]
                 m[i] = row_max
-        for i in range(n):
-            o[b, t0 + i, h, :] = acc[i] / ell[i]
+        for i in range(t1 - t0):
+            for e in range(E):
+                o[b, t0 + i, h, e] = acc[i, e] / ell[i]
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, algorithm: str = "naive",
@@ -84,10 +108,12 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, algorithm: str = "nai
     q, k, v = check_heads(q, k, v, key="D", value="E")
     o = np.empty(v.shape, dtype=q.dtype)
     if algorithm == "naive":
-        _naive(q, k, v, o)
+        over_copies(_naive, q.shape[0] * q.shape[2], q, k, v, o)
     elif algorithm == "blocked":
         block = check_int("block", block)
-        _blocked(q, k, v, o, block, block)
+        block = min(block, q.shape[1])
+        nq = (q.shape[1] + block - 1) // block
+        over_copies(_blocked, q.shape[0] * q.shape[2] * nq, q, k, v, o, block, block)
     else:
         raise ValueError(f"algorithm: expected 'naive' or 'blocked', got {algorithm!r}")
     return o

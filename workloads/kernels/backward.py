@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from workloads.kernels._checks import check_array, check_heads, check_log_decays, check_shape
+from workloads.kernels._threads import over_copies
 from workloads.kernels.affine import linear_scan
 
 __all__ = ["linear_scan_backward", "ssd_backward"]
@@ -47,11 +48,12 @@ def linear_scan_backward(a: np.ndarray, b: np.ndarray, dy: np.ndarray, circuit=N
     return da, np.ascontiguousarray(g)
 
 
-@njit(cache=True)
-def _ssd_backward(q, k, v, g, do, dq, dk, dv, dg):
+@njit(cache=True, nogil=True)
+def _ssd_backward(q, k, v, g, do, dq, dk, dv, dg, lo, hi):
+    """The reverse scan of dS for the (batch, head) pairs in [lo, hi), in plain float64 loops."""
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in range(Bn * H):  # references: plain loops compile in a fraction of prange's time
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         states = np.zeros((T + 1, K, V))  # S_{-1} … S_{T-1}: the forward pass, recomputed
@@ -62,17 +64,24 @@ def _ssd_backward(q, k, v, g, do, dq, dk, dv, dg):
                     states[t + 1, i, j] = alpha * states[t, i, j] + k[b, t, h, i] * v[b, t, h, j]
         dS = np.zeros((K, V))
         for t in range(T - 1, -1, -1):
-            if t + 1 < T:
-                dS *= np.exp(g[b, t + 1, h])
+            decay = np.exp(g[b, t + 1, h]) if t + 1 < T else 1.0
+            for j in range(V):
+                dv[b, t, h, j] = 0.0
+            inner = 0.0
             for i in range(K):
+                qi = q[b, t, h, i]
+                dqi = 0.0
+                dki = 0.0
                 for j in range(V):
-                    dS[i, j] += q[b, t, h, i] * do[b, t, h, j]
-            S = states[t + 1]
-            alpha = np.exp(g[b, t, h])
-            dq[b, t, h, :] = S @ do[b, t, h, :].astype(np.float64)
-            dk[b, t, h, :] = dS @ v[b, t, h, :].astype(np.float64)
-            dv[b, t, h, :] = dS.T @ k[b, t, h, :].astype(np.float64)
-            dg[b, t, h] = alpha * np.sum(dS * states[t])
+                    x = decay * dS[i, j] + qi * do[b, t, h, j]
+                    dS[i, j] = x
+                    dqi += states[t + 1, i, j] * do[b, t, h, j]
+                    dki += x * v[b, t, h, j]
+                    dv[b, t, h, j] += x * k[b, t, h, i]
+                    inner += x * states[t, i, j]
+                dq[b, t, h, i] = dqi
+                dk[b, t, h, i] = dki
+            dg[b, t, h] = np.exp(g[b, t, h]) * inner
 
 
 def ssd_backward(q, k, v, g, do) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -84,5 +93,5 @@ def ssd_backward(q, k, v, g, do) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     check_shape("do", do, v.shape, "(B, T, H, V) like v")
     dq, dk, dv = np.empty(q.shape), np.empty(k.shape), np.empty(v.shape)
     dg = np.empty(g.shape)
-    _ssd_backward(q, k, v, g, do, dq, dk, dv, dg)
+    over_copies(_ssd_backward, q.shape[0] * q.shape[2], q, k, v, g, do, dq, dk, dv, dg)
     return tuple(x.astype(q.dtype) for x in (dq, dk, dv, dg))

@@ -16,12 +16,13 @@ input ``B_t``; the output is ``o_t = S_tᵀ q_t``.  Three ways to run it:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from workloads.circuits import CIRCUITS, prefix_circuit
 from workloads.kernels._checks import (REAL, check_array, check_heads, check_int, check_log_decays,
                                       check_same_dtype, check_shape)
-from workloads.kernels.ssd import chunk_of
+from workloads.kernels._threads import over_copies
+from workloads.kernels.ssd import chunk_outputs, load_chunk, pass_state, state_read
 
 __all__ = ["delta_rule", "matrix_state_scan", "dplr_scan", "delta_product"]
 
@@ -30,27 +31,43 @@ __all__ = ["delta_rule", "matrix_state_scan", "dplr_scan", "delta_product"]
 # --------------------------------------------------------------------------- generic affine
 
 
-@njit(cache=True, parallel=True)
-def _mat_sequential(A, B, S):
-    """S[n, t] = A[n, t] @ S[n, t-1] + B[n, t]; prange over the independent copies n."""
+@njit(cache=True, nogil=True)
+def _mat_sequential(A, B, S, lo, hi):
+    """S[n, t] = A[n, t] @ S[n, t-1] + B[n, t] for the copies n in [lo, hi)."""
     N, T, K, V = B.shape
-    for n in prange(N):
-        S[n, 0] = B[n, 0]
+    for n in range(lo, hi):
+        _mul_add(A[n, 0], S[n, 0], B[n, 0], S[n, 0], False)
         for t in range(1, T):
-            S[n, t] = A[n, t] @ S[n, t - 1] + B[n, t]
+            _mul_add(A[n, t], S[n, t - 1], B[n, t], S[n, t], True)
 
 
-@njit(cache=True, parallel=True)
-def _mat_circuit(A, B, ptr, src, dst):
+@njit(cache=True)
+def _mul_add(X, Y, Z, out, multiply):
+    """out = X @ Y + Z (Z alone unless ``multiply``), row by row, j innermost (contiguous, it
+    vectorises); ``out`` may be Z but not X or Y."""
+    for i in range(X.shape[0]):
+        for j in range(Y.shape[1]):
+            out[i, j] = Z[i, j]
+        for x in range(X.shape[1] if multiply else 0):
+            xi = X[i, x]
+            for j in range(Y.shape[1]):
+                out[i, j] += xi * Y[x, j]
+
+
+@njit(cache=True, nogil=True)
+def _mat_circuit(A, B, ptr, src, dst, lo, hi):
     """Dense-element circuit in place: (A_s, B_s) ⊕ (A_d, B_d) = (A_d A_s, A_d B_s + B_d)."""
-    N = B.shape[0]
-    for n in prange(N):
+    K = A.shape[2]
+    AA = np.empty((K, K), dtype=A.dtype)
+    zero = np.zeros((K, K), dtype=A.dtype)
+    for n in range(lo, hi):
         for j in range(len(ptr) - 1):
             for p in range(ptr[j], ptr[j + 1]):  # descending dst: sources read before written
                 s = src[p]
                 t = dst[p]
-                B[n, t] = A[n, t] @ B[n, s] + B[n, t]
-                A[n, t] = A[n, t] @ A[n, s]
+                _mul_add(A[n, t], B[n, s], B[n, t], B[n, t], True)
+                _mul_add(A[n, t], A[n, s], zero, AA, True)
+                _mul_add(A[n, t], AA, AA, A[n, t], False)  # copy AA back
 
 
 def matrix_state_scan(A: np.ndarray, B: np.ndarray, circuit=None) -> np.ndarray:
@@ -65,24 +82,24 @@ def matrix_state_scan(A: np.ndarray, B: np.ndarray, circuit=None) -> np.ndarray:
     check_same_dtype("A", A, B, "B")
     if circuit is None:
         S = np.empty_like(B)
-        _mat_sequential(A, B, S)
+        over_copies(_mat_sequential, N, A, B, S)
         return S
     if circuit.n != T:
         raise ValueError(f"circuit: built for n={circuit.n}, but the inputs have T={T} steps")
     S = B.copy()
-    _mat_circuit(A.copy(), S, circuit.ptr, circuit.src, circuit.dst)
+    over_copies(_mat_circuit, N, A.copy(), S, circuit.ptr, circuit.src, circuit.dst)
     return S
 
 
 # --------------------------------------------------------------------------- delta rule
 
 
-@njit(cache=True, parallel=True)
-def _delta_sequential(q, k, v, beta, g, o):
-    """S ← α (S − β k (kᵀ S)) + β k vᵀ, o = Sᵀ q, per (batch, head); α = exp(g)."""
+@njit(cache=True, nogil=True)
+def _delta_sequential(q, k, v, beta, g, o, lo, hi):
+    """S ← α (S − β k (kᵀ S)) + β k vᵀ, o = Sᵀ q, per (batch, head) in [lo, hi); α = exp(g)."""
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in prange(Bn * H):
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V), dtype=q.dtype)
@@ -115,43 +132,51 @@ def _delta_sequential(q, k, v, beta, g, o):
                 o[b, t, h, j] = ot[j]
 
 
-@njit(cache=True, parallel=True)
-def _delta_chunked(q, k, v, beta, g, o, C):
-    """WY/UT chunked delta rule (with optional scalar gate), prange over (batch, head).
+@njit(cache=True, nogil=True)
+def _delta_chunked(q, k, v, beta, g, o, C, lo, hi):
+    """WY/UT chunked delta rule (with optional scalar gate) for the (batch, head) pairs in
+    [lo, hi).
 
-    Chunks are computed in float64 whatever the input dtype (accumulate wide, store narrow).
+    Chunks are computed in float64 whatever the input dtype (accumulate wide, store narrow),
+    in plain loops (see ssd.py); the outputs and the state passing are SSD's, with the state
+    corrections Δ in place of the values.
     """
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in prange(Bn * H):
+    Qc = np.empty((C, K))
+    Kc = np.empty((C, K))
+    D = np.empty((C, V))
+    KK = np.empty((C, C))
+    gam = np.empty(C)
+    row = np.empty(V)
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V))
         for t0 in range(0, T, C):
             n = min(C, T - t0)
-            Qc, Kc, Vc, gam = chunk_of(q, k, v, g, b, h, t0, n)
-            bc = beta[b, t0:t0 + n, h].astype(np.float64)
-            KK = Kc @ Kc.T
-            QK = Qc @ Kc.T
-            # right-hand side: diag(β)(V − diag(Γ) K S_0)
-            R = Vc - np.exp(gam).reshape(n, 1) * (Kc @ S)
-            # forward substitution: Δ_t = β_t (R_t − Σ_{i<t} e^{γ_t−γ_i} (k_iᵀk_t) Δ_i)
-            D = np.empty((n, V))
+            load_chunk(q, k, g, b, h, t0, n, Qc, Kc, gam)
             for t in range(n):
-                row = R[t].copy()
                 for i in range(t):
-                    row -= (np.exp(gam[t] - gam[i]) * KK[t, i]) * D[i]
-                D[t] = bc[t] * row
-            # outputs: o_t = Γ_t S_0ᵀ q_t + Σ_{i≤t} e^{γ_t−γ_i} (k_iᵀ q_t) Δ_i
-            M = np.zeros((n, n))
+                    s = 0.0
+                    for x in range(K):
+                        s += Kc[t, x] * Kc[i, x]
+                    KK[t, i] = s
+            # forward substitution: Δ_t = β_t (v_t − Γ_t S_0ᵀ k_t − Σ_{i<t} e^{γ_t−γ_i} (k_iᵀk_t) Δ_i)
             for t in range(n):
-                for i in range(t + 1):
-                    M[t, i] = np.exp(gam[t] - gam[i]) * QK[t, i]
-            Oc = np.exp(gam).reshape(n, 1) * (Qc @ S) + M @ D
-            o[b, t0:t0 + n, h, :] = Oc
-            # next chunk's state: Γ_C S_0 + Σ_i e^{γ_C−γ_i} k_i Δ_iᵀ
-            w = np.exp(gam[n - 1] - gam).reshape(n, 1)
-            S = np.exp(gam[n - 1]) * S + np.ascontiguousarray(Kc.T) @ (w * D)
+                state_read(Kc, t, S, row)
+                et = np.exp(gam[t])
+                for j in range(V):
+                    row[j] = v[b, t0 + t, h, j] - et * row[j]
+                for i in range(t):
+                    c = np.exp(gam[t] - gam[i]) * KK[t, i]
+                    for j in range(V):
+                        row[j] -= c * D[i, j]
+                bt = beta[b, t0 + t, h]
+                for j in range(V):
+                    D[t, j] = bt * row[j]
+            chunk_outputs(Qc, Kc, D, gam, n, S, o, b, t0, h, row)
+            pass_state(Kc, D, gam, n, S)
 
 
 def _check_qkv(q, k, v, beta, g):
@@ -181,10 +206,11 @@ def delta_rule(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     q, k, v, beta, g = _check_qkv(q, k, v, beta, g)
     o = np.empty(v.shape, dtype=q.dtype)
     if algorithm == "sequential":
-        _delta_sequential(q, k, v, beta, g, o)
+        over_copies(_delta_sequential, q.shape[0] * q.shape[2], q, k, v, beta, g, o)
         return o
     if algorithm == "chunked":
-        _delta_chunked(q, k, v, beta, g, o, check_int("chunk", chunk))
+        chunk = min(check_int("chunk", chunk), q.shape[1])
+        over_copies(_delta_chunked, q.shape[0] * q.shape[2], q, k, v, beta, g, o, chunk)
         return o
     if algorithm in CIRCUITS:
         Bn, T, H, K = q.shape

@@ -20,21 +20,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from workloads.kernels._checks import REAL, check_array, check_heads, check_log_decays, check_shape, gated_scan
+from workloads.kernels._checks import REAL, check_array, check_heads, check_log_decays, check_shape
+from workloads.kernels._threads import gated_scan
 
 __all__ = ["gla"]
 
 
-@njit(cache=True)
-def _gla_sequential(q, k, v, g, o):
+@njit(cache=True, nogil=True)
+def _gla_sequential(q, k, v, g, o, lo, hi):
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in range(Bn * H):  # references: plain loops compile in a fraction of prange's time
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V), dtype=q.dtype)
         for t in range(T):
-            o[b, t, h, :] = 0.0
+            for j in range(V):
+                o[b, t, h, j] = 0.0
             for i in range(K):
                 alpha = np.exp(g[b, t, h, i])
                 ki = k[b, t, h, i]
@@ -44,36 +46,54 @@ def _gla_sequential(q, k, v, g, o):
                     o[b, t, h, j] += S[i, j] * qi
 
 
-@njit(cache=True)
-def _gla_chunked(q, k, v, g, o, C):
+@njit(cache=True, nogil=True)
+def _gla_chunked(q, k, v, g, o, C, lo, hi):
     """Per chunk: the gated intra-chunk scores, the carried state's share, the state update;
-    in float64."""
+    in float64, in plain loops (see ssd.py)."""
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in range(Bn * H):  # references: plain loops compile in a fraction of prange's time
+    Qg = np.empty((C, K))  # q_t ⊙ e^{b_t}: the query seen from the chunk's start
+    Kc = np.empty((C, K))
+    Vc = np.empty((C, V))
+    bc = np.empty((C, K))  # cumulative log-gates, per key channel
+    row = np.empty(V)
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V))
         for t0 in range(0, T, C):
             n = min(C, T - t0)
-            Qc = q[b, t0:t0 + n, h, :].astype(np.float64)
-            Kc = k[b, t0:t0 + n, h, :].astype(np.float64)
-            Vc = v[b, t0:t0 + n, h, :].astype(np.float64)
-            bc = np.empty((n, K))  # cumulative log-gates, per key channel
-            run = np.zeros(K)
             for t in range(n):
-                run += g[b, t0 + t, h, :].astype(np.float64)
-                bc[t] = run
-            A = np.zeros((n, n))
-            for t in range(n):
+                for i in range(K):
+                    bc[t, i] = (bc[t - 1, i] if t > 0 else 0.0) + g[b, t0 + t, h, i]
+                    Kc[t, i] = k[b, t0 + t, h, i]
+                    Qg[t, i] = q[b, t0 + t, h, i] * np.exp(bc[t, i])
+                for j in range(V):
+                    Vc[t, j] = v[b, t0 + t, h, j]
+            for t in range(n):  # o_t = (q_t ⊙ e^{b_t})ᵀ S + Σ_{s≤t} A_ts v_s
+                for j in range(V):
+                    row[j] = 0.0
+                for i in range(K):
+                    c = Qg[t, i]
+                    for j in range(V):
+                        row[j] += c * S[i, j]
                 for s in range(t + 1):
-                    acc = 0.0
+                    a = 0.0  # A_ts = Σ_i q_ti k_si e^{b_ti − b_si}
                     for i in range(K):
-                        acc += Qc[t, i] * Kc[s, i] * np.exp(bc[t, i] - bc[s, i])
-                    A[t, s] = acc
-            o[b, t0:t0 + n, h, :] = (Qc * np.exp(bc)) @ S + A @ Vc
-            last = bc[n - 1]
-            S = np.exp(last).reshape(K, 1) * S + np.ascontiguousarray((Kc * np.exp(last - bc)).T) @ Vc
+                        a += q[b, t0 + t, h, i] * Kc[s, i] * np.exp(bc[t, i] - bc[s, i])
+                    for j in range(V):
+                        row[j] += a * Vc[s, j]
+                for j in range(V):
+                    o[b, t0 + t, h, j] = row[j]
+            for i in range(K):  # S_i ← e^{b_C,i} S_i + Σ_s k_si e^{b_C,i − b_si} v_s
+                last = bc[n - 1, i]
+                decay = np.exp(last)
+                for j in range(V):
+                    S[i, j] *= decay
+                for s in range(n):
+                    c = Kc[s, i] * np.exp(last - bc[s, i])
+                    for j in range(V):
+                        S[i, j] += c * Vc[s, j]
 
 
 def gla(q: np.ndarray, k: np.ndarray, v: np.ndarray, g: np.ndarray,

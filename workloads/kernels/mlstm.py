@@ -24,6 +24,8 @@ import numpy as np
 from numba import njit
 
 from workloads.kernels._checks import check_heads, check_int
+from workloads.kernels._threads import over_copies
+from workloads.kernels.ssd import state_read
 
 __all__ = ["mlstm"]
 
@@ -33,11 +35,11 @@ def _log_sigmoid(x):
     return min(x, 0.0) - np.log1p(np.exp(-abs(x)))
 
 
-@njit(cache=True)
-def _mlstm_sequential(q, k, v, ig, fg, o):
+@njit(cache=True, nogil=True)
+def _mlstm_sequential(q, k, v, ig, fg, o, lo, hi):
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in range(Bn * H):  # references: plain loops compile in a fraction of prange's time
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V), dtype=q.dtype)
@@ -49,7 +51,8 @@ def _mlstm_sequential(q, k, v, ig, fg, o):
             f = np.exp(log_f + m - m_new)
             i = np.exp(ig[b, t, h] - m_new)
             den = 0.0
-            o[b, t, h, :] = 0.0
+            for j in range(V):
+                o[b, t, h, j] = 0.0
             for a in range(K):
                 ka = i * k[b, t, h, a]
                 qa = q[b, t, h, a]
@@ -58,17 +61,25 @@ def _mlstm_sequential(q, k, v, ig, fg, o):
                 for j in range(V):
                     S[a, j] = f * S[a, j] + ka * v[b, t, h, j]
                     o[b, t, h, j] += S[a, j] * qa
-            o[b, t, h, :] /= max(abs(den), np.exp(-m_new))
+            scale = max(abs(den), np.exp(-m_new))
+            for j in range(V):
+                o[b, t, h, j] /= scale
             m = m_new
 
 
-@njit(cache=True)
-def _mlstm_chunked(q, k, v, ig, fg, o, C):
+@njit(cache=True, nogil=True)
+def _mlstm_chunked(q, k, v, ig, fg, o, C, lo, hi):
     """Per chunk: the stabilised intra-chunk weights, the carried state's share, the state
-    update; in float64."""
+    update; in float64, in plain loops (see ssd.py)."""
     Bn, T, H, K = q.shape
     V = v.shape[3]
-    for bh in range(Bn * H):
+    Qc = np.empty((C, K))
+    Kc = np.empty((C, K))
+    Vc = np.empty((C, V))
+    cum = np.empty(C)  # b_t: cumulative log forget gate
+    D = np.empty((C, C))  # log-weights D_ts of step s at step t (s ≤ t)
+    row = np.empty(V)
+    for bh in range(lo, hi):
         b = bh // H
         h = bh % H
         S = np.zeros((K, V))
@@ -76,36 +87,55 @@ def _mlstm_chunked(q, k, v, ig, fg, o, C):
         m = 0.0
         for t0 in range(0, T, C):
             L = min(C, T - t0)
-            Qc = q[b, t0:t0 + L, h, :].astype(np.float64)
-            Kc = k[b, t0:t0 + L, h, :].astype(np.float64)
-            Vc = v[b, t0:t0 + L, h, :].astype(np.float64)
-            cum = np.empty(L)  # b_t: cumulative log forget gate
             run = 0.0
             for t in range(L):
                 run += _log_sigmoid(np.float64(fg[b, t0 + t, h]))
                 cum[t] = run
-            # log-weights D_ts of step s at step t (s ≤ t), and each row's stabiliser
-            D = np.full((L, L), -np.inf)
-            row_max = np.empty(L)
+                for x in range(K):
+                    Qc[t, x] = q[b, t0 + t, h, x]
+                    Kc[t, x] = k[b, t0 + t, h, x]
+                for j in range(V):
+                    Vc[t, j] = v[b, t0 + t, h, j]
             for t in range(L):
-                mt = cum[t] + m
+                row_max = cum[t] + m  # the row's stabiliser: its largest log-weight
                 for s in range(t + 1):
                     D[t, s] = cum[t] - cum[s] + ig[b, t0 + s, h]
-                    mt = max(mt, D[t, s])
-                row_max[t] = mt
-            W = np.exp(D - row_max.reshape(L, 1)) * (Qc @ np.ascontiguousarray(Kc.T))  # stabilised, masked scores
-            carried = np.exp(cum + m - row_max)
-            num = carried.reshape(L, 1) * (Qc @ S) + W @ Vc
-            den = carried * (Qc @ n) + W.sum(axis=1)
-            o[b, t0:t0 + L, h, :] = num / np.maximum(np.abs(den), np.exp(-row_max)).reshape(L, 1)
+                    row_max = max(row_max, D[t, s])
+                carried = np.exp(cum[t] + m - row_max)
+                state_read(Qc, t, S, row)
+                den = 0.0
+                for x in range(K):
+                    den += n[x] * Qc[t, x]
+                den *= carried
+                for j in range(V):
+                    row[j] *= carried
+                for s in range(t + 1):
+                    score = 0.0
+                    for x in range(K):
+                        score += Qc[t, x] * Kc[s, x]
+                    w = np.exp(D[t, s] - row_max) * score  # stabilised, masked score
+                    den += w
+                    for j in range(V):
+                        row[j] += w * Vc[s, j]
+                scale = max(abs(den), np.exp(-row_max))
+                for j in range(V):
+                    o[b, t0 + t, h, j] = row[j] / scale
             # the state at the chunk's end, under its own stabiliser
-            to_end = cum[L - 1] - cum + ig[b, t0:t0 + L, h].astype(np.float64)
-            m_new = max(cum[L - 1] + m, to_end.max())
-            weights = np.exp(to_end - m_new)
+            m_new = cum[L - 1] + m
+            for s in range(L):
+                m_new = max(m_new, cum[L - 1] - cum[s] + ig[b, t0 + s, h])
             keep = np.exp(cum[L - 1] + m - m_new)
-            Kw = Kc * weights.reshape(L, 1)
-            S = keep * S + np.ascontiguousarray(Kw.T) @ Vc
-            n = keep * n + Kw.sum(axis=0)
+            for x in range(K):
+                n[x] *= keep
+                for j in range(V):
+                    S[x, j] *= keep
+            for s in range(L):
+                w = np.exp(cum[L - 1] - cum[s] + ig[b, t0 + s, h] - m_new)
+                for x in range(K):
+                    c = w * Kc[s, x]
+                    n[x] += c
+                    for j in range(V):
+                        S[x, j] += c * Vc[s, j]
             m = m_new
 
 
@@ -127,9 +157,10 @@ def mlstm(q: np.ndarray, k: np.ndarray, v: np.ndarray, i: np.ndarray, f: np.ndar
     q, k, v, i, f = check_heads(q, k, v, i=i, f=f)
     o = np.empty(v.shape, dtype=q.dtype)
     if algorithm == "sequential":
-        _mlstm_sequential(q, k, v, i, f, o)
+        over_copies(_mlstm_sequential, q.shape[0] * q.shape[2], q, k, v, i, f, o)
     elif algorithm == "chunked":
-        _mlstm_chunked(q, k, v, i, f, o, check_int("chunk", chunk))
+        chunk = min(check_int("chunk", chunk), q.shape[1])
+        over_copies(_mlstm_chunked, q.shape[0] * q.shape[2], q, k, v, i, f, o, chunk)
     else:
         raise ValueError(f"algorithm: expected 'sequential' or 'chunked', got {algorithm!r}")
     return o

@@ -22,9 +22,10 @@ Cells (state s; LSTM's state is [h, c]); σ is the logistic function:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from workloads.kernels._checks import check_array, check_int
+from workloads.kernels._threads import over_copies
 from workloads.kernels.affine import linear_scan
 
 __all__ = ["rnn", "CELLS", "init_params"]
@@ -101,11 +102,12 @@ def _sequential(cell, W, U, b, c, x, S):
         prev = S[t]
 
 
-@njit(cache=True, parallel=True)
-def _linearise(cell, W, U, b, c, x, guess, F, J):
-    """F[t] = f(guess[t-1], x_t) and J[t] = ∂f/∂s there, for all t in parallel."""
+@njit(cache=True, nogil=True)
+def _linearise(cell, W, U, b, c, x, guess, F, J, lo, hi):
+    """F[t] = f(guess[t-1], x_t) and J[t] = ∂f/∂s there, for the steps t in [lo, hi): each
+    reads only the previous guess, so they run in parallel."""
     T, n = guess.shape
-    for t in prange(T):
+    for t in range(lo, hi):
         prev = np.zeros(n) if t == 0 else guess[t - 1].copy()
         _step(cell, W, U, b, c, prev, x[t], F[t], J[t], True)
 
@@ -191,7 +193,7 @@ def rnn(cell: str, params: dict, x: np.ndarray, algorithm: str = "sequential", *
     F = np.empty((T, n))
     J = np.empty((T, n, n))
     for iteration in range(1, limit + 1):
-        _linearise(kind, W, U, b, c, x, guess, F, J)
+        over_copies(_linearise, T, kind, W, U, b, c, x, guess, F, J)
         prev = np.vstack([np.zeros((1, n)), guess[:-1]])
         if algorithm == "deer":
             rhs = F - np.einsum("tij,tj->ti", J, prev)
