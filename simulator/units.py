@@ -45,6 +45,9 @@ def place(stage: Stage, acc: Accelerator, dtype: str) -> Placement:
         operands = matrix_dtype(stage, dtype)
         if operands not in acc.matrix.macs_per_cycle:
             return Placement("vector", f"{stage.name}: matrix unit has no {operands} rate, ran on the vector unit")
+        if _gemv_on_vector(stage, acc, dtype):
+            return Placement("vector", f"{stage.name}: a skinny product ({_shape(stage)}) runs faster as a "
+                                       "GEMV on the vector lanes than padded to the matrix instruction")
         return Placement("matrix")
     if stage.unit == "sfu":
         return Placement("vector")  # SFUs sit beside the vector lanes and share their issue
@@ -59,11 +62,38 @@ def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
     if stage.gemm_shape is None or acc.matrix is None:
         return 1.0
     m, n, k = (max(1, int(x)) for x in stage.gemm_shape)
-    if stage.sync_mma and acc.matrix.sync_mma_shape:
-        padded = math.prod(math.ceil(x / t) * t for x, t in zip((m, n, k), acc.matrix.sync_mma_shape))
-        return m * n * k / padded
+    shape = acc.matrix.sync_mma_shape
+    if stage.sync_mma and shape:
+        return _instruction_share(m, n, k, shape)
     rows, cols = acc.matrix.rows, acc.matrix.cols
-    return m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
+    array = m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
+    if shape and min(m, n) < min(rows, cols):
+        # A skinny product on a chip of warp-level MMA instructions: the library puts the small
+        # dimension on the instruction's narrow side — cuBLAS computes Cᵀ = Bᵀ·Aᵀ, CUTLASS's and
+        # TensorRT-LLM's small-M kernels swap A and B, Hopper's wgmma takes N = 8 — so a decode
+        # GEMM of one token pads to 8 columns, not to the array's 64 rows.
+        return max(array, _instruction_share(m, n, k, shape), _instruction_share(n, m, k, shape))
+    return array
+
+
+def _instruction_share(m: int, n: int, k: int, shape: tuple[int, int, int]) -> float:
+    """Useful share of an m × n × k product issued as ``shape`` instructions, each padded."""
+    return m * n * k / math.prod(math.ceil(x / t) * t for x, t in zip((m, n, k), shape))
+
+
+def _shape(stage: Stage) -> str:
+    return " × ".join(str(int(x)) for x in stage.gemm_shape)
+
+
+def _gemv_on_vector(stage: Stage, acc: Accelerator, dtype: str) -> bool:
+    """Whether a product with a dimension under the matrix instruction's narrowest side runs
+    faster on the vector lanes (cuBLAS's GEMV kernels, and the CUDA-core GEMV that serving
+    engines use at batch 1) than on the matrix unit at its padded share."""
+    if stage.gemm_shape is None or stage.sync_mma or min(stage.gemm_shape[:2]) >= min(
+            acc.matrix.sync_mma_shape or (acc.matrix.rows, acc.matrix.cols)):
+        return False
+    per_lane = acc.vector.flops_per_lane_per_cycle.get(dtype)  # none for fp8: no GEMV then
+    return per_lane is not None and acc.vector.lanes * per_lane * acc.clock_hz > matrix_rate(stage, acc, dtype)
 
 
 def matrix_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:

@@ -202,3 +202,53 @@ def test_model_flops_are_6n_per_token_plus_attention_and_mfu_is_them_over_the_pe
     assert record["mfu"] == pytest.approx(model_flops(m, "train", 2048, 16) / record["latency_s"] / peak, rel=1e-3)
     assert 0 < record["mfu"] < 1 and 0 < record["hfu"] < 1
     assert record["memory_gathered_layer_weights_(ZeRO-3)_bytes"] > 0
+
+
+def _low_compute_h100():
+    """An H20-class part: an H100's memory and cores, its matrix unit at 148 of 989 dense
+    TFLOP/s (NVIDIA's H20 is listed at 148 TFLOP/s dense bf16 and 4.0 TB/s)."""
+    from hwmodels.loader import load_accelerator
+
+    h100 = load_accelerator("h100-sxm5-80gb")
+    slow = {k: v * 148 / 989.4 for k, v in h100.matrix.macs_per_cycle.items()}
+    return h100.model_copy(update={"name": "h20-class",
+                                   "matrix": h100.matrix.model_copy(update={"macs_per_cycle": slow})})
+
+
+def test_a_decode_gemm_at_batch_1_is_bandwidth_bound_even_on_a_chip_with_little_compute():
+    """At batch 1 the libraries put the token on the instruction's narrow side (8 columns) or
+    run a GEMV on the vector lanes, so Llama-3-8B's decode GEMMs read their weights at the
+    DRAM's pace on an H20-class part, as on the H100 — not at 1/64 of its matrix rate."""
+    m = load_model(MODELS / "llama-3-8b.json")
+    table, low = simulate_model(m, _low_compute_h100(), "decode", 512, 1)
+    gemms = table[table.component.str.contains("projection|LM head")]
+    assert set(gemms.bound) == {"memory"}, gemms[["component", "bound"]]
+    _, h100 = simulate_model(m, "h100-sxm5-80gb", "decode", 512, 1)
+    assert low["latency_s"] == pytest.approx(h100["latency_s"], rel=0.02)
+    weights = table.dram_bytes.sum()
+    assert low["latency_s"] <= 1.3 * weights / (3.35e12 * 0.88)  # its bytes at the sustained rate
+
+
+def test_skinny_products_pad_to_the_instructions_narrow_side_and_prefer_the_vector_lanes_when_faster():
+    import dataclasses
+
+    from hwmodels.loader import load_accelerator
+    from simulator.units import place, systolic_efficiency
+    from workloads.schedule import Stage
+
+    h100 = load_accelerator("h100-sxm5-80gb")
+    gemv = Stage("decode", "matrix", ops=1, flops_per_op=2 * 4096 * 4096, gemm_shape=(1, 4096, 4096))
+    # m16n8k16 with A and B swapped: 4096 on the 16-row side, the token padded to 8 columns
+    assert systolic_efficiency(gemv, h100) == pytest.approx(1 / 8)
+    assert systolic_efficiency(dataclasses.replace(gemv, gemm_shape=(4096, 1, 4096)), h100) == pytest.approx(1 / 8)
+    wide = dataclasses.replace(gemv, gemm_shape=(4096, 4096, 4096))
+    assert systolic_efficiency(wide, h100) > 0.99 and place(wide, h100, "bf16").unit == "matrix"
+    # an H100's bf16 lanes (133.8 TFLOP/s) beat an eighth of its tensor cores (124 TFLOP/s)
+    assert place(gemv, h100, "bf16").unit == "vector"
+    assert "GEMV" in place(gemv, h100, "bf16").note
+    assert place(gemv, h100, "fp8").unit == "matrix"  # no fp8 lanes: the padded instruction
+    eight = dataclasses.replace(gemv, gemm_shape=(8, 4096, 4096))
+    assert systolic_efficiency(eight, h100) == pytest.approx(1.0) and place(eight, h100, "bf16").unit == "matrix"
+    # a chip without warp instructions keeps its array's fill (a TPU's 128 × 128 systolic array)
+    tpu = load_accelerator("tpu-v4")
+    assert systolic_efficiency(gemv, tpu) < 1 / 64
