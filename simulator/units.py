@@ -68,11 +68,13 @@ def systolic_efficiency(stage: Stage, acc: Accelerator) -> float:
     rows, cols = acc.matrix.rows, acc.matrix.cols
     array = m * n * k / (gemm_cycles(rows, cols, acc.matrix.dataflow, m, n, k, acc.matrix.pipelined) * rows * cols)
     if shape and min(m, n) < min(rows, cols):
-        # A skinny product on a chip of warp-level MMA instructions: the library puts the small
-        # dimension on the instruction's narrow side — cuBLAS computes Cᵀ = Bᵀ·Aᵀ, CUTLASS's and
-        # TensorRT-LLM's small-M kernels swap A and B, Hopper's wgmma takes N = 8 — so a decode
-        # GEMM of one token pads to 8 columns, not to the array's 64 rows.
-        return max(array, _instruction_share(m, n, k, shape), _instruction_share(n, m, k, shape))
+        # A skinny product on a chip of warp-level MMA instructions: the library issues the
+        # warp instruction (m16n8k16: the sm_80 kernels cuBLAS and CUTLASS keep for small
+        # problems), at its share of the peak, with the small dimension on its narrow side —
+        # cuBLAS computes Cᵀ = Bᵀ·Aᵀ, CUTLASS's and TensorRT-LLM's small-M kernels swap A and
+        # B — so a decode GEMM of one token pads to 8 columns, not to the array's 64 rows.
+        warp = max(_instruction_share(m, n, k, shape), _instruction_share(n, m, k, shape))
+        return max(array, acc.matrix.sync_mma_share * warp)
     return array
 
 

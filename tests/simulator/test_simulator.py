@@ -282,14 +282,30 @@ def _contending_writers() -> tuple[Schedule, Accelerator]:
     return sched, Accelerator.model_validate(spec)
 
 
+def _uneven_tiles() -> tuple[Schedule, Accelerator]:
+    """One stage of 222 ops on 32 cores, then 64: tiles of 4 and 3 ops (found by a random
+    search of 400 single-stage cases): 3.95 % slower with twice the cores."""
+    sched = Schedule("random", "fp32", (Stage("s", "vector", ops=222, steps=115, flops_per_op=0.0,
+                                              bytes_read_per_op=14.611914800136834,
+                                              bytes_written_per_op=10.385947832219916, latency_ops=1.0),))
+    spec = toy_spec(cores=32, clock_hz=457741392.0449078, kernel_launch_s=0.0)
+    spec["vector"]["lanes"], spec["vector"]["op_latency_cycles"] = 1, 1.0
+    spec["memory"][1]["bandwidth_bytes_per_s"] = 467270959428.75446
+    spec["memory"][1]["latency_s"] = 3.6014270718823313e-07
+    return sched, Accelerator.model_validate(spec)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sched=schedules(), acc=accelerators(), factor=st.sampled_from([2, 4]))
 @example(sched=_contending_writers()[0], acc=_contending_writers()[1], factor=4)
+@example(sched=_uneven_tiles()[0], acc=_uneven_tiles()[1], factor=2)
 def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
-    """More DRAM bandwidth, wider lanes or more cores are never more than 2 % slower on a
-    chain of stages (every catalog schedule): worst seen over 1,500 hypothesis examples 1.5 %
-    (lanes, cores: a coarser pass moves the pipeline's exposed first load), and over 2,000
-    random cases in bench/bench_consistency.py 0.77 %.  Where independent stages run at once
+    """More DRAM bandwidth, wider lanes or more cores are never more than 5 % slower on a
+    chain of stages (every catalog schedule): worst seen 3.95 % (cores, :func:`_uneven_tiles`):
+    DRAM is shared equally by the transfers in flight, so where more cores split a stage into
+    tiles of 4 and 3 ops, the larger tiles' loads straggle (a memory system serving requests in
+    order would give them a share in proportion; weighing loads so took this case to 0.85 %
+    but doubled the concurrent case below, and is not shipped).  Where independent stages run at once
     the allowance is 15 %: DRAM and the units are shared without knowing which stage is
     critical, so more resources can let a side stage start sooner and take bandwidth from the
     critical one — worst seen 10.0 % (cores, :func:`_contending_writers`), 5.0 % (lanes),
@@ -299,7 +315,7 @@ def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
     # without a power limit: under one, more lanes or cores at the same TDP can throttle the clock
     # further (as on a real part), which is the power model's to say, not this property's
     acc = acc.replace(power=None)
-    for schedule_, allowance in ((_chain(sched), 1.02), (sched, 1.15)):
+    for schedule_, allowance in ((_chain(sched), 1.05), (sched, 1.15)):
         base = simulate(schedule_, acc, event_budget=256)
         assert base.latency_s <= base.upper_bound_s * (1 + 1e-9)
         for chip in _better(acc, factor):

@@ -290,14 +290,15 @@ def test_long_convolution_implementations_follow_flashfftconvs_repository():
 
 def test_synchronous_mma_fills_its_instruction_tiles_not_the_array():
     """Products a kernel issues as mma.sync m16n8k16 pad to that tile, not to the 64×32 array
-    standing for Hopper's widest (wgmma) instruction: a 16×16×16 product fills the tiles."""
+    standing for Hopper's widest (wgmma) instruction: a 16×16×16 product fills the tiles.  A
+    library's small product does no worse than that instruction at its share of the peak."""
     from simulator.units import systolic_efficiency
     from workloads.schedule import Stage
 
     h100 = load_accelerator("h100-sxm5-80gb")
     small = Stage("dft", "matrix", ops=1, flops_per_op=1, gemm_shape=(16, 16, 16))
     assert systolic_efficiency(dataclasses.replace(small, sync_mma=True), h100) == 1.0
-    assert systolic_efficiency(small, h100) < 0.5
+    assert systolic_efficiency(small, h100) == pytest.approx(h100.matrix.sync_mma_share)
     odd = dataclasses.replace(small, sync_mma=True, gemm_shape=(20, 8, 16))
     assert systolic_efficiency(odd, h100) == pytest.approx(20 / 32)
     assert systolic_efficiency(odd, load_accelerator("v100-sxm2-16gb")) != pytest.approx(20 / 32)
