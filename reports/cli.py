@@ -350,9 +350,9 @@ def _cmd_model(args) -> int:
     acc = load_accelerator(args.hw)
     model = load_model(args.config)
     split = {"chips": args.chips, "pipeline": args.pipeline, "microbatches": args.microbatches,
-             "data_parallel": args.data_parallel}
+             "data_parallel": args.data_parallel, "expert_parallel": args.expert_parallel}
     layout = {"chips": args.chips, "pipeline": args.pipeline, "sequence": args.sequence,
-              "data_parallel": args.data_parallel}
+              "data_parallel": args.data_parallel, "expert_parallel": args.expert_parallel}
     if args.zero and not args.train:
         raise UsageError("scansim model: --zero partitions training state: use it with --train")
     if args.train:
@@ -621,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--data-parallel", dest="data_parallel", type=_positive_int, default=1,
                      help="replicas, each running --batch sequences (training: gradients synchronised as "
                           "--zero lays them out)")
+    mod.add_argument("--expert-parallel", dest="expert_parallel", type=_positive_int, default=1,
+                     help="split each mixture-of-experts layer's experts over this many of the --data-parallel "
+                          "replicas (a divisor of it): all-to-alls dispatch the tokens and combine the results")
     mod.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3),
                      help="with --train and --data-parallel: ZeRO stage (0 DDP; 1 optimizer states, "
                           "2 and gradients, 3 (FSDP) and parameters partitioned over the replicas)")

@@ -33,11 +33,12 @@ _MEASURES = ["tokens_per_s", "latency_s", "energy_per_token_j", "average_power_w
 def _complete(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows with every measure's column, and ``on``: the chips a point ran on, in words."""
     rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *_MEASURES, "pipeline", "sequence",
-                                                    "data_parallel", "zero"])))
-    layout = rows[["chips", "pipeline", "sequence", "data_parallel"]].fillna(1).astype(int)
+                                                    "data_parallel", "expert_parallel", "zero"])))
+    layout = rows[["chips", "pipeline", "sequence", "data_parallel", "expert_parallel"]].fillna(1).astype(int)
     zero = rows["zero"].fillna(0).astype(int)
+    labels = ("× tensor", "× pipeline", "× context", "× data", "experts over")
     on = rows["accelerator"].astype(str) + [
-        "".join(f" {label} {n}" for label, n in zip(("× tensor", "× pipeline", "× context", "× data"), split) if n > 1)
+        "".join(f" {label} {n}" for label, n in zip(labels, split) if n > 1)
         + (f" ZeRO-{z}" if z else "") for split, z in zip(layout.itertuples(index=False), zero)]
     return rows.assign(on=on)
 

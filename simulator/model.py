@@ -15,11 +15,13 @@ from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.energy import COMPONENTS
 from simulator.engine import simulate
-from simulator.multichip import carry_exchange, carry_hop_s, link_energy_per_byte_j, ring_collective_s, spans_nodes
+from simulator.multichip import (all_to_all_s, carry_exchange, carry_hop_s, link_energy_per_byte_j, ring_collective_s,
+                                 spans_nodes)
 from workloads.catalog import WorkloadError
 from workloads.dispatch import schedule
 from workloads.families import carry_element
-from workloads.models import Model, ModelError, all_reduces, components, parameters, sharded
+from workloads.models import (Model, ModelError, all_reduces, all_to_alls, components, expert_sharded,
+                              parameters, sharded)
 from workloads.schedule import DTYPE_BYTES
 
 __all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s",
@@ -115,7 +117,7 @@ def all_reduce_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                    dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False, chips: int = 1,
                    pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
-                   zero: int = 0, kv_dtype: str | None = None) -> tuple[pd.DataFrame, dict]:
+                   zero: int = 0, kv_dtype: str | None = None, expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
@@ -146,13 +148,23 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     * ``data_parallel``: that many replicas, each running ``batch`` sequences (the step's
       tokens are all replicas'); serving, they never talk; training, they synchronise the
       gradients as ZeRO stage ``zero`` lays out the model (:func:`memory_per_chip`,
-      :func:`_data_parallel_rows`).
+      :func:`_data_parallel_rows`);
+    * ``expert_parallel``: each mixture-of-experts layer's routed experts split that many ways
+      over the data-parallel replicas (:func:`workloads.models.expert_sharded`; it divides
+      ``data_parallel``): a chip holds and computes its experts for every replica's tokens
+      routed there, after an all-to-all that dispatches them and before one that brings the
+      results back (:func:`simulator.multichip.all_to_all_s`).  In training the expert
+      gradients are reduced with the rest over all the replicas (their group is only
+      ``data_parallel / expert_parallel``: pessimistic).
     """
     acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
     for name, value in (("chips", chips), ("pipeline", pipeline), ("sequence", sequence),
-                        ("data_parallel", data_parallel)):
+                        ("data_parallel", data_parallel), ("expert_parallel", expert_parallel)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ModelError(f"{name}: expected a whole number ≥ 1, got {value!r}")
+    if data_parallel % expert_parallel:
+        raise ModelError(f"expert_parallel: the experts split over data-parallel replicas; expected a divisor of "
+                         f"data_parallel ({data_parallel}), got {expert_parallel}")
     if zero not in ZERO_STAGES or isinstance(zero, bool):
         raise ModelError(f"zero: expected a ZeRO stage 0, 1, 2 or 3, got {zero!r}")
     if zero and phase != "train":
@@ -170,7 +182,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     share = chips * pipeline * sequence * data_parallel
     if share > 1 and acc.link is None:
         raise ModelError(f"{acc.name} has no link block: it cannot be one of {share} chips")
-    whole, m = m, sharded(m, chips)  # one chip's share under tensor parallelism
+    whole, m = m, expert_sharded(sharded(m, chips), expert_parallel)  # one chip's share
     micro = math.ceil(batch / microbatches)  # sequences per micro-batch
     # accumulating gradients, one micro-batch's activations are live at a time; a pipeline
     # (GPipe) keeps every micro-batch's until its backward
@@ -196,6 +208,14 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
         seconds = all_reduce_s(acc, nbytes, chips)
         rows.append(_waiting_row(f"all-reduce over {chips} chips (tensor parallel)", count, count * seconds,
                                  count * 2 * nbytes * link_energy_per_byte_j(acc, chips), acc))
+    if expert_parallel > 1:
+        elements, count = all_to_alls(m, phase, local, micro)
+        nbytes, stride = elements * DTYPE_BYTES[formats["activations"]], chips * sequence
+        seconds = all_to_all_s(acc, nbytes, expert_parallel, stride)
+        sent = (expert_parallel - 1) / expert_parallel * nbytes
+        rows.append(_waiting_row(f"all-to-all over {expert_parallel} chips (expert parallel: dispatch and combine)",
+                                 count, count * seconds,
+                                 count * sent * link_energy_per_byte_j(acc, expert_parallel, stride), acc))
     table = pd.DataFrame(rows)
     table[list(ENERGY_PARTS)] = table[list(ENERGY_PARTS)].fillna(0.0)
     if phase == "train" and data_parallel > 1:
@@ -220,7 +240,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     peak = _peak_flops_per_s(acc, dtype)
     totals = {"model": m.name, "accelerator": acc.name, "chips": share,
               "tensor_parallel": chips, "pipeline_stages": pipeline, "microbatches": microbatches,
-              "sequence_parallel": sequence, "data_parallel": data_parallel, "zero": zero, "phase": phase,
+              "sequence_parallel": sequence, "data_parallel": data_parallel, "expert_parallel": expert_parallel,
+              "zero": zero, "phase": phase,
               "seq_len": seq_len, "batch": batch, "dtype": dtype, "activation_dtype": formats["activations"],
               **({"kv_dtype": formats["kv cache"]} if phase != "train" and whole.count("attention") else {}),
               "latency_s": total, "tokens": tokens, "tokens_per_s": tokens / total,
@@ -411,12 +432,12 @@ def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, 
 def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                 dtype: str = "bf16", recompute: bool = False, chips: int = 1, pipeline: int = 1,
                 sequence: int = 1, data_parallel: int = 1, zero: int = 0,
-                kv_dtype: str | None = None) -> dict[str, int | None]:
+                kv_dtype: str | None = None, expert_parallel: int = 1) -> dict[str, int | None]:
     """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest
     context that fits at ``batch`` (None: no limit — a recurrent model's state does not grow;
     0: not even one), as :func:`simulate_model` lays the model out."""
     acc = accelerator if isinstance(accelerator, Accelerator) else load_accelerator(accelerator)
-    share = sharded(m, chips)
+    share = expert_sharded(sharded(m, chips), expert_parallel)
     room = acc.dram.capacity_bytes
 
     def fits(t: int, b: int) -> bool:

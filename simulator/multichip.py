@@ -35,7 +35,8 @@ from workloads.families import carry_element
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage
 
 __all__ = ["SequenceParallelResult", "CarryExchange", "carry_exchange", "carry_hop_s", "hop_bandwidth_bytes_per_s",
-           "sequence_parallel", "pipeline_latency_s", "spans_nodes", "ring_collective_s", "link_energy_per_byte_j"]
+           "sequence_parallel", "pipeline_latency_s", "spans_nodes", "ring_collective_s", "all_to_all_s",
+           "link_energy_per_byte_j"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,28 @@ def ring_collective_s(acc: Accelerator, nbytes: float, chips: int, kind: str, st
     across = spans_nodes(acc, chips, stride)
     latency = acc.link.inter_node.latency_s if across else acc.link.latency_s
     return steps * ((chips - 1) / chips * nbytes / hop_bandwidth_bytes_per_s(acc, across) + (chips - 1) * latency)
+
+
+#: mean hops between two chips of p (bidirectional ring p/4; a k-ary torus k/4 per dimension)
+_MEAN_HOPS = {"ring": lambda p: max(1.0, p / 4), "torus-2d": lambda p: max(1.0, 2 * p ** 0.5 / 4),
+              "torus-3d": lambda p: max(1.0, 3 * p ** (1 / 3) / 4), "fully-connected": lambda p: 1.0}
+
+
+def all_to_all_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -> float:
+    """One chip's time in an all-to-all over ``chips`` chips in which it holds ``nbytes`` for
+    the group and sends the (p − 1)/p bound for the others to every peer at once (NCCL's
+    all-to-all: a send and a receive per peer, in one step): through a switch at all its
+    links' bandwidth, one link latency; on a ring or torus each message crosses the mean
+    number of hops, its bytes sharing the links it passes; across nodes at the scale-out
+    NIC's bandwidth and latency (the bottleneck, as :func:`ring_collective_s`)."""
+    if chips == 1:
+        return 0.0
+    sent = (chips - 1) / chips * nbytes
+    if spans_nodes(acc, chips, stride):
+        return acc.link.inter_node.latency_s + sent / acc.link.inter_node.bandwidth_bytes_per_s
+    hops = _MEAN_HOPS[acc.link.topology](chips)
+    injection = acc.link.links_per_chip * acc.link.bandwidth_bytes_per_s
+    return math.ceil(hops) * acc.link.latency_s + sent * hops / injection
 
 
 def link_energy_per_byte_j(acc: Accelerator, chips: int, stride: int = 1) -> float:

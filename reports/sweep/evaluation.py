@@ -113,7 +113,7 @@ def _evaluate_model(point: dict, row: dict) -> dict:
 
     sizes = {k: int(point.get(f"model.{k}", d))
              for k, d in (("seq_len", 2048), ("batch", 1), ("chips", 1), ("pipeline", 1), ("sequence", 1),
-                          ("data_parallel", 1), ("zero", 0))}
+                          ("data_parallel", 1), ("expert_parallel", 1), ("zero", 0))}
     row.update({"model": point["model_name"], "model_config": point["model"], **sizes,
                 "accelerator_preset": point["accelerator"],
                 "accelerator": point.get("accelerator_name", point["accelerator"])})
@@ -122,7 +122,7 @@ def _evaluate_model(point: dict, row: dict) -> dict:
         _, totals = simulate_model(model_of(point["model"]), acc, point["phase"], sizes["seq_len"], sizes["batch"],
                                    point["dtype"], chips=sizes["chips"], pipeline=sizes["pipeline"],
                                    sequence=sizes["sequence"], data_parallel=sizes["data_parallel"],
-                                   zero=sizes["zero"])
+                                   expert_parallel=sizes["expert_parallel"], zero=sizes["zero"])
         memory = {k: v for k, v in totals.items() if k.startswith("memory_")}
         row.update({k: totals[k] for k in ("latency_s", "tokens_per_s", "energy_j", "energy_per_token_j",
                                            "average_power_w", "peak_power_w", *ENERGY_PARTS,

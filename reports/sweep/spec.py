@@ -48,7 +48,8 @@ is a row that says so)::
       model.seq_len: [2048, 32768, 131072]
       model.batch: [1, 8, 64]
       model.chips: [1, 2]           # tensor parallel; model.pipeline (stages), model.sequence
-                                    # (context parallel), model.data_parallel (replicas) and,
+                                    # (context parallel), model.data_parallel (replicas),
+                                    # model.expert_parallel (experts over the replicas) and,
                                     # training, model.zero (ZeRO stage 0-3) as `scansim model`
 """
 
@@ -236,7 +237,8 @@ class SweepSpec(_Strict):
             if not _AXIS.fullmatch(path):
                 raise ValueError(f"axes: unknown axis {path!r}: expected workload.<dimension>, "
                                  "accelerator.<spec path>, model.seq_len, model.batch, model.chips, model.pipeline, "
-                                 "model.sequence, model.data_parallel, model.zero, algorithm, dtype, policy, chunk, "
+                                 "model.sequence, model.data_parallel, model.expert_parallel, model.zero, algorithm, "
+                                 "dtype, policy, chunk, "
                                  "direction or tune")
             if path == "direction" and (not isinstance(values, list) or set(values) - set(DIRECTIONS)):
                 raise ValueError(f"axes: 'direction': expected a list of {', '.join(DIRECTIONS)}")
@@ -258,7 +260,8 @@ class SweepSpec(_Strict):
         return self
 
 
-_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+|model\.(seq_len|batch|chips|pipeline|sequence|data_parallel|zero)"
+_AXIS = re.compile(r"(workload\.\w+|accelerator\.[\w\[\]\.\-]+"
+                   r"|model\.(seq_len|batch|chips|pipeline|sequence|data_parallel|expert_parallel|zero)"
                    r"|algorithm|dtype|policy|chunk"
                    r"|direction|tune)")
 #: the axes of a model point (the others belong to workloads' points)

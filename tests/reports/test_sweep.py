@@ -351,3 +351,20 @@ def test_human_units_pick_one_unit_per_column():
                                    "chip cost ($)", "algorithm"]
     assert shown["latency (µs)"].tolist() == pytest.approx([200, 300, 1500])
     assert shown["DRAM traffic (MB)"].iloc[0] == pytest.approx(500)
+
+
+def test_a_serving_sweep_over_expert_parallelism(tmp_path):
+    """model.expert_parallel is an axis: Mixtral 8x7B over 8 replicas fits an H100 each only
+    with its experts split over them; a split that does not divide the replicas is that
+    point's one-line error, and the report names the layout."""
+    import shutil
+
+    shutil.copy(ROOT / "examples" / "models" / "mixtral-8x7b.json", tmp_path / "mixtral-8x7b.json")
+    doc = {"models": [{"config": "mixtral-8x7b.json"}], "accelerators": ["h100-sxm5-80gb"], "phase": "decode",
+           "dtype": "bf16", "axes": {"model.seq_len": [1024], "model.batch": [8], "model.data_parallel": [8],
+                                     "model.expert_parallel": [1, 3, 8]}}
+    results = run_sweep(load_sweep(write(tmp_path, doc)), tmp_path / "res").set_index("expert_parallel")
+    assert "does not fit" in results.loc[1, "error"]
+    assert "divisor of data_parallel" in results.loc[3, "error"]
+    assert results.loc[8, "error"] == "" and results.loc[8, "tokens_per_s"] > 0
+    assert "experts over 8" in write_sweep_report(results.reset_index(), tmp_path / "rep").read_text()

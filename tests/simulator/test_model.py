@@ -256,3 +256,70 @@ def test_skinny_products_pad_to_the_instructions_narrow_side_and_prefer_the_vect
     # a chip without warp instructions keeps its array's fill (a TPU's 128 × 128 systolic array)
     tpu = load_accelerator("tpu-v4")
     assert systolic_efficiency(gemv, tpu) < 1 / 64
+
+
+def test_expert_parallelism_splits_the_experts_and_pays_two_all_to_alls_per_moe_layer():
+    """Mixtral 8x7B (93.4 GB of bf16 weights) does not fit one H100; with its 8 experts split
+    over 8 data-parallel replicas each holds the shared weights and one expert per layer, and
+    each decode step dispatches and combines every token's 2 × 4,096 activations."""
+    from hwmodels.loader import load_accelerator
+    from simulator.model import memory_per_chip
+    from simulator.multichip import all_to_all_s
+    from workloads.models import expert_sharded, parameters, routed_experts
+
+    m = load_model(MODELS / "mixtral-8x7b.json")
+    with pytest.raises(ModelError, match="does not fit"):
+        simulate_model(m, "h100-sxm5-80gb", "decode", 512, 16, data_parallel=8)
+    table, totals = simulate_model(m, "h100-sxm5-80gb", "decode", 512, 16, data_parallel=8, expert_parallel=8)
+    assert totals["chips"] == 8 and totals["expert_parallel"] == 8
+    # weights by hand: everything but the routed experts whole, the experts an eighth
+    experts = 32 * 8 * 3 * 4096 * 14336
+    assert parameters(expert_sharded(m, 8)) == parameters(m) - experts + experts // 8
+    held = memory_per_chip(expert_sharded(m, 8), 512, 16, "bf16", "decode")
+    assert held["weights"] == pytest.approx((parameters(m) - experts * 7 / 8) * 2)
+    # a chip's one expert serves every replica's tokens routed to it: 8 · 16 tokens, top-2 of 8
+    assert routed_experts(expert_sharded(m, 8), 16) == (1, 32)
+    row = table.set_index("component").loc["all-to-all over 8 chips (expert parallel: dispatch and combine)"]
+    h100 = load_accelerator("h100-sxm5-80gb")
+    nbytes = 16 * 2 * 4096 * 2
+    assert row["count"] == 2 * 32
+    assert row["latency_s"] == pytest.approx(64 * all_to_all_s(h100, nbytes, 8))
+    # through NVSwitch: one link latency, 7/8 of the bytes at a chip's 18 links' bandwidth
+    assert all_to_all_s(h100, nbytes, 8) == pytest.approx(
+        h100.link.latency_s + 7 / 8 * nbytes / (h100.link.links_per_chip * h100.link.bandwidth_bytes_per_s))
+    assert row["energy_link_j"] == pytest.approx(64 * 7 / 8 * nbytes * h100.link.energy_per_byte_j)
+    train, _ = simulate_model(m, "h100-sxm5-80gb", "train", 1024, 1, data_parallel=8, expert_parallel=8, zero=3,
+                              recompute=True)
+    assert train.set_index("component").loc[row.name, "count"] == 4 * 32  # and the backward's
+    # one expert parallel layout is the layout without it
+    _, one = simulate_model(load_model(MODELS / "llama-3-8b.json"), "h100-sxm5-80gb", "decode", 512, 4, data_parallel=2)
+    _, same = simulate_model(load_model(MODELS / "llama-3-8b.json"), "h100-sxm5-80gb", "decode", 512, 4,
+                             data_parallel=2, expert_parallel=1)
+    assert one["latency_s"] == same["latency_s"]
+
+
+@pytest.mark.parametrize("layout,message", [
+    ({"data_parallel": 8, "expert_parallel": 3}, "divisor of data_parallel"),
+    ({"data_parallel": 16, "expert_parallel": 16}, "8 experts do not split over 16"),
+    ({"data_parallel": 2, "expert_parallel": 0}, "whole number"),
+])
+def test_expert_parallel_layouts_that_cannot_be_are_refused_in_one_line(layout, message):
+    m = load_model(MODELS / "mixtral-8x7b.json")
+    with pytest.raises(ModelError, match=message):
+        simulate_model(m, "h100-sxm5-80gb", "decode", 512, 1, **layout)
+    with pytest.raises(ModelError, match="no mixture-of-experts"):
+        simulate_model(load_model(MODELS / "llama-3-8b.json"), "h100-sxm5-80gb", "decode", 512, 1,
+                       data_parallel=2, expert_parallel=2)
+
+
+def test_expert_parallel_from_the_command_line(capsys):
+    from reports.cli import main
+
+    config = str(MODELS / "mixtral-8x7b.json")
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--prefill", "256", "--decode", "8",
+                 "--batch", "4", "--data-parallel", "8", "--expert-parallel", "8"]) == 0
+    assert "all-to-all over 8 chips" in capsys.readouterr().out
+    assert main(["model", "--hw", "h100-sxm5-80gb", "--config", config, "--prefill", "256", "--decode", "8",
+                 "--batch", "4", "--data-parallel", "8", "--expert-parallel", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expert_parallel" in err

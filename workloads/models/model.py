@@ -55,6 +55,7 @@ class Model:
     experts_per_token: int = 0
     expert_d_ff: int = 0
     shared_expert_d_ff: int = 0  # an always-on expert beside the routed ones (0: none)
+    expert_shards: int = 1  # expert parallelism: this chip holds experts / expert_shards of them
     d_inner: int = 0  # Mamba: expand · d_model
     d_state: int = 0
     d_conv: int = 0  # the short causal convolution of Mamba and Gated DeltaNet

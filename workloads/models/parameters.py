@@ -45,7 +45,8 @@ def _ffn_parameters(m: Model, ffn: str, active: bool) -> int:
     if ffn == "mlp":
         return (3 if m.mlp_gated else 2) * d * m.d_ff
     if ffn == "moe":
-        routed = (m.experts_per_token if active else m.experts) * 3 * d * m.expert_d_ff
+        held = m.experts // m.expert_shards  # under expert parallelism, this chip's experts
+        routed = (m.experts_per_token if active else held) * 3 * d * m.expert_d_ff
         shared = 3 * d * m.shared_expert_d_ff + d if m.shared_expert_d_ff else 0  # and its sigmoid gate
         return d * m.experts + routed + shared  # the router
     return 0

@@ -157,9 +157,13 @@ def _mlp_parts(m: Model, n: int, count: int, d_ff: int = 0, label: str = "MLP") 
 def routed_experts(m: Model, tokens: int) -> tuple[int, int]:
     """``(experts, tokens per expert)`` a batch of ``tokens`` reaches: with routing spread
     evenly (what load-balancing losses aim at; an assumption), E·(1 − (1 − k/E)^n) distinct
-    experts, each with n·k of them shared out."""
-    E, k = m.experts, m.experts_per_token
-    reached = max(1, min(E, math.ceil(E * (1 - (1 - k / E) ** tokens) - 1e-9)))
+    experts, each with n·k of them shared out.  Under expert parallelism over s chips
+    (``m.expert_shards``) each chip holds E/s experts and serves what every chip's tokens
+    route there: of s·n tokens, (E/s)·(1 − (1 − k/E)^(s·n)) of its experts reached, sharing
+    its n·k routed tokens on average."""
+    E, k, s = m.experts, m.experts_per_token, m.expert_shards
+    held = E // s
+    reached = max(1, min(held, math.ceil(held * (1 - (1 - k / E) ** (tokens * s)) - 1e-9)))
     return reached, math.ceil(tokens * k / reached)
 
 

@@ -1,4 +1,4 @@
-"""Tensor parallelism: one chip's share of a model, and the all-reduces the split adds."""
+"""Tensor and expert parallelism: one chip's share of a model, and the collectives they add."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 from workloads.models.model import Model, ModelError
 
-__all__ = ["sharded", "all_reduces"]
+__all__ = ["sharded", "all_reduces", "expert_sharded", "all_to_alls"]
 
 
 _SPLIT = {"attention": ("heads", "kv_heads"), "mamba": ("d_inner",), "mamba2": ("d_inner", "groups"),
@@ -52,3 +52,29 @@ def all_reduces(m: Model, phase: str, seq_len: int, batch: int = 1) -> tuple[flo
     tokens = batch * (1 if phase == "decode" else seq_len)
     return float(tokens * m.d_model), m.sublayers * (2 if phase == "train" else 1)
 
+
+
+def expert_sharded(m: Model, ep: int) -> Model:
+    """One chip's share under expert parallelism of degree ``ep`` (GShard, Lepikhin et al.,
+    arXiv 2006.16668; DeepSpeed-MoE, Megatron-LM's ``expert_model_parallel_size``): each
+    mixture-of-experts layer's routed experts split ``ep`` ways over the data-parallel
+    replicas, whole; everything else — attention, dense MLPs, the router, a shared expert —
+    replicated on every one."""
+    if isinstance(ep, bool) or not isinstance(ep, int) or ep < 1:
+        raise ModelError(f"expert_parallel: expected a whole number ≥ 1, got {ep!r}")
+    if ep == 1:
+        return m
+    if not m.count("moe"):
+        raise ModelError(f"expert_parallel: {m.name} has no mixture-of-experts layers to split")
+    if m.experts % ep:
+        raise ModelError(f"expert_parallel: {m.experts} experts do not split over {ep} chips")
+    return dataclasses.replace(m, expert_shards=ep)
+
+
+def all_to_alls(m: Model, phase: str, seq_len: int, batch: int = 1) -> tuple[float, int]:
+    """``(elements, count)`` of the all-to-alls expert parallelism adds to one pass: per
+    mixture-of-experts layer, the dispatch of every token's ``d_model`` activations to the
+    chips of its k experts and the combine that brings the k results back, each
+    ``tokens · k · d_model`` elements; twice as many in a training step (the backward's)."""
+    tokens = batch * (1 if phase == "decode" else seq_len)
+    return float(tokens * m.experts_per_token * m.d_model), 2 * m.count("moe") * (2 if phase == "train" else 1)
