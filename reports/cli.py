@@ -355,6 +355,10 @@ def _cmd_model(args) -> int:
               "data_parallel": args.data_parallel, "expert_parallel": args.expert_parallel}
     if args.zero and not args.train:
         raise UsageError("scansim model: --zero partitions training state: use it with --train")
+    if (args.requests or args.max_output) and args.train:
+        raise UsageError("scansim model: --requests serves an offline batch: not with --train")
+    if args.max_output and not args.requests:
+        raise UsageError("scansim model: --max-output caps an offline batch's replies: give --requests")
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
                                        recompute=args.recompute, sequence=args.sequence, zero=args.zero, **split)
@@ -385,6 +389,15 @@ def _cmd_model(args) -> int:
               **{k: v for k, v in decode_totals.items() if k.startswith("memory_")},
               **_limits(largest_fit(model, acc, "decode", args.prefill + args.decode, args.batch, args.dtype,
                                     kv_dtype=args.kv_dtype, **layout))}
+    if args.requests:
+        from simulator.serving import simulate_offline
+
+        offline = simulate_offline(model, acc, args.prefill, args.decode, args.requests, args.batch, args.max_output,
+                                   args.dtype, sequence=args.sequence, kv_dtype=args.kv_dtype,
+                                   **{k: v for k, v in split.items() if k != "microbatches"})
+        keep = ("requests", "reply_law", "max_output_tokens", "steps", "mean_running_batch", "total_s",
+                "energy_per_output_token_j", "energy_per_token_j", "average_power_w")
+        record.update({f"offline_{k}": offline[k] for k in keep})
     return _print_model(record, [("prefill", prefill), (f"decode step at context {context:,}", decode)], args.json)
 
 
@@ -618,6 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "elementwise pieces and the scans in bf16 (as Transformer Engine does)")
     mod.add_argument("--kv-dtype", dest="kv_dtype", default=None, choices=("fp32", "bf16", "fp16", "fp8"),
                      help="the KV cache's format (default: bf16 for an fp8 model, else --dtype)")
+    mod.add_argument("--requests", type=_positive_int, default=None,
+                     help="also serve an offline batch of this many prompts, --batch at a time (continuous "
+                          "batching), replies averaging --decode tokens (an exponential law)")
+    mod.add_argument("--max-output", dest="max_output", type=_positive_int, default=None,
+                     help="with --requests: the replies' cap (max_tokens), at least --decode")
     mod.add_argument("--data-parallel", dest="data_parallel", type=_positive_int, default=1,
                      help="replicas, each running --batch sequences (training: gradients synchronised as "
                           "--zero lays them out)")

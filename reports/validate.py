@@ -64,7 +64,11 @@ class Case(_Strict):
     #: prompt tokens, then ``output`` decode steps)
     phase: Literal["prefill", "decode", "generate"] = "decode"
     context: int = Field(default=1, ge=1)
-    output: int = Field(default=0, ge=0)  # a generation's new tokens per sequence
+    output: int = Field(default=0, ge=0)  # a generation's new tokens per sequence (their mean, with requests)
+    #: an offline batch: this many requests, ``batch`` of them at a time, replies of mean ``output``
+    #: and at most ``max_output`` tokens (simulator.serving); None: one static batch
+    requests: int | None = Field(default=None, ge=1)
+    max_output: int | None = Field(default=None, ge=1)
     batch: int = Field(default=1, ge=1)
     chips: int = Field(default=1, ge=1)  # tensor parallel
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
@@ -99,6 +103,11 @@ class Case(_Strict):
             raise ValueError("an energy metric is a generation's (phase: generate), and a generation's metric is one")
         if self.phase == "generate" and self.output < 1:
             raise ValueError("a generation needs output ≥ 1 (the new tokens per sequence)")
+        if (self.requests is not None or self.max_output is not None) and self.phase != "generate":
+            raise ValueError("requests and max_output describe an offline generation (phase: generate)")
+        if self.max_output is not None and (self.requests is None or self.max_output < self.output):
+            raise ValueError("max_output caps an offline batch's replies: give requests, and output (their mean) "
+                             "at most max_output")
         if self.metric == "tflops" and self.flops is None:
             raise ValueError("a tflops case needs flops (the source's FLOP count)")
         if (self.published is None) != (self.hardware == "host"):
@@ -247,16 +256,24 @@ def _energy_row(case: Case, acc) -> dict:
     """An energy case's prediction: the generation's energy per output token (or tokens per
     joule), ``ratio`` = predicted / published energy per token, and its average power per chip."""
     from simulator.model import simulate_generation
+    from simulator.serving import simulate_offline
 
     model = _model(case.model)
-    _, _, run = simulate_generation(model, acc, case.context, case.output, case.batch, case.dtype, chips=case.chips)
+    if case.requests is not None:
+        run = simulate_offline(model, acc, case.context, case.output, case.requests, case.batch, case.max_output,
+                               case.dtype, chips=case.chips)
+    else:
+        _, _, run = simulate_generation(model, acc, case.context, case.output, case.batch, case.dtype,
+                                        chips=case.chips)
     per_token = case.metric == "joules_per_token"
     predicted = run["energy_per_output_token_j"] if per_token else 1 / run["energy_per_token_j"]
     ratio = predicted / case.published if per_token else case.published / predicted
     published_j = case.published if per_token else 1 / case.published  # energy per token, J
     return {"workload": case.model, "family": model.architecture, "algorithm": case.phase, "impl": "",
             "direction": "fwd", "launch": "",
-            "sizes": f"prompt={case.context}, output={case.output}, batch={case.batch}, chips={case.chips}",
+            "sizes": f"prompt={case.context}, output={case.output}, batch={case.batch}, chips={case.chips}"
+                     + (f", requests={case.requests}" if case.requests else "")
+                     + (f", max_output={case.max_output}" if case.max_output else ""),
             "published": case.published, "predicted": predicted, "published_s": math.nan, "predicted_s": run["total_s"],
             "ratio": ratio, "published_energy_j": published_j, "predicted_energy_j": published_j * ratio,
             "published_power_w": case.published_power_w or math.nan,

@@ -244,3 +244,26 @@ def test_validate_command_reports_a_held_out_set_by_family_and_source(capsys, tm
     html = (tmp_path / "v" / "index.html").read_text()
     assert "by split and family" in html and "by source" in html
     assert (tmp_path / "v" / "validation.png").is_file()
+
+
+def test_offline_energy_cases_run_their_batch_of_requests_and_bad_ones_say_so():
+    """The held-out energy sources ran offline batches (TokenPowerBench: 512 prompts, a cap on
+    the replies; Brunetta et al.: 1,000 conversations): those cases give requests and
+    max_output, and run through simulator.serving; a cap below the mean, or requests outside a
+    generation, is refused naming the field's rule."""
+    from reports.validate import ENERGY_FILE, Case
+
+    energy = load_cases(ENERGY_FILE)
+    cases = energy.cases
+    offline = [c for c in cases if c.requests is not None]
+    assert {c.source.split(",")[0][:10] for c in offline} == {"Niu et al.", "Brunetta"}
+    assert all(c.split == "held-out" for c in offline) and all(c.requests is None for c in cases if c.split == "dev")
+    one = next(c for c in offline if c.max_output == 2000)
+    rows, _ = run_validation(energy.model_copy(update={"cases": (one,), "orderings": ()}), fast=True)
+    assert "requests=512, max_output=2000" in rows.iloc[0]["sizes"]
+    assert 0.25 < rows.iloc[0]["ratio"] < 4
+    base = one.model_dump()
+    with pytest.raises(ValueError, match="max_output"):
+        Case.model_validate({**base, "max_output": one.output - 1})
+    with pytest.raises(ValueError, match="offline generation"):
+        Case.model_validate({**base, "phase": "decode", "metric": "tokens_per_s"})
