@@ -10,7 +10,10 @@ One place for the arithmetic the simulator and the closed-form bounds share:
   latencies, plus one SFU latency when the step uses the SFU;
 * a ``matrix`` stage on a chip without a matrix unit (or without a rate for the dtype) runs
   on the vector unit, and the result says so; an fp32 stage that allows TF32 (``Stage.tf32``:
-  cuBLAS and cuDNN with ``allow_tf32``) runs at the unit's ``tf32`` rate where it has one.
+  cuBLAS and cuDNN with ``allow_tf32``) runs at the unit's ``tf32`` rate where it has one;
+* a skinny product (a side under the matrix instruction's narrowest) pads only to that
+  instruction's narrow side, and runs as a GEMV on the vector lanes where those are faster
+  (:func:`systolic_efficiency`, :func:`place`).
 """
 
 from __future__ import annotations

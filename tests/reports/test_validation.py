@@ -267,3 +267,17 @@ def test_offline_energy_cases_run_their_batch_of_requests_and_bad_ones_say_so():
         Case.model_validate({**base, "max_output": one.output - 1})
     with pytest.raises(ValueError, match="offline generation"):
         Case.model_validate({**base, "phase": "decode", "metric": "tokens_per_s"})
+
+
+def test_a_held_out_half_that_is_no_longer_blind_says_so():
+    """The energy set's held-out cases were compared before their offline batches were
+    modelled: its verdict must not call them never used to build the model."""
+    from reports.validate import ENERGY_FILE, verdict
+
+    energy = load_cases(ENERGY_FILE)
+    held = [c for c in energy.cases if c.split == "held-out"][:2]
+    table, orderings = run_validation(energy.model_copy(update={"cases": held, "orderings": []}), fast=True,
+                                      name="energy")
+    line = verdict(table, orderings)
+    assert "2 of them no longer blind: their offline batches were modelled after comparing them" in line
+    assert "never used to build" not in line
