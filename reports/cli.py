@@ -481,7 +481,7 @@ def _cmd_validate(args) -> int:
 
     from reports.progress import Progress
     from reports.validate import (CASES_FILE, ENERGY_FILE, ENERGY_METRICS, MODELS_FILE, RECURRENT_FILE, breakdown,
-                                  describe, held_out_verdict, load_cases, run_validation, summary,
+                                  by_kind, describe, held_out_verdict, load_cases, run_validation, summary,
                                   write_validation_report)
 
     if args.cases:
@@ -510,7 +510,10 @@ def _cmd_validate(args) -> int:
                 print(energy[["case", "metric", "published", "predicted", "ratio", "published_power_w",
                               "predicted_power_w"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             print("\n" + describe(summary(table, order)))
-            print(held_out_verdict(table) + "\n")
+            print(held_out_verdict(table))
+            for kind, part in by_kind(table).items():  # inference and training held to the targets apart
+                print(f"{kind}: {held_out_verdict(part)}")
+            print()
             continue
         shown = table[["case", "hardware", "sizes", "metric", "published", "predicted", "ratio", "source"]]
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=48))

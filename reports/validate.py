@@ -28,7 +28,7 @@ from workloads.dispatch import schedule
 from workloads.circuits import CircuitError
 
 __all__ = ["CASES_FILE", "RECURRENT_FILE", "MODELS_FILE", "ENERGY_FILE", "ENERGY_METRICS", "BAND", "LIMIT", "HELD_OUT_BAND", "HELD_OUT_SHARE",
-           "Case", "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict",
+           "Case", "Ordering", "ValidationSet", "ValidationError_", "breakdown", "describe", "held_out_verdict", "by_kind",
            "load_cases", "run_validation", "summary", "validation_section", "verdict", "write_validation_report"]
 
 CASES_FILE = Path(__file__).parent / "validation" / "cases.yaml"
@@ -37,6 +37,8 @@ MODELS_FILE = Path(__file__).parent / "validation" / "models.yaml"
 ENERGY_FILE = Path(__file__).parent / "validation" / "energy.yaml"
 #: metrics of energy: joules per output token of a generation, or (prompt and output) tokens per joule
 ENERGY_METRICS = ("joules_per_token", "tokens_per_joule")
+#: metrics of a model's throughput: its phase's tokens per second, in all or per chip
+THROUGHPUT_METRICS = ("tokens_per_s", "tokens_per_s_per_chip")
 BAND = 1.25  # the accuracy band: predicted within ×/÷ 1.25 of published
 LIMIT = 2.0  # every case within ×/÷ 2
 #: targets of the recurrent set's held-out half (per family and overall): median |log ratio|
@@ -60,9 +62,10 @@ class Case(_Strict):
     algorithm: str | None = None
     #: a whole model instead of a workload: a config in examples/models, by name
     model: str | None = Field(default=None, min_length=1)
-    #: a model's: one decode step at context, a prefill, or a generation (a prefill of ``context``
-    #: prompt tokens, then ``output`` decode steps)
-    phase: Literal["prefill", "decode", "generate"] = "decode"
+    #: a model's: one decode step at context, a prefill, a generation (a prefill of ``context``
+    #: prompt tokens, then ``output`` decode steps), or a training step (forward, backward and
+    #: optimizer over ``batch`` sequences of ``context`` tokens per data-parallel replica)
+    phase: Literal["prefill", "decode", "generate", "train"] = "decode"
     context: int = Field(default=1, ge=1)
     output: int = Field(default=0, ge=0)  # a generation's new tokens per sequence (their mean, with requests)
     #: an offline batch: this many requests, ``batch`` of them at a time, replies of mean ``output``
@@ -71,6 +74,16 @@ class Case(_Strict):
     max_output: int | None = Field(default=None, ge=1)
     batch: int = Field(default=1, ge=1)
     chips: int = Field(default=1, ge=1)  # tensor parallel
+    #: a model's parallel layout beyond tensor parallelism, and a training step's recipe, as
+    #: :func:`simulator.model.simulate_model` takes them
+    data_parallel: int = Field(default=1, ge=1)
+    zero: Literal[0, 1, 2, 3] = 0
+    pipeline: int = Field(default=1, ge=1)
+    microbatches: int | None = Field(default=None, ge=1)
+    sequence: int = Field(default=1, ge=1)  # context parallel
+    expert_parallel: int = Field(default=1, ge=1)
+    recompute: bool = False  # full activation recomputation
+    published_mfu: PositiveFloat | None = None  # a training case's MFU as its source states it, shown beside
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
     launch: Literal["eager", "graph"] = "eager"  # graph: the harness hides the host (kernels only)
@@ -78,9 +91,10 @@ class Case(_Strict):
     policy: Literal["unfused", "fused", "auto"] = "auto"  # how the measured implementation maps
     dtype: Literal["fp64", "fp32", "fp16", "bf16", "fp8", "int8"] = "fp32"
     #: cycles: of the matrix unit's (else the chip's) clock; tokens_per_s: a model's phase's tokens
-    #: joules_per_token: a generation's energy per output token; tokens_per_joule: its prompt and
-    #: output tokens per joule
-    metric: Literal["seconds", "tflops", "cycles", "tokens_per_s", "joules_per_token", "tokens_per_joule"]
+    #: per second (tokens_per_s_per_chip: over all its chips, per chip); joules_per_token: a
+    #: generation's energy per output token; tokens_per_joule: its prompt and output tokens per joule
+    metric: Literal["seconds", "tflops", "cycles", "tokens_per_s", "tokens_per_s_per_chip", "joules_per_token",
+                    "tokens_per_joule"]
     flops: PositiveFloat | None = None  # the source's FLOP count, for a tflops metric
     published: PositiveFloat | None = None  # None only for host cases (measured at run time)
     published_power_w: PositiveFloat | None = None  # an energy case's average power per chip, shown beside
@@ -98,9 +112,11 @@ class Case(_Strict):
         if self.workload is not None and self.algorithm is None:
             raise ValueError("a workload case needs its algorithm")
         energy = self.metric in ENERGY_METRICS
-        if (self.metric == "tokens_per_s" or energy) != (self.model is not None):
-            raise ValueError("a model case's metric is tokens_per_s, joules_per_token or tokens_per_joule, and those "
-                             "metrics are a model case's")
+        if (self.metric in THROUGHPUT_METRICS or energy) != (self.model is not None):
+            raise ValueError("a model case's metric is tokens_per_s, tokens_per_s_per_chip, joules_per_token or "
+                             "tokens_per_joule, and those metrics are a model case's")
+        if (self.zero or self.recompute or self.published_mfu is not None) and self.phase != "train":
+            raise ValueError("zero, recompute and published_mfu describe a training step (phase: train)")
         if energy != (self.phase == "generate"):
             raise ValueError("an energy metric is a generation's (phase: generate), and a generation's metric is one")
         if self.phase == "generate" and self.output < 1:
@@ -118,21 +134,30 @@ class Case(_Strict):
 
     @property
     def tokens(self) -> int:
-        """A model case's tokens per pass: one per sequence in a decode step."""
-        return self.batch * (1 if self.phase == "decode" else self.context)
+        """A model case's tokens per pass, over all its replicas: one per sequence in a decode step."""
+        return self.batch * self.data_parallel * (1 if self.phase == "decode" else self.context)
+
+    @property
+    def total_chips(self) -> int:
+        """The chips a model case runs on: tensor × pipeline × context × data parallel."""
+        return self.chips * self.pipeline * self.sequence * self.data_parallel
+
+    @property
+    def _tokens_per_metric(self) -> float:
+        return self.tokens / (self.total_chips if self.metric == "tokens_per_s_per_chip" else 1)
 
     def published_seconds(self, clock_hz: float) -> float:
         if self.metric == "tflops":
             return self.flops / (self.published * 1e12)
-        if self.metric == "tokens_per_s":
-            return self.tokens / self.published
+        if self.metric in THROUGHPUT_METRICS:
+            return self._tokens_per_metric / self.published
         return self.published / clock_hz if self.metric == "cycles" else self.published
 
     def in_metric(self, seconds: float, clock_hz: float) -> float:
         if self.metric == "tflops":
             return self.flops / seconds / 1e12
-        if self.metric == "tokens_per_s":
-            return self.tokens / seconds
+        if self.metric in THROUGHPUT_METRICS:
+            return self._tokens_per_metric / seconds
         return seconds * clock_hz if self.metric == "cycles" else seconds
 
 
@@ -203,13 +228,17 @@ def _model(name: str):
     return load_model(MODELS_DIR / f"{name}.json")
 
 
-def _model_seconds(case: Case, acc) -> float:
-    """A model case's predicted time per pass (see :func:`simulator.model.simulate_model`)."""
+def _model_totals(case: Case, acc) -> dict:
+    """A model case's predicted pass, in the case's parallel layout (see
+    :func:`simulator.model.simulate_model`): its ``latency_s``, ``mfu`` and the rest."""
     from simulator.model import simulate_model
 
     _, totals = simulate_model(_model(case.model), acc, case.phase, case.context, case.batch, case.dtype,
-                               chips=case.chips)
-    return totals["latency_s"]
+                               recompute=case.recompute, chips=case.chips, pipeline=case.pipeline,
+                               microbatches=case.microbatches, sequence=case.sequence,
+                               data_parallel=case.data_parallel, zero=case.zero,
+                               expert_parallel=case.expert_parallel)
+    return totals
 
 
 def _schedule(case: Case):
@@ -245,8 +274,8 @@ def _measure_host(case: Case) -> float:
 
 _COLUMNS = ("case", "hardware", "workload", "family", "algorithm", "impl", "direction", "launch", "sizes",
             "dtype", "metric", "published", "predicted", "published_s", "predicted_s", "host_s", "ratio",
-            "within_band", "split", "source", "conditions", "note", "published_energy_j", "predicted_energy_j",
-            "published_power_w", "predicted_power_w", "unblinded")
+            "within_band", "split", "source", "conditions", "note", "published_mfu", "predicted_mfu",
+            "published_energy_j", "predicted_energy_j", "published_power_w", "predicted_power_w", "unblinded")
 
 
 @lru_cache(maxsize=64)
@@ -292,11 +321,15 @@ def _evaluate(case: Case) -> dict:
         return {"case": case.id, "hardware": hardware, **row, "host_s": 0.0, "dtype": case.dtype, "metric": case.metric,
                 "within_band": 1 / BAND <= row["ratio"] <= BAND, "split": case.split, "source": case.source,
                 "conditions": case.conditions, "note": case.note}
+    mfu = {"published_mfu": math.nan, "predicted_mfu": math.nan}
     if case.model is not None:  # a whole model: one pass of its phase
-        predicted = _model_seconds(case, acc)
+        totals = _model_totals(case, acc)
+        predicted = totals["latency_s"]
+        if case.phase == "train":
+            mfu = {"published_mfu": case.published_mfu or math.nan, "predicted_mfu": totals["mfu"]}
         what = {"workload": case.model, "family": _model(case.model).architecture, "algorithm": case.phase,
-                "impl": "", "direction": "fwd", "launch": "",
-                "sizes": f"context={case.context}, batch={case.batch}, chips={case.chips}"}
+                "impl": "", "direction": "fwd+bwd" if case.phase == "train" else "fwd", "launch": "",
+                "sizes": _layout(case)}
     else:
         planned = _schedule(case)
         result = simulate(planned, acc, case.policy)
@@ -312,8 +345,23 @@ def _evaluate(case: Case) -> dict:
         "published": case.in_metric(published, clock), "predicted": case.in_metric(predicted, clock),
         "published_s": published, "predicted_s": predicted, "host_s": host_s, "ratio": ratio,
         "within_band": 1 / BAND <= ratio <= BAND, "split": case.split, "source": case.source,
-        "conditions": case.conditions, "note": case.note, **dict.fromkeys(_COLUMNS[-4:], math.nan),
+        "conditions": case.conditions, "note": case.note, **mfu, **dict.fromkeys(_COLUMNS[-5:-1], math.nan),
     }
+
+
+def _layout(case: Case) -> str:
+    """A model case's sizes and parallel layout, the parts that differ from one plain chip."""
+    parts = [f"context={case.context}", f"batch={case.batch}", f"chips={case.chips}"]
+    for name in ("data_parallel", "pipeline", "sequence", "expert_parallel"):
+        if getattr(case, name) > 1:
+            parts.append(f"{name}={getattr(case, name)}")
+    if case.microbatches:
+        parts.append(f"microbatches={case.microbatches}")
+    if case.zero:
+        parts.append(f"zero={case.zero}")
+    if case.recompute:
+        parts.append("recompute")
+    return ", ".join(parts)
 
 
 def run_validation(cases: ValidationSet, *, fast: bool = False, name: str = "kernels",
@@ -374,6 +422,15 @@ def breakdown(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     out["meets_targets"] = ((out["median_abs_log_ratio"] <= math.log(HELD_OUT_BAND))
                             & (out["within_2x"] >= HELD_OUT_SHARE))
     return out
+
+
+def by_kind(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A model set's cases as inference (prefill, decode, generation) and training steps, each
+    held to the held-out targets on its own; empty for a set without training steps."""
+    training = table["algorithm"].eq("train")
+    if not training.any():
+        return {}
+    return {"inference": table[~training], "training": table[training]}
 
 
 def held_out_verdict(table: pd.DataFrame) -> str:
@@ -481,6 +538,7 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
         texts.append("- " + verdict(part, mine))
         line = f"Validation ({name}): {describe(summary(part, mine))}"
         line += f"; {held_out_verdict(part)}" if split else ""
+        line += "".join(f"; {kind}: {held_out_verdict(cases)}" for kind, cases in by_kind(part).items())
         figures.append(Figure(f"Validation ({name}): predicted vs published", image,
                               f"{line}. Log-log, one marker per case, one colour per {colour}"
                               + ("; circles: development half, triangles: held-out half" if split else "")
@@ -491,9 +549,16 @@ def validation_section(table: pd.DataFrame, orderings: pd.DataFrame, folder: Pat
                              f"≥ {HELD_OUT_SHARE * 100:.0f} % within ×/÷ 2, per family and overall"),
                        Table(f"Validation ({name}) by source", breakdown(part, ["split", "source", "hardware"]),
                              "a source is one table of one document on one GPU, wholly in one half")]
+            kinds = by_kind(part)
+            if kinds:  # a model set: inference and training steps held to the targets apart
+                tables.append(Table(f"Validation ({name}) by split, inference and training",
+                                    breakdown(pd.concat([p.assign(kind=k) for k, p in kinds.items()]), ["split", "kind"]),
+                                    "each kind against the held-out targets on its own"))
         energy = _energy(part)
         columns = ["case", "hardware", "workload", "algorithm", "impl", "direction", "sizes", "dtype", "metric",
                    "published", "predicted", "ratio", "split", "source", "note"]
+        if part["published_mfu"].notna().any() or part["predicted_mfu"].notna().any():  # training: MFU beside
+            columns[columns.index("ratio") + 1:columns.index("ratio") + 1] = ["published_mfu", "predicted_mfu"]
         if energy:  # the average power beside the energy, published and predicted
             columns[columns.index("ratio") + 1:columns.index("ratio") + 1] = ["published_power_w", "predicted_power_w"]
             columns = [c for c in columns if c not in ("impl", "direction")]

@@ -144,10 +144,12 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
       attention (Liu et al., arXiv 2310.01889 — each chip's queries against every key block
       as the blocks circle the ring, transfers overlapped with compute); a recurrent mixer
       scans its own chunk and the chunks' carries are scanned across chips
-      (:func:`simulator.multichip.carry_exchange`);
+      (:func:`simulator.multichip.carry_exchange`); in training the ranks hold the same
+      weights and reduce their gradients with the data-parallel replicas';
     * ``data_parallel``: that many replicas, each running ``batch`` sequences (the step's
-      tokens are all replicas'); serving, they never talk; training, they synchronise the
-      gradients as ZeRO stage ``zero`` lays out the model (:func:`memory_per_chip`,
+      tokens are all replicas'); serving, they never talk; training, they (and their
+      context-parallel ranks) synchronise the gradients as ZeRO stage ``zero`` lays out the
+      model over them (:func:`memory_per_chip`,
       :func:`_data_parallel_rows`);
     * ``expert_parallel``: each mixture-of-experts layer's routed experts split that many ways
       over the data-parallel replicas (:func:`workloads.models.expert_sharded`; it divides
@@ -184,11 +186,12 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
         raise ModelError(f"{acc.name} has no link block: it cannot be one of {share} chips")
     whole, m = m, expert_sharded(sharded(m, chips), expert_parallel)  # one chip's share
     micro = math.ceil(batch / microbatches)  # sequences per micro-batch
-    # accumulating gradients, one micro-batch's activations are live at a time; a pipeline
-    # (GPipe) keeps every micro-batch's until its backward
-    live = micro if phase == "train" and pipeline == 1 else batch
+    # accumulating gradients, one micro-batch's activations are live at a time; a training
+    # pipeline runs 1F1B, whose first stage holds at most ``pipeline`` micro-batches' until their
+    # backward (Narayanan et al., SC 2021, §2.2.1; GPipe would hold all of them)
+    live = (micro * min(microbatches, pipeline) if pipeline > 1 else micro) if phase == "train" else batch
     held = memory_per_chip(m, seq_len, live, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
-                           kv_dtype)
+                           kv_dtype, chips)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit "
@@ -196,7 +199,12 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                          f"> {acc.dram.capacity_bytes / 1e9:.3g} GB of '{acc.dram.name}'")
     local = math.ceil(seq_len / sequence) if phase != "decode" else seq_len  # tokens per chip
     rows = []
-    shards = data_parallel if zero else 1  # ZeRO: each chip updates its 1/D of the weights
+    # a training step's weights are replicated over the data-parallel replicas and the context-
+    # parallel ranks alike, whose gradients are partial sums over their tokens: that group of
+    # ``data_parallel × sequence`` chips synchronises them, and ZeRO partitions over it (Megatron's
+    # data-parallel group with context parallelism; torchtitan's FSDP mesh over dp_shard × cp)
+    group = data_parallel * sequence
+    shards = group if zero else 1  # ZeRO: each chip updates its 1/D of the weights
     for part in components(m, phase, local, micro, recompute, optimizer_shards=shards):
         part = _formatted(part, formats)
         row = _row(part, acc, part.dtype, fidelity)
@@ -218,9 +226,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                                  count * sent * link_energy_per_byte_j(acc, expert_parallel, stride), acc))
     table = pd.DataFrame(rows)
     table[list(ENERGY_PARTS)] = table[list(ENERGY_PARTS)].fillna(0.0)
-    if phase == "train" and data_parallel > 1:
-        dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, data_parallel, zero,
-                                      stride=chips * sequence)
+    if phase == "train" and group > 1:
+        dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, group, zero, stride=chips)
     if pipeline > 1:
         activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[formats["activations"]]
         across = spans_nodes(acc, pipeline, chips * sequence * data_parallel)
@@ -228,7 +235,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     elif microbatches > 1:  # one after another on the same chips (gradient accumulation): one optimizer step
         table = _repeated(table, microbatches)
     table = table.drop(columns="per_step")
-    if phase == "train" and data_parallel > 1:
+    if phase == "train" and group > 1:
         table = pd.concat([table, pd.DataFrame(dp_rows)], ignore_index=True)
     table["share"] = table["latency_s"] / table["latency_s"].sum()
     tokens = data_parallel * batch * (1 if phase == "decode" else seq_len)
@@ -341,8 +348,9 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
     """What synchronising ``replicas`` data-parallel replicas adds to one chip's training step
     (``table``: one micro-batch's pass on this chip's tensor shard, ``m``), as the time it
     leaves exposed after the compute it overlaps.  Ψ is the chip's share of the parameters
-    (of its pipeline stage), its gradients in 16 bits; ring collectives over the group
-    (``stride`` chips apart: the tensor- and context-parallel groups inside it).  The
+    (of its pipeline stage), its gradients in 16 bits; ring collectives over the group — the
+    data-parallel replicas and, inside each, the context-parallel ranks — ``stride`` chips
+    apart (the tensor-parallel group inside it).  The
     backward takes 2/3 of a micro-batch's layers' time (twice the forward's flops, Kaplan et
     al., §2.1), recomputation included in it; a collective does not slow the compute it
     overlaps (NCCL's kernels take SMs: an optimistic assumption).
@@ -383,11 +391,11 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
         a = ring(grad_bytes / n, kind)
         exposed = max(a, backward_s / n + n * a - backward_s)
         times = microbatches if zero == 2 else 1
-        rows.append(row(f"gradient {kind} over {d} replicas ({n} buckets of ≤ 25 MB, overlapped with the "
+        rows.append(row(f"gradient {kind} over {d} data-parallel chips ({n} buckets of ≤ 25 MB, overlapped with the "
                         f"backward; exposed)", times, times * exposed,
                         times * grad_bytes * sent * (2 if zero == 0 else 1)))
         if zero:
-            rows.append(row(f"parameter all-gather over {d} replicas after the optimizer step (ZeRO-{zero})", 1,
+            rows.append(row(f"parameter all-gather over {d} data-parallel chips after the optimizer step (ZeRO-{zero})", 1,
                             ring(psi * 2, "all-gather"), psi * 2 * sent))
         return rows
     layers = math.ceil(m.layers / pipeline)
@@ -396,9 +404,9 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
     f, b = forward_s / layers, backward_s / layers
     forward = gather + (layers - 1) * max(0.0, gather - f)
     backward = layers * max(0.0, gather + scatter - b) + scatter
-    rows.append(row(f"parameter all-gathers over {d} replicas, forward (ZeRO-3/FSDP, per layer, prefetched; "
+    rows.append(row(f"parameter all-gathers over {d} data-parallel chips, forward (ZeRO-3/FSDP, per layer, prefetched; "
                     "exposed)", microbatches * layers, microbatches * forward, microbatches * psi * 2 * sent))
-    rows.append(row(f"parameter all-gathers and gradient reduce-scatters over {d} replicas, backward "
+    rows.append(row(f"parameter all-gathers and gradient reduce-scatters over {d} data-parallel chips, backward "
                     "(ZeRO-3/FSDP, per layer; exposed)", microbatches * layers, microbatches * backward,
                     microbatches * 2 * psi * 2 * sent))
     return rows
@@ -410,20 +418,26 @@ _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool = False,
                     pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
-                    kv_dtype: str | None = None) -> dict[str, float]:
+                    kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
     layers, its part of the sequence, and under ZeRO its 1/D of what the stage partitions
-    over the D = ``data_parallel`` replicas (Rajbhandari et al., SC 2020, §5.1, with Ψ this
+    over the D = ``data_parallel × sequence`` chips that hold the same weights (Rajbhandari et al., SC 2020, §5.1, with Ψ this
     chip's parameters and K = 12): stage 1 the optimizer states, (2 + 2 + K/D)Ψ; stage 2 and
     the gradients, (2 + (2 + K)/D)Ψ; stage 3 and the parameters, (2 + 2 + K)Ψ/D — plus, at
     stage 3, the whole parameters of the layer being computed and of the next, prefetched
-    (FSDP's ``limit_all_gathers`` keeps two in flight)."""
+    (FSDP's ``limit_all_gathers`` keeps two in flight).  A training step's activations are
+    also split over the ``chips`` of its tensor-parallel group: with tensor parallelism the
+    frameworks shard the layer norms' and dropouts' activations along the sequence too
+    (sequence parallelism, Korthikanti et al., arXiv 2205.05198, §4.2.2 and Eq. 4: 34·s·b·h/t
+    per layer; Megatron-LM's ``--sequence-parallel``, torchtitan's ``SequenceParallel``)."""
     held = {k: v / pipeline / (sequence if k in _SPLIT_BY_SEQUENCE else 1)
+              / (chips if phase == "train" and k == "activations" else 1)
             for k, v in memory_bytes(m, seq_len, batch, dtype, phase, recompute, kv_dtype).items()}
-    if phase != "train" or data_parallel == 1 or zero == 0:
+    group = data_parallel * sequence
+    if phase != "train" or group == 1 or zero == 0:
         return held
     partitioned = ("optimizer states", "gradients", "weights")[:zero]
-    out = {k: v / data_parallel if k in partitioned else v for k, v in held.items()}
+    out = {k: v / group if k in partitioned else v for k, v in held.items()}
     if zero == 3:
         out["gathered layer weights (ZeRO-3)"] = 2 * held["weights"] / math.ceil(m.layers / pipeline)
     return out
@@ -442,7 +456,7 @@ def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: i
 
     def fits(t: int, b: int) -> bool:
         return sum(memory_per_chip(share, t, b, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
-                                   kv_dtype).values()) <= room
+                                   kv_dtype, chips).values()) <= room
 
     def largest(test, limit: int) -> int | None:
         if not test(1):

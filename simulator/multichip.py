@@ -88,15 +88,22 @@ def ring_collective_s(acc: Accelerator, nbytes: float, chips: int, kind: str, st
     buffer): an all-gather or a reduce-scatter sends (p − 1)/p of it in p − 1 dependent steps,
     an all-reduce (a reduce-scatter, then an all-gather) twice that (Patarasuk & Yuan, J.
     Parallel Distrib. Comput. 69, 2009).  A ring that spans nodes (:func:`spans_nodes`) moves
-    at its slowest hop, the scale-out NIC's bandwidth and latency — the bottleneck link, not a
-    hierarchical algorithm: as NCCL's ring, whose bus bandwidth across nodes is the per-GPU
-    network bandwidth (nccl-tests, doc/PERFORMANCE.md)."""
+    at the pace of its crossings between nodes, with the scale-out network's latency: a ring
+    numbered node by node crosses each node boundary once, so where g of the group's chips
+    share a node, NCCL runs g rings side by side, one through each chip's own NIC (its
+    channels, one per NIC: NCCL's rail-optimised rings), and the node's g NICs carry the
+    traffic one chip would — at g times a NIC's bandwidth, never faster than the links inside
+    the node; a group with one chip per node pays its one NIC."""
     if chips == 1:
         return 0.0
     steps = {"all-gather": 1, "reduce-scatter": 1, "all-reduce": 2}[kind]
     across = spans_nodes(acc, chips, stride)
     latency = acc.link.inter_node.latency_s if across else acc.link.latency_s
-    return steps * ((chips - 1) / chips * nbytes / hop_bandwidth_bytes_per_s(acc, across) + (chips - 1) * latency)
+    bandwidth = hop_bandwidth_bytes_per_s(acc, across)
+    if across and acc.link.inter_node is not None:
+        per_node = max(1, min(chips, acc.link.node_size // stride))  # the group's chips in one node
+        bandwidth = min(per_node * bandwidth, hop_bandwidth_bytes_per_s(acc)) if per_node > 1 else bandwidth
+    return steps * ((chips - 1) / chips * nbytes / bandwidth + (chips - 1) * latency)
 
 
 #: mean hops between two chips of p (bidirectional ring p/4; a k-ary torus k/4 per dimension)

@@ -10,7 +10,7 @@ import yaml
 from hwmodels.spec import Accelerator
 from reports import validate
 from reports.cli import main
-from reports.validate import (BAND, HELD_OUT_BAND, LIMIT, MODELS_FILE, RECURRENT_FILE, ValidationError_, breakdown,
+from reports.validate import (BAND, HELD_OUT_BAND, LIMIT, MODELS_FILE, RECURRENT_FILE, ValidationError_, breakdown, by_kind,
                               held_out_verdict, load_cases, run_validation, summary)
 from tests.conftest import toy_spec
 
@@ -208,10 +208,25 @@ def test_model_set_follows_the_protocol_and_runs_within_twice_its_published_numb
     assert all(len(h) == 1 for h in halves.values()) and {"dev", "held-out"} == set().union(*halves.values())
     table, _ = run_validation(models, name="models")
     assert len(table) == len(models.cases) >= 10
-    assert ((table["ratio"] > 1 / LIMIT) & (table["ratio"] < LIMIT)).all(), table[["case", "ratio"]]
+    kinds = by_kind(table)
+    inference, training = kinds["inference"], kinds["training"]
+    assert ((inference["ratio"] > 1 / LIMIT) & (inference["ratio"] < LIMIT)).all(), inference[["case", "ratio"]]
+    # training steps: the held-out half (blind) within the targets, ×1.5 median and 75 % within ×2
+    held = training[training["split"] == "held-out"]
+    assert len(held) >= 10 and len(training) - len(held) >= 10
+    log_ratio = np.abs(np.log(held["ratio"]))
+    assert np.median(log_ratio) <= math.log(1.5) and (log_ratio <= math.log(LIMIT)).mean() >= 0.75
+    assert training["predicted_mfu"].between(0.05, 1.0).all()
     # the tokens/s metric: batch over the time of a decode step
     first = table.iloc[0]
     assert first["predicted"] == pytest.approx(1 / first["predicted_s"])
+    # tokens/s per chip: the step's tokens over every replica, over every chip
+    case = next(c for c in models.cases if c.metric == "tokens_per_s_per_chip" and c.sequence > 1 and c.chips > 1)
+    row = table.set_index("case").loc[case.id]
+    tokens = case.batch * case.context * case.data_parallel
+    chips = case.chips * case.pipeline * case.sequence * case.data_parallel
+    assert row["predicted"] == pytest.approx(tokens / row["predicted_s"] / chips)
+    assert row["published_s"] == pytest.approx(tokens / chips / case.published)
 
 
 def test_breakdown_and_held_out_verdict_count_what_they_say():

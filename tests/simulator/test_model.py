@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.model import memory_bytes, simulate_model
+from simulator.model import memory_bytes, memory_per_chip, simulate_model
 from workloads.models import ModelError, load_model
 
 MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
@@ -160,15 +160,20 @@ def test_ddp_exposes_only_the_last_bucket_when_the_backward_is_long_enough():
 
 def test_a_collective_beyond_a_node_runs_at_the_scale_out_networks_pace():
     """H100: 8 per node on NVLink (18 × 25 GB/s through NVSwitch), 50 GB/s InfiniBand NDR per
-    GPU between nodes: a ring all-reduce of 1 GB over 8 and over 16 GPUs by hand."""
+    GPU between nodes: a ring all-reduce of 1 GB over 8 and over 16 GPUs by hand — 16 GPUs
+    in two nodes cross between them through 8 NICs side by side (8 rings), a group with one
+    GPU per node through its one."""
     from hwmodels.loader import load_accelerator
     from simulator.model import all_reduce_s
 
     acc = load_accelerator("h100-sxm5-80gb")
     assert all_reduce_s(acc, 1e9, 8) == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 14 * 1e-6)
-    assert all_reduce_s(acc, 1e9, 16) == pytest.approx(2 * 15 / 16 * 1e9 / 50e9 + 30 * 5e-6)
-    # two groups of 4, 4 chips apart (inside a tensor-parallel group of 4): 16 chips, two nodes
-    assert all_reduce_s(acc, 1e9, 4, stride=4) == pytest.approx(2 * 3 / 4 * 1e9 / 50e9 + 6 * 5e-6)
+    assert all_reduce_s(acc, 1e9, 16) == pytest.approx(2 * 15 / 16 * 1e9 / (8 * 50e9) + 30 * 5e-6)
+    # two groups of 4, 4 chips apart (inside a tensor-parallel group of 4): 16 chips, two nodes,
+    # two of the group in each node
+    assert all_reduce_s(acc, 1e9, 4, stride=4) == pytest.approx(2 * 3 / 4 * 1e9 / (2 * 50e9) + 6 * 5e-6)
+    # one per node (inside a tensor-parallel group of 8): each crossing through one NIC
+    assert all_reduce_s(acc, 1e9, 4, stride=8) == pytest.approx(2 * 3 / 4 * 1e9 / 50e9 + 6 * 5e-6)
 
 
 def test_a_link_gives_both_levels_or_neither():
@@ -323,3 +328,42 @@ def test_expert_parallel_from_the_command_line(capsys):
                  "--batch", "4", "--data-parallel", "8", "--expert-parallel", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "expert_parallel" in err
+
+
+# --- training layouts as the frameworks run them --------------------------------------------
+
+def test_context_parallel_ranks_reduce_their_gradients_and_share_the_zero_partition():
+    """Llama-3-8B, 8192 tokens on 8 H100s as context parallel 8: the ranks hold the same
+    weights and partial gradients, so they reduce them (there was no reduction before) and
+    ZeRO-3 shards over them as over data-parallel replicas (torchtitan's FSDP over dp × cp)."""
+    m = load_model(MODELS / "llama-3-8b.json")
+    cp, _ = simulate_model(m, "h100-sxm5-80gb", "train", 8192, 1, sequence=8, zero=3)
+    assert cp["component"].str.contains("over 8 data-parallel chips").sum() == 2
+    shards = memory_per_chip(m, 8192, 1, "bf16", "train", sequence=8, zero=3)
+    replicas = memory_per_chip(m, 8192, 1, "bf16", "train", data_parallel=8, zero=3)
+    assert shards["optimizer states"] == pytest.approx(replicas["optimizer states"])
+    stage1, _ = simulate_model(m, "h100-sxm5-80gb", "train", 8192, 1, sequence=8, zero=1)
+    assert stage1["component"].str.contains("gradient reduce-scatter over 8 data-parallel chips").any()
+
+
+def test_tensor_parallel_training_shards_activations_along_the_sequence():
+    """Korthikanti et al. Eq. 4: with sequence parallelism a tensor-parallel group of t chips
+    holds 34·s·b·h/t bytes of activations per layer; weights as the shard's."""
+    m = load_model(MODELS / "llama-2-7b.json")
+    one = memory_per_chip(m, 4096, 2, "bf16", "train")
+    eight = memory_per_chip(m, 4096, 2, "bf16", "train", chips=8)
+    assert eight["activations"] == pytest.approx(one["activations"] / 8)
+    assert eight["weights"] == one["weights"]  # the caller passes the tensor shard's model
+
+
+def test_a_training_pipeline_holds_one_f_one_b_micro_batches_not_all():
+    """1F1B (Narayanan et al., SC 2021): the first stage holds at most as many micro-batches'
+    activations as there are stages — 32 micro-batches over 4 stages fit where GPipe's 32 would not."""
+    m, acc = load_model(MODELS / "llama-2-13b.json"), "h100-sxm5-80gb"
+    table, totals = simulate_model(m, acc, "train", 4096, 32, "fp8", pipeline=4, microbatches=32,
+                                   data_parallel=4, zero=1)
+    assert totals["latency_s"] > 0
+    held = memory_per_chip(m, 4096, 4, "fp8", "train", pipeline=4, data_parallel=4, zero=1)
+    gpipe = memory_per_chip(m, 4096, 32, "fp8", "train", pipeline=4, data_parallel=4, zero=1)
+    assert totals["memory_activations_bytes"] == pytest.approx(held["activations"])
+    assert gpipe["activations"] == pytest.approx(8 * held["activations"])
