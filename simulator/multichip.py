@@ -117,7 +117,7 @@ def all_to_all_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -
     all-to-all: a send and a receive per peer, in one step): through a switch at all its
     links' bandwidth, one link latency; on a ring or torus each message crosses the mean
     number of hops, its bytes sharing the links it passes; across nodes at the scale-out
-    NIC's bandwidth and latency (the bottleneck, as :func:`ring_collective_s`)."""
+    NIC's bandwidth and latency (every chip's off-node bytes leave through its own NIC)."""
     if chips == 1:
         return 0.0
     sent = (chips - 1) / chips * nbytes
