@@ -30,7 +30,8 @@ from simulator.core import memory_seconds, occupancy
 from simulator.energy import at_power_cap, call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
-from simulator.units import cache_latency_s, matrix_rate, stage_work_seconds, step_seconds, wave_exposure_s, waves
+from simulator.units import (cache_latency_s, matrix_rate, stage_work_seconds, step_load_s, step_seconds,
+                             wave_exposure_s, waves)
 from workloads.schedule import Schedule
 
 
@@ -132,7 +133,8 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                         + stage.step_loads * col(cache_latency_s))
                 # (units.step_sync_s)
                 chain_s = stage.steps * (chain / clock + sync)
-                compute = stage.steps * np.maximum(issue, chain / clock + sync)
+                loads = col(lambda a: step_load_s(stage, a, own.dtype))  # units.step_load_s
+                compute = stage.steps * (np.maximum(np.maximum(issue, chain / clock), loads) + sync)
                 compute = compute + per_core * stage.steps * stage.onchip_bytes_per_op / onchip_bw + exposure
             dep_depth = np.max(depth[list(stage.deps)], axis=0) if stage.deps else 0.0
             depth[s_idx] = dep_depth + overhead + chain_s

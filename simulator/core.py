@@ -105,18 +105,22 @@ def occupancy(stage: Stage, acc: Accelerator, dtype: str) -> Occupancy:
 
 def load_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:
     """Bytes per second ``stage`` can load from DRAM: the DRAM's sustained bandwidth, or what
-    its active cores' bytes in flight return over the DRAM latency (Little's law), or — where
-    the chip's shared cache serves some of its reads (``cache_bytes_per_op``) — what that
-    cache's sustained bandwidth leaves for the DRAM's share of them, whichever is least."""
+    its active cores' bytes in flight return over the latency (Little's law), or — where the
+    chip's shared cache serves some of its reads (``cache_bytes_per_op``) — what that cache's
+    sustained bandwidth leaves for the DRAM's share of them, whichever is least.  Loads the
+    cache serves hold their place in flight too, for the cache's latency: the bytes in flight
+    return at their mean latency, and the DRAM's rate is its share of that."""
     rate = acc.dram.sustained_bytes_per_s
     cache = acc.shared_cache
+    share, latency = 1.0, acc.dram.latency_s
     if stage.cache_bytes_per_op and stage.bytes_read_per_op and cache is not None:
         share = stage.bytes_read_per_op / (stage.bytes_read_per_op + stage.cache_bytes_per_op)
         rate = min(rate, cache.sustained_bytes_per_s * share)
-    if acc.core is None or acc.dram.latency_s <= 0:
+        latency = share * acc.dram.latency_s + (1 - share) * cache.latency_s
+    if acc.core is None or latency <= 0:
         return rate
     occ = occupancy(stage, acc, dtype)
-    little = occ.active_cores * occ.in_flight_bytes / acc.dram.latency_s
+    little = share * occ.active_cores * occ.in_flight_bytes / latency
     return min(rate, little) if little > 0 else rate
 
 

@@ -52,7 +52,7 @@ from simulator.core import load_rate, occupancy
 from simulator.energy import at_power_cap
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
-from simulator.units import Placement, step_parts, wave_exposure_s, waves
+from simulator.units import Placement, step_load_s, step_parts, wave_exposure_s, waves
 from workloads.schedule import Schedule, Stage
 
 __all__ = ["simulate", "SimulationError", "DEFAULT_EVENT_BUDGET", "coarsen"]
@@ -189,7 +189,7 @@ class _Machine:
         return self.env.process(store())
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
-             dtype: str, stretch: float, exposure_s: float, cap: float):
+             dtype: str, stretch: float, exposure_s: float, cap: float, load_s: float):
         env = self.env
         read = ops * stage.steps * stage.bytes_read_per_op
         written = ops * stage.steps * stage.bytes_written_per_op
@@ -216,11 +216,11 @@ class _Machine:
             # at least ``work``, and the chains of tiles sharing a core hide each other's
             # latency, as warps do on a GPU.
             # ``stretch``: the busiest core of a stage of whole thread blocks (see units.waves)
-            issue, chain = step_parts(stage, placement, self.acc, dtype, ops)
+            issue, chain, sync = step_parts(stage, placement, self.acc, dtype, ops)
             busy = stage.steps * issue
             busy += ops * stage.steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
             busy *= stretch
-            work = busy + stage.steps * max(0.0, chain - issue)
+            work = busy + stage.steps * (max(0.0, chain - issue, load_s - issue) + sync)
             streamed = self._stream_out(work / k, written, k)
             self.unit_busy_s[placement.unit] += busy
             yield simpy.AllOf(env, [self.units[placement.unit][core].transfer(busy), env.timeout(work)])
@@ -269,13 +269,14 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     first_core = machine.next_core
     machine.next_core = (first_core + groups) % acc.cores
     exposure = wave_exposure_s(stage, real) if placement.unit != "transfer" else 0.0
+    step_load = step_load_s(stage, real, dtype)  # a step kernel's loads, on the real chip's cores
     busiest = waves(stage, real)[0] * stage.granule_ops  # 0 for a stage without thread blocks
     procs = []
     for g in range(groups):
         ops = _split(stage.ops, groups, g)
         procs.append(env.process(machine.tile(index, stage, placement, g, (first_core + g) % acc.cores, ops,
                                               dtype, _stretch(busiest, real, acc.cores, ops), exposure,
-                                              rate * ops / stage.ops)))
+                                              rate * ops / stage.ops, step_load)))
     yield simpy.AllOf(env, procs)
 
 

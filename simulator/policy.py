@@ -22,7 +22,7 @@ import math
 from hwmodels.spec import Accelerator, MemoryLevel
 from workloads.schedule import DTYPE_BYTES, Schedule, Stage, gemm_read_bytes
 
-__all__ = ["POLICIES", "onchip_level", "fuse", "share_panels", "wave_tile"]
+__all__ = ["POLICIES", "onchip_level", "fuse", "fit_tiles", "share_panels", "wave_tile"]
 
 POLICIES = ("unfused", "fused", "auto")
 
@@ -104,9 +104,31 @@ def wave_tile(acc: Accelerator, tile: int, itemsize: int) -> int:
     return wave if max(m.capacity_bytes for m in shared) >= slab else tile
 
 
+def fit_tiles(schedule: Schedule, acc: Accelerator) -> Schedule:
+    """The schedule with each stage's thread block chosen for ``acc`` where its kernel's library
+    offers several tiles (``Block.alternatives``): the largest tile whose grid gives every core
+    a block, or, where none does, the one with the most blocks (the largest of those) — as a
+    library's heuristics pick a kernel by the problem's shape and the chip's SM count (cuBLAS;
+    CUTLASS's profiler ranks the same candidates by time).  A stage in whole blocks
+    (``granule_ops``) takes the chosen block's ops as its granule."""
+    if acc.core is None or not any(s.block is not None and s.block.alternatives for s in schedule.stages):
+        return schedule
+    stages = []
+    for stage in schedule.stages:
+        if stage.block is not None and stage.block.alternatives:
+            options = sorted((stage.block, *stage.block.alternatives), key=lambda b: -b.ops)
+            grids = [math.ceil(stage.ops / max(b.ops, 1e-12)) for b in options]
+            filling = [b for b, n in zip(options, grids) if n >= acc.cores]
+            block = filling[0] if filling else options[grids.index(max(grids))]
+            stage = dataclasses.replace(stage, block=dataclasses.replace(block, alternatives=()),
+                                        granule_ops=block.ops if stage.granule_ops else 0.0)
+        stages.append(stage)
+    return dataclasses.replace(schedule, stages=tuple(stages))
+
+
 def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
-    """The schedule with the reads that a shared chip-level cache merges taken out (hardware
-    caching: it applies under every policy):
+    """The schedule as ``acc`` runs it (:func:`fit_tiles`), with the reads that a shared
+    chip-level cache merges taken out (hardware caching: it applies under every policy):
 
     * a blocked GEMM reads its panels at its :func:`wave_tile`;
     * a stage whose data is re-read by ``rereaders`` tiles (FlashAttention's K and V, read by
@@ -122,6 +144,7 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
     traffic through the cache is not charged: it depends on the tile and the cluster multicast
     the library picks, which the GEMM's schedule does not model yet.)
     """
+    schedule = fit_tiles(schedule, acc)
     caches = [m.capacity_bytes for m in acc.memory[:-1] if m.scope == "chip"]
     if not caches:
         return schedule

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
 from hwmodels.systolic import gemm_cycles
-from simulator.core import block_of
+from simulator.core import block_of, load_rate
 from workloads.schedule import DTYPE_BYTES, Stage
 
 
@@ -128,12 +128,25 @@ def cache_latency_s(acc: Accelerator) -> float:
     return (acc.shared_cache or acc.dram).latency_s
 
 
+def step_load_s(stage: Stage, acc: Accelerator, dtype: str) -> float:
+    """Seconds one step's loads take when every step of a chain is its own kernels
+    (``step_kernels``): the step's reads at the stage's load rate (:func:`load_rate`: bytes in
+    flight over their latency, or the bandwidth), which no other step's work can hide — the
+    next step's kernel starts only after this one ends.  0 for any other stage, whose loads
+    stream under its work."""
+    if not stage.step_kernels or not stage.bytes_read_per_op:
+        return 0.0
+    return stage.ops * stage.bytes_read_per_op / load_rate(stage, acc, dtype)
+
+
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
-               ops: int) -> tuple[float, float]:
-    """``(issue_s, chain_s)`` of one step of ``ops`` ops of ``stage`` on one core: the time the
-    unit is busy issuing them, and the latency until the step's last result is ready."""
+               ops: int) -> tuple[float, float, float]:
+    """``(issue_s, chain_s, sync_s)`` of one step of ``ops`` ops of ``stage`` on one core: the
+    time the unit is busy issuing them; the latency of its dependent op chain; and what the step
+    waits for besides (:func:`step_sync_s`).  A step takes ``max(issue, chain, step load) +
+    sync`` (:func:`step_seconds`)."""
     if placement.unit == "transfer":
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     if placement.unit == "matrix":
         issue_s = ops * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     else:
@@ -144,12 +157,14 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
         chain_cycles += fn.latency_cycles if stage.sfu_on_chain else 0.0
-    return issue_s, chain_cycles / acc.clock_hz + step_sync_s(stage, acc)
+    return issue_s, chain_cycles / acc.clock_hz, step_sync_s(stage, acc)
 
 
 def step_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str, ops: int) -> float:
-    """Time of one step of ``ops`` ops of ``stage`` on one core, alone: issue or chain."""
-    return max(step_parts(stage, placement, acc, dtype, ops))
+    """Time of one step of ``ops`` ops of ``stage`` on one core, alone: its issue, its chain or
+    its step kernel's loads, whichever is longest, then its sync."""
+    issue_s, chain_s, sync_s = step_parts(stage, placement, acc, dtype, ops)
+    return max(issue_s, chain_s, step_load_s(stage, acc, dtype)) + sync_s
 
 
 def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:

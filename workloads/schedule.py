@@ -40,7 +40,11 @@ class Block:
     ``ops`` how many of the stage's ops (per step) one block does; ``split_to_fill``: where the
     grid has fewer blocks than the chip has cores, the kernel splits each block's reduction
     over more of them so that every core loads its share (cuBLAS's split-K); ``tile``: a
-    matrix block's output tile, which sets the shared-memory bytes its products stream.  Implementations
+    matrix block's output tile, which sets the shared-memory bytes its products stream;
+    ``alternatives``: the other tiles the kernel's library can launch for the same product —
+    a library picks its kernel by the problem's shape and the chip's core count (cuBLAS's
+    heuristics), and the simulator takes the largest tile whose grid gives every core a block,
+    else the one with the most blocks (:func:`simulator.policy.fit_tiles`).  Implementations
     declare the blocks of the kernel they model; a stage that declares none gets the kernel
     written the obvious way (:func:`simulator.core.block_of`)."""
 
@@ -53,6 +57,7 @@ class Block:
     #: a matrix block's output tile (rows, columns): each k-step it reads rows + columns operand
     #: rows from shared memory for rows · columns MACs (None: not a matrix block, or not said)
     tile: tuple[int, int] | None = None
+    alternatives: tuple["Block", ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,23 @@ def test_littles_law_caps_a_small_grid_and_not_a_large_one():
     assert memory_seconds(small, acc, "fp32") == pytest.approx(small.bytes_read / load_rate(small, acc, "fp32"))
 
 
+def test_loads_the_shared_cache_serves_hold_their_place_in_flight():
+    """A quarter of the reads from DRAM (1 µs), three quarters from the L2 (0.2 µs): the bytes in
+    flight return at their mean latency, 0.4 µs, and the DRAM gets its quarter of that rate —
+    so a stage whose reads the cache serves is still bound by its loads in flight."""
+    spec = _gpu(bandwidth=1e13).model_dump()
+    spec["memory"] = [spec["memory"][0], {"name": "l2", "scope": "chip", "capacity_bytes": 1e7,
+                                          "bandwidth_bytes_per_s": 1e14, "latency_s": 2e-7, "energy_per_byte_j": 0.0},
+                      *spec["memory"][1:]]
+    acc = Accelerator.model_validate(spec)
+    block = Block(threads=128, ops=128, in_flight_bytes=4096)
+    stage = Stage("s", "vector", ops=2 * 128, flops_per_op=1, bytes_read_per_op=2.0, cache_bytes_per_op=6.0,
+                  block=block)
+    assert load_rate(stage, acc, "fp32") == pytest.approx(0.25 * 2 * 4096 / (0.25 * 1e-6 + 0.75 * 2e-7))
+    alone = Stage("s", "vector", ops=2 * 128, flops_per_op=1, bytes_read_per_op=8.0, block=block)
+    assert load_rate(alone, acc, "fp32") == pytest.approx(2 * 4096 / 1e-6)  # every load from DRAM
+
+
 def test_a_small_grid_computes_on_the_cores_it_reaches():
     """Eight blocks on a 64-core chip use 8 cores: eight times one core's share, not 1/64."""
     few, many = _gpu(cores=8, latency_s=0.0), _gpu(cores=64, latency_s=0.0)

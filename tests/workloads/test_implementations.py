@@ -6,6 +6,7 @@ import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
+from simulator.policy import fit_tiles
 from simulator.units import matrix_rate
 from workloads.catalog import get_workload
 from workloads.dispatch import schedule
@@ -126,6 +127,34 @@ def test_cudnn_rnn_backward_adds_reverse_steps_and_one_weight_gradient_gemm():
     assert 2 * one.latency_s < two.latency_s and any("vector unit" in n for n in one.notes)
     with_inputs = schedule(w.with_params(inputs=512), dtype="fp32", impl="cudnn-rnn")
     assert with_inputs.stages[0].gemm_shape == (32 * 50, 3 * 1024, 512)
+
+
+def test_cudnn_rnn_step_waits_a_memory_latency_per_k_step_and_picks_its_tile_for_the_chip():
+    """A small batch's step GEMM is a few blocks, each with one K-step of its weight rows in
+    flight: it streams its weights at (rows in flight) / latency (Little's law), so a step
+    takes about (K / 8) DRAM latencies for fp32 — then its two launches, which no other step
+    hides.  The tile is the largest of the library's whose grid fills the chip, else the one
+    with the most blocks."""
+    v100 = load_accelerator("v100-sxm2-16gb")
+    w = _rnn("elman", state=2048, batch=16, seq_len=20)  # 16 MB of fp32 weights: beyond the 6 MB L2
+    sched = schedule(w, dtype="fp32", impl="cudnn-rnn")
+    stage = fit_tiles(sched, v100).stages[0]
+    # no tile fills 80 SMs with 2048 × 16 outputs: the most blocks, 32 × 16 (CUTLASS's 32 × 128 cut to the batch)
+    assert stage.block.tile == (32, 16) and stage.granule_ops == 32 * 16 and not stage.block.alternatives
+    assert stage.block.in_flight_bytes == 32 * 8 * 4  # one K-step of its 32 weight rows
+    in_flight = 2048 // 32 * 32 * 8 * 4
+    step_load = 2048 * 2048 * 4 / (in_flight / v100.dram.latency_s)
+    assert step_load == pytest.approx(2048 / 8 * v100.dram.latency_s)
+    per_step = step_load + 2 * (v100.kernel_launch_s + v100.dram.latency_s)
+    for fidelity in ("analytic", "des"):
+        result = simulate(sched, v100, fidelity=fidelity)
+        assert result.latency_s == pytest.approx(20 * per_step, rel=0.05)
+    # a batch of 128 on a 4096-wide LSTM gives 128 × 128 tiles enough blocks to fill the chip
+    big = fit_tiles(schedule(_rnn(state=4096, batch=128, seq_len=2), dtype="fp32", impl="cudnn-rnn"), v100)
+    assert big.stages[0].block.tile == (128, 128)
+    # 16-bit math runs on tensor-core tiles stepping K by 32
+    half = fit_tiles(schedule(w, dtype="fp16", impl="cudnn-rnn"), v100).stages[0].block
+    assert half.in_flight_bytes == half.tile[0] * 32 * 2
 
 
 # --------------------------------------------------------------------------- FLA chunked kernels
