@@ -31,7 +31,7 @@ from simulator.energy import at_power_cap, call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
 from simulator.units import (cache_latency_s, matrix_rate, stage_work_seconds, step_load_s, step_seconds,
-                             wave_exposure_s, waves)
+                             vector_cycles_per_op, wave_exposure_s, waves)
 from workloads.schedule import Schedule
 
 
@@ -118,9 +118,9 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     issue = per_core * stage.flops_per_op / rate
                     total = stage.total_ops * stage.flops_per_op / rate
                 else:
-                    fplc = col(lambda a: a.flops_per_lane_per_cycle(own.dtype)) if stage.flops_per_op else 1.0
-                    issue = np.ceil(per_core / lanes) * (stage.flops_per_op / fplc) / clock
-                    total = stage.total_ops * stage.flops_per_op / (lanes * fplc * clock)
+                    cycles = col(lambda a: vector_cycles_per_op(stage, a, own.dtype))
+                    issue = np.ceil(per_core / lanes) * cycles / clock
+                    total = stage.total_ops * cycles / (lanes * clock)
                 chain = stage.latency_ops * latency_cycles
                 if stage.sfu_ops_per_op:
                     fn_rate = col(lambda a: a.sfu.function(stage.sfu_function).ops_per_cycle)

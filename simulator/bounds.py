@@ -79,9 +79,9 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
             raise SimulationError(f"{where}: needs the 'sfu' resource (special functions), "
                                   f"which accelerator {acc.name!r} does not specify")
         placement = place(stage, acc, schedule.dtype)
-        if placement.unit == "vector" and stage.flops_per_op > 0:
+        if placement.unit == "vector" and (stage.flops_per_op > 0 or stage.instructions_per_op > 0):
             try:
-                acc.flops_per_lane_per_cycle(schedule.dtype)
+                acc.flops_per_lane_per_cycle(stage.compute_dtype or schedule.dtype)
             except KeyError as exc:
                 raise SimulationError(f"{where}: {exc.args[0]}") from None
         out.append(placement)

@@ -30,7 +30,7 @@ import numpy as np
 from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.policy import onchip_level
-from simulator.units import Placement, matrix_dtype, operand_stream_bytes
+from simulator.units import Placement, matrix_dtype, operand_stream_bytes, vector_cycles_per_op
 from workloads.schedule import Schedule, Stage
 
 __all__ = ["Energy", "COMPONENTS", "stage_energy", "call_energy", "power_profile", "throttle_scale", "at_power_cap"]
@@ -70,8 +70,8 @@ def _lane_ops(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) 
     """Lane instructions of a stage's vector arithmetic and special functions."""
     total = stage.total_ops
     lane_ops = total * stage.sfu_ops_per_op
-    if placement.unit == "vector" and stage.flops_per_op:
-        lane_ops += total * stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype)
+    if placement.unit == "vector":
+        lane_ops += total * vector_cycles_per_op(stage, acc, dtype)
     return lane_ops
 
 

@@ -3,7 +3,11 @@
 One place for the arithmetic the simulator and the closed-form bounds share:
 
 * a ``vector`` op issues ``flops / flops_per_lane_per_cycle`` cycles on one of ``lanes``
-  lanes; a ``matrix`` op streams its flops through the core's matrix unit at
+  lanes — its flops as fused multiply-adds, the fewest instructions they can take — or, where
+  the kernel's source says how many lane instructions it issues (``instructions_per_op``:
+  its loads through shared memory, shuffles, conversions, lone multiplies and adds), each
+  instruction as long as an FMA at the format the arithmetic runs in (``compute_dtype``: a
+  kernel that loads bf16 and computes in fp32 issues fp32 instructions); a ``matrix`` op streams its flops through the core's matrix unit at
   ``2 · macs_per_cycle`` flops per matrix cycle; special-function ops issue at the SFU's
   rate, after the arithmetic (no overlap is assumed);
 * a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op
@@ -139,6 +143,15 @@ def step_load_s(stage: Stage, acc: Accelerator, dtype: str) -> float:
     return stage.ops * stage.bytes_read_per_op / load_rate(stage, acc, dtype)
 
 
+def vector_cycles_per_op(stage: Stage, acc: Accelerator, dtype: str) -> float:
+    """Lane cycles one op of ``stage`` takes on the vector unit (see the module's doc): its
+    counted instructions, each an FMA's issue slot at its compute format, or its flops as FMAs."""
+    rate = acc.flops_per_lane_per_cycle(stage.compute_dtype or dtype)
+    if stage.instructions_per_op:
+        return stage.instructions_per_op * 2 / rate
+    return stage.flops_per_op / rate if stage.flops_per_op else 0.0
+
+
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
                ops: int) -> tuple[float, float, float]:
     """``(issue_s, chain_s, sync_s)`` of one step of ``ops`` ops of ``stage`` on one core: the
@@ -150,8 +163,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
     if placement.unit == "matrix":
         issue_s = ops * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     else:
-        cycles_per_op = stage.flops_per_op / acc.flops_per_lane_per_cycle(dtype) if stage.flops_per_op else 0.0
-        issue_s = math.ceil(ops / acc.vector.lanes) * cycles_per_op / acc.clock_hz
+        issue_s = math.ceil(ops / acc.vector.lanes) * vector_cycles_per_op(stage, acc, dtype) / acc.clock_hz
     chain_cycles = stage.latency_ops * acc.vector.op_latency_cycles
     if stage.sfu_ops_per_op:
         fn = acc.sfu.function(stage.sfu_function)
@@ -175,11 +187,8 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
     total = stage.total_ops
     if placement.unit == "matrix":
         seconds = total * stage.flops_per_op / matrix_rate(stage, acc, dtype)
-    elif stage.flops_per_op:
-        seconds = total * stage.flops_per_op / (
-            acc.vector.lanes * acc.flops_per_lane_per_cycle(dtype) * acc.clock_hz)
     else:
-        seconds = 0.0
+        seconds = total * vector_cycles_per_op(stage, acc, dtype) / (acc.vector.lanes * acc.clock_hz)
     if stage.sfu_ops_per_op:
         fn = acc.sfu.function(stage.sfu_function)
         seconds += total * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)

@@ -7,7 +7,7 @@ import pytest
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
 from simulator.policy import fit_tiles
-from simulator.units import matrix_rate
+from simulator.units import matrix_rate, place, stage_work_seconds
 from workloads.catalog import get_workload
 from workloads.dispatch import schedule
 from workloads.errors import WorkloadError
@@ -40,6 +40,27 @@ def test_selective_scan_reads_its_inputs_once_and_never_writes_the_state():
     # the lanes are the blocks' threads, the steps the (chunk, state) iterations, one after another
     assert (stage.ops, stage.steps, stage.step_loads) == (B * D * 128, 1 * N, 1)
     assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
+def test_selective_scan_issues_the_fp32_instructions_its_source_counts():
+    """Loaded as bf16, computed in fp32: a thread's (chunk, state) iteration issues, per element,
+    B and C through shared memory, ΔA and B·Δu, the scan's combines and y += C·h (10), plus the
+    block scan's shuffles and exchanges (45) and the channel's own work over the N states (25 / N)
+    — each an fp32 FMA's issue slot, not the bf16 rate its 10 flops would get as FMAs."""
+    w = get_workload("mamba-130m").with_params(seq_len=4096, batch=2, heads=256, state=16)
+    stage = schedule(w, dtype="bf16", impl="selective-scan").stages[0]
+    assert stage.compute_dtype == "fp32"
+    assert stage.instructions_per_op == pytest.approx((10 + 25 / 16) * 16 + 45)  # 128 threads × 16 items
+    h100 = load_accelerator("h100-sxm5-80gb")
+    issue = stage_work_seconds(stage, place(stage, h100, "bf16"), h100, "bf16")
+    lanes = stage.total_ops * stage.instructions_per_op / (h100.vector.lanes * h100.clock_hz)  # fp32: 1 cycle each
+    sfu = stage.total_ops * stage.sfu_ops_per_op / (h100.sfu.exp.ops_per_cycle * h100.clock_hz)
+    assert issue == pytest.approx(lanes + sfu)
+    as_flops = dataclasses.replace(stage, compute_dtype=None, instructions_per_op=0.0)
+    assert stage_work_seconds(as_flops, place(stage, h100, "bf16"), h100, "bf16") == pytest.approx(
+        stage.total_ops * stage.flops_per_op / (4 * h100.vector.lanes * h100.clock_hz) + sfu)  # bf16 FMAs
+    backward = schedule(w, dtype="bf16", impl="selective-scan", direction="fwd+bwd").stages[1]
+    assert backward.instructions_per_op == pytest.approx((33 + 40 / 16) * 16 + 105)
 
 
 def test_selective_scan_launch_follows_the_kernel_launcher():

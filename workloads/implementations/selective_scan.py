@@ -33,7 +33,24 @@ launch bounds 3 blocks at 128 threads, else 2.
 
 The launcher picks ``threads × items`` by length: 32 × 4 up to L = 128, 32 × 8 up to 256,
 32 × 16 up to 512, 64 × 16 up to 1024, else 128 × 16 (chunks of 2048).  Compute is fp32
-whatever the input dtype; scansim issues it at the schedule dtype's vector rate.
+whatever the input dtype (``compute_dtype``), and the lane instructions are counted from the
+source (``instructions_per_op``; the transcendentals go to the SFU, counted apart) — the 10
+flops per element are 10 of their 13 or so instructions' worth only when half are FMAs:
+
+* forward, per element and state: B and C through ``load_weight`` (a vector load, the
+  transpose's shared-memory store and load, the bf16 → fp32 conversion: about 1.5 each), ΔA and
+  B·Δu, the scan's reduce and apply (an FMUL and an FFMA each), ``y += C·h`` — 10; per thread
+  and iteration, cub's ``BLOCK_SCAN_WARP_SCANS`` adds five shuffle levels of a float2 (two
+  shuffles, the combine, a select: 25) and the block's exchange (warp aggregates through
+  shared memory between two barriers, the prefix callback: about 20); per element and
+  channel (amortised over the N states) the loads and conversions of u, Δ and z, softplus
+  (``log1pf`` is a polynomial, not an intrinsic), Δ·u, D·u, silu and the store of y: about 25;
+* backward, per element and state: B and C (3), the recomputed a and b and the reverse scan's
+  input (4), both scans' combines (8), the gradients of u, Δ, A, B and C (12), B's and C's
+  gradients exchanged to striped order (4) and added atomically (2) — 33; per thread and
+  iteration two block scans and dA's block reduction, about 105; per element and channel
+  the loads of u, Δ, dout and z, softplus and silu again with their derivatives, and the
+  stores of du, dΔ and dz: about 40.
 """
 
 from __future__ import annotations
@@ -51,6 +68,15 @@ _FLOPS_PER_ELEMENT = 10  # ΔA, B·Δu, two scan combines (3 each), y += C·h (2
 _FLOPS_PER_CHANNEL_STEP = 5  # Δ·u, D·u, silu(z) (2), y·silu(z)
 _SFU_PER_CHANNEL_STEP = 3  # softplus of Δ (expf, log1pf), silu(z)'s expf
 _REGISTERS = 65536  # 32-bit registers per SM (compute capability 8.x and 9.0)
+#: lane instructions (see the module's doc): per element and state, per thread and (chunk,
+#: state) iteration (the block scan's exchanges), per element and channel
+_INSTRUCTIONS = {"fwd": (10, 45, 25), "bwd": (33, 105, 40)}
+
+
+def _instructions(direction: str, per_op_step: float, states: int) -> float:
+    """Lane instructions one thread issues in one (chunk, state) iteration."""
+    element, iteration, channel = _INSTRUCTIONS[direction]
+    return (element + channel / states) * per_op_step + iteration
 
 
 def launch(seq_len: int) -> tuple[int, int]:
@@ -83,6 +109,7 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
         bytes_read_per_op=reads / (ops * steps), bytes_written_per_op=writes / (ops * steps),
         latency_ops=chain, step_loads=1, reread_bytes_per_op=(D - 1) * bc_once / (ops * steps), rereaders=D,
         reread_set_bytes=2 * N * T * e, granule_ops=threads, copies=B * D,
+        compute_dtype="fp32", instructions_per_op=_instructions("fwd", per_op_step, N),
         block=_block(threads, 3 if threads >= 128 else 5))
     if direction == "fwd":
         return (forward,)
@@ -97,5 +124,6 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
         bytes_written_per_op=grads / (ops * steps), latency_ops=2 * chain + math.ceil(math.log2(threads)),
         step_loads=1, reread_bytes_per_op=(D - 1) * bc_once / (ops * steps), rereaders=D,
         reread_set_bytes=2 * N * T * e, granule_ops=threads, copies=B * D,
+        compute_dtype="fp32", instructions_per_op=_instructions("bwd", per_op_step, N),
         block=_block(threads, 3 if threads >= 128 else 2), deps=(0,))
     return forward, backward
