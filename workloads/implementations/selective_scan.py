@@ -34,8 +34,8 @@ launch bounds 3 blocks at 128 threads, else 2.
 The launcher picks ``threads × items`` by length: 32 × 4 up to L = 128, 32 × 8 up to 256,
 32 × 16 up to 512, 64 × 16 up to 1024, else 128 × 16 (chunks of 2048).  Compute is fp32
 whatever the input dtype (``compute_dtype``), and the lane instructions are counted from the
-source (``instructions_per_op``; the transcendentals go to the SFU, counted apart) — the 10
-flops per element are 10 of their 13 or so instructions' worth only when half are FMAs:
+source (``instructions_per_op``; the transcendentals go to the SFU, counted apart): about 14
+per element and state at 128 × 16, where the 10 flops as bf16 FMAs would be 2.5 issue slots:
 
 * forward, per element and state: B and C through ``load_weight`` (a vector load, the
   transpose's shared-memory store and load, the bf16 → fp32 conversion: about 1.5 each), ΔA and
