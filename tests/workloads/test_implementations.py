@@ -178,6 +178,37 @@ def test_cudnn_rnn_step_waits_a_memory_latency_per_k_step_and_picks_its_tile_for
     assert half.in_flight_bytes == half.tile[0] * 32 * 2
 
 
+# --------------------------------------------------------------------------- TFLA mLSTM kernels
+
+def test_tfla_xl_chunk_forward_follows_the_source():
+    """triton_xl_chunk's forward: the gates' kernel, the recurrent kernel walking S / min(128, L)
+    chunks in 64 × 64 state tiles (storing every L / 128-th state, fp32), and the parallel
+    kernel per (128-wide value tile, 64-row query block, chunk, batch·head), each query block
+    walking the key blocks up to its own."""
+    B, H, K, V, S = 2, 16, 128, 256, 4096
+    w = get_workload("xlstm-7b").with_params(batch=B, seq_len=S, heads=H, state=K, value=V)
+    for L in (64, 128, 1024):
+        gates, recurrent, parallel = schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=L).stages
+        inter = min(128, L)
+        assert (recurrent.ops, recurrent.steps) == ((K // 64) * (V // 64) * B * H, S // inter)
+        assert recurrent.flops == pytest.approx(recurrent.ops * recurrent.steps * (2 * 64 * 64 * inter + 2 * 64 * inter))
+        saved = S // L + 1  # every L / inter-th of the S / inter chunk states, and the initial one
+        assert recurrent.bytes_written == pytest.approx(B * H * saved * (K * V + K) * 4)
+        blocks = L // 64
+        assert parallel.ops == (V // 128) * blocks * (S // L) * B * H
+        qk, sv, inter_flops = 2 * 64 * 64 * K, 2 * 64 * 64 * 128, 2 * 64 * K * 128 + 2 * 64 * K
+        per_chunk = sum((j + 1) * (qk + sv) + inter_flops for j in range(blocks)) * (V // 128)
+        assert parallel.flops == pytest.approx(per_chunk * (S // L) * B * H)
+        assert gates.ops == B * H * S and parallel.rereaders == blocks
+    with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
+        schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=96)
+    with pytest.raises(WorkloadError, match="only the forward kernels are modelled"):
+        schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", direction="fwd+bwd")
+    h100 = load_accelerator("h100-sxm5-80gb")
+    result = simulate(schedule(w, "chunked", "bf16", impl="tfla-xl-chunk"), h100)
+    assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
 # --------------------------------------------------------------------------- FLA chunked kernels
 
 def test_fla_chunk_kernels_follow_the_source():

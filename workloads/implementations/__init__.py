@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, flash_attention, mamba2_ssd,
-                                       persistent_rnn, selective_scan)
+                                       persistent_rnn, selective_scan, tfla_mlstm)
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -62,6 +62,9 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("mamba2-ssd", ("ssd",), "chunked", mamba2_ssd.build,
                    "Mamba-2's mamba_chunk_scan_combined: five Triton kernels forward, B and C once per group",
                    mamba2_ssd.SOURCE, options=("chunk",)),
+    Implementation("tfla-xl-chunk", ("mlstm",), "chunked", tfla_mlstm.build,
+                   "TFLA's mLSTM kernels (triton_xl_chunk): a recurrent state kernel, then the chunks in parallel",
+                   tfla_mlstm.SOURCE, options=("chunk",)),
     Implementation("flash-attention-2", ("attention",), "blocked", flash_attention.build_fa2,
                    "FlashAttention-2: synchronous warp MMAs (mma.sync), 128-row query tiles",
                    flash_attention.SOURCE, options=("causal", "rows", "cols")),

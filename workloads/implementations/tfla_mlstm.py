@@ -1,0 +1,104 @@
+"""xLSTM's mLSTM as Tiled Flash Linear Attention runs it: NX-AI's ``triton_xl_chunk`` kernels.
+
+Built as the forward of NX-AI/mlstm_kernels is (``mlstm_kernels/torch/chunkwise/triton_xl_chunk/
+fw.py``, ``fw_recurrent.py``, ``fw_parallel.py``, ``chunkwise_gates.py``; the Triton kernels in
+``mlstm_kernels/triton/chunkwise/xl_chunk/``; Beck et al., "Tiled Flash Linear Attention",
+arXiv 2503.14376).  For a chunk size ``L`` (``chunk``, the call's ``chunk_size``; 128 by
+default) the launcher's heuristic (``kernel_param_heuristics.py``) sets the inter-chunk size
+``L_inter = min(128, L)`` and keeps every ``L / L_inter``-th state; per call:
+
+* ``compute_chunkwise_log_gates_vecB`` (``torch.compile``: one kernel) — the forget gates'
+  log-sigmoid summed within each chunk, fp32;
+* ``mlstm_chunkwise__recurrent_fw_C_kernel`` — a program per (64-row key tile, 64-column value
+  tile, batch·head) walks the ``S / L_inter`` chunks in order: it loads the chunk's k tile and
+  v tile and its gates (log-sigmoid and a running sum: two transcendentals per position, one
+  exponential per position for the decay), adds ``(k ⊙ a)ᵀ v`` (2 · 64 · 64 · L_inter flops) to
+  its fp32 state and stores the state (and the normaliser) every ``L / L_inter`` chunks; four
+  warps, one pipeline stage;
+* ``mlstm_chunkwise__parallel_fw_Hintra_kernel`` — a program per (128-column value tile,
+  64-row query block, chunk, batch·head): for each 64-row key block up to its own (causal within
+  the chunk) it forms ``q kᵀ`` over the key dimension in 64-wide steps, the gated and
+  stabilised scores (an exponential each) and ``S v``; then ``q C`` and ``q · n`` from the
+  chunk's stored state, normalises, and stores h (the input dtype) and the normaliser and
+  stabiliser (fp32).  Four warps, one stage.
+
+So the intra-chunk work grows with ``L`` (quadratic within a chunk) and the sequential walk
+shrinks with it: the chunk size trades the two, which is what TFLA's sweep over chunk sizes
+shows.  The backward (``bw.py``: states recomputed, a reverse recurrent kernel, and dQ, dK, dV
+kernels) is not modelled yet and is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from workloads.errors import WorkloadError
+from workloads.implementations.triton_kernel import matrix_kernel, tile_block
+from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
+
+SOURCE = ("NX-AI/mlstm_kernels mlstm_kernels/torch/chunkwise/triton_xl_chunk (fw.py, fw_recurrent.py, "
+          "fw_parallel.py, chunkwise_gates.py), mlstm_kernels/triton/chunkwise/xl_chunk, "
+          "kernel_param_heuristics.py; Beck et al., arXiv 2503.14376 (TFLA)")
+
+DEFAULT_CHUNK = 128  # DEFAULT_CHUNK_SIZE of kernel_param_heuristics.py
+_INTER_MAX = 128  # chunk_size_inter = min(128, chunk)
+_TILE = 64  # siz_b_DHQK, the recurrent kernel's siz_b_DHHV, and siz_b_LQ = siz_b_LKV
+_PAR_DHHV = 128  # the parallel kernel's value tile (get_head_dim_block_size(DHHV, 128))
+_WARPS, _STAGES = 4, 1  # num_warps (head-dim tiles of 64), num_stages: the launchers' defaults
+_FP32 = 4
+
+
+def _tiles(n: int, tile: int) -> int:
+    return math.ceil(n / tile)
+
+
+def build(w, dtype: str, direction: str = "fwd", chunk: int = DEFAULT_CHUNK) -> tuple[Stage, ...]:
+    if direction != "fwd":
+        raise WorkloadError("tfla-xl-chunk: only the forward kernels are modelled (the backward's recurrent and "
+                            "dQ, dK, dV kernels are not); use direction fwd")
+    e = DTYPE_BYTES[dtype]
+    B, H, K, V, S = w.batch, w.heads, w.state, w.value, w.seq_len
+    if chunk < 16 or chunk & (chunk - 1) or S % chunk:
+        raise WorkloadError(f"chunk: expected a power of two ≥ 16 that divides seq_len {S} "
+                            f"(kernel_param_heuristics.py), got {chunk!r}")
+    BH, tokens = B * H, B * H * S
+    inter = min(_INTER_MAX, chunk)
+    chunks_inter, chunks = S // inter, S // chunk
+    saved = chunks_inter // (chunk // inter) + 1  # the states kept, and the initial one
+    nk, nv = _tiles(K, _TILE), _tiles(V, _TILE)
+    q_bytes, v_bytes = tokens * K * e, tokens * V * e
+    state = K * V * _FP32 + K * _FP32  # C and n of one batch·head, fp32
+
+    gates = Stage("compute_chunkwise_log_gates_vecB: log-sigmoid of f, summed within chunks", "vector",
+                  ops=tokens, flops_per_op=2, sfu_ops_per_op=3, sfu_function="exp", sfu_on_chain=False,
+                  bytes_read_per_op=e, bytes_written_per_op=_FP32, latency_ops=math.log2(chunk))
+    recurrent = matrix_kernel(
+        "recurrent_fw_C: the state of every chunk (sequential over chunks)", blocks=nk * nv * BH,
+        steps=chunks_inter, block_flops=2 * _TILE * _TILE * inter + 2 * _TILE * inter,
+        reads=q_bytes * nv + v_bytes * nk + 2 * tokens * e * nk * nv,  # k, v; f and i per tile
+        writes=BH * saved * state, exps=4 * tokens * nk * nv,  # log, sigmoid (2), exp per position
+        shape=(_TILE, _TILE, inter), latency_ops=2 * math.log2(inter),
+        block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e))
+    # the parallel kernel: query block j of a chunk walks key blocks 0 … j, each q kᵀ over the
+    # key dimension and S v over its value tile, then q C and q · n once
+    blocks_per_chunk = _tiles(chunk, _TILE)
+    walked = (blocks_per_chunk + 1) / 2  # key blocks per query block, on average
+    ov = _tiles(V, _PAR_DHHV)
+    per_block = walked * (2 * _TILE * _TILE * K + 2 * _TILE * _TILE * _PAR_DHHV) + 2 * _TILE * K * _PAR_DHHV \
+        + 2 * _TILE * K
+    # every query block of a chunk reads its value tile's slice of the chunk's state: neighbours
+    # in the grid, whose re-reads the shared cache may merge (simulator.policy.share_panels);
+    # the re-reads of q and k by the value tiles are charged, as for FLA's kernels
+    readers = blocks_per_chunk
+    rereads = BH * chunks * state * (readers - 1)
+    parallel = matrix_kernel(
+        "parallel_fw_Hintra: outputs within each chunk, and from its state", blocks=ov * readers * chunks * BH,
+        block_flops=per_block,
+        reads=(2 * q_bytes + v_bytes) * ov + BH * chunks * state + rereads + 2 * tokens * _FP32 * ov,
+        writes=v_bytes + 2 * tokens * _FP32, exps=ov * tokens * walked * _TILE,
+        shape=(_TILE, _PAR_DHHV, K), latency_ops=2 * math.log2(chunk),
+        block=tile_block(_TILE, _PAR_DHHV, _TILE, _STAGES, _WARPS, e))
+    parallel = dataclasses.replace(parallel, reread_bytes_per_op=(rereads + BH * chunks * state) / parallel.total_ops,
+                                   rereaders=readers, reread_set_bytes=state / ov)
+    return in_stream_order([gates, recurrent, parallel])
