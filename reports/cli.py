@@ -660,7 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "attention, recurrent carries scanned across chips")
     mod.add_argument("--train", action="store_true",
                      help="cost a training step (forward, backward, Adam) on batch × prefill tokens instead")
-    mod.add_argument("--recompute", action="store_true", help="with --train: recompute activations")
+    mod.add_argument("--recompute", nargs="?", const="full", default="none", choices=("none", "selective", "full"),
+                     help="with --train: recompute activations — full (every layer's forward again; the default "
+                          "when given alone) or selective (torchtitan's per-op policy: every second matmul "
+                          "and the elementwise pieces)")
     mod.add_argument("--json", action="store_true", help="one JSON record (SI units)")
     mod.set_defaults(run=_cmd_model)
 

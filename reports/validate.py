@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,9 @@ class Case(_Strict):
     microbatches: int | None = Field(default=None, ge=1)
     sequence: int = Field(default=1, ge=1)  # context parallel
     expert_parallel: int = Field(default=1, ge=1)
-    recompute: bool = False  # full activation recomputation
+    # activation checkpointing: true (full), selective (torchtitan's per-op policy) or the fraction
+    # of the layers under full checkpointing (fms-fsdp's selective_checkpointing)
+    recompute: bool | Literal["none", "selective", "full"] | Annotated[float, Field(gt=0, le=1)] = False
     published_mfu: PositiveFloat | None = None  # a training case's MFU as its source states it, shown beside
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
@@ -115,7 +117,8 @@ class Case(_Strict):
         if (self.metric in THROUGHPUT_METRICS or energy) != (self.model is not None):
             raise ValueError("a model case's metric is tokens_per_s, tokens_per_s_per_chip, joules_per_token or "
                              "tokens_per_joule, and those metrics are a model case's")
-        if (self.zero or self.recompute or self.published_mfu is not None) and self.phase != "train":
+        training_only = self.zero or self.recompute not in (False, "none") or self.published_mfu is not None
+        if training_only and self.phase != "train":
             raise ValueError("zero, recompute and published_mfu describe a training step (phase: train)")
         if energy != (self.phase == "generate"):
             raise ValueError("an energy metric is a generation's (phase: generate), and a generation's metric is one")
@@ -359,8 +362,9 @@ def _layout(case: Case) -> str:
         parts.append(f"microbatches={case.microbatches}")
     if case.zero:
         parts.append(f"zero={case.zero}")
-    if case.recompute:
-        parts.append("recompute")
+    if case.recompute not in (False, "none"):
+        parts.append("recompute" if case.recompute is True or case.recompute == "full"
+                     else f"recompute={case.recompute}")
     return ", ".join(parts)
 
 

@@ -20,8 +20,9 @@ from simulator.multichip import (all_to_all_s, carry_exchange, carry_hop_s, link
 from workloads.catalog import WorkloadError
 from workloads.dispatch import schedule
 from workloads.families import carry_element
-from workloads.models import (Model, ModelError, all_reduces, all_to_alls, components, expert_sharded,
-                              parameters, sharded)
+from workloads.models import (Model, ModelError, all_reduces, all_to_alls, checkpointed_layers, components,
+                              expert_sharded, parameters, recompute_mode, sharded)
+from workloads.models.parameters import widths
 from workloads.schedule import DTYPE_BYTES
 
 __all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s",
@@ -62,7 +63,7 @@ def _weight_bytes(dtype: str, phase: str) -> int:
 
 
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
-                 recompute: bool = False, kv_dtype: str | None = None) -> dict[str, float]:
+                 recompute: bool | str = False, kv_dtype: str | None = None) -> dict[str, float]:
     """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
     weights and its KV cache (attention layers) and recurrent and convolution states (the
     others); training, its weights, gradients, fp32 Adam states (master weights and two
@@ -70,8 +71,10 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     2205.05198, Eq. 1, without its 5·a·s/h term: that is the a·s² attention scores, softmax
     and dropout mask, which FlashAttention — how scansim costs attention — never stores;
     it keeps each row's fp32 log-sum-exp instead, Dao, arXiv 2307.08691, Algorithm 1), the
-    same 34 for a recurrent layer (an assumption), or only each layer's input (2·s·b·h) when
-    activations are recomputed.  In an 8-bit model, weights take its format (16-bit in training,
+    same 34 for a recurrent layer (an assumption); only each layer's input (2·s·b·h) when
+    activations are recomputed (``recompute`` full), or that input and the outputs torchtitan's
+    per-op policy saves (``selective``: q, v, attention's output and log-sum-exp, the MLP's gate
+    and down outputs — :func:`workloads.models.phases.components`).  In an 8-bit model, weights take its format (16-bit in training,
     see :func:`_weight_bytes`), activations and recurrent states 16 bits, the KV cache
     ``kv_dtype`` (default: 16-bit, else the model's)."""
     e = _weight_bytes(dtype, phase)
@@ -79,11 +82,14 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     kv = DTYPE_BYTES[kv_dtype] if kv_dtype else a
     if phase == "train":
         s, b, h = seq_len, batch, m.d_model
-        if recompute:
-            activations = m.layers * 2 * s * b * h
-        else:
-            log_sum_exp = m.count("attention") * m.heads * s * b * 4  # fp32, one per query row and head
-            activations = s * b * h * 34 * m.layers * a / 2 + log_sum_exp
+        if recompute_mode(recompute) == "selective":  # the layer's input and the outputs the per-op policy saves
+            w = widths(m)
+            saved = h + w["q"] + w["kv"] // 2 + m.heads * m.head_dim + m.d_ff + (h if m.mlp_gated else 0)
+            activations = m.layers * s * b * (saved * a + m.heads * 4)  # and attention's fp32 log-sum-exp
+        else:  # checkpointed layers keep their input, the others everything their backward reads
+            kept = checkpointed_layers(m.layers, recompute)
+            log_sum_exp = m.count("attention") * m.heads * s * b * 4 * (m.layers - kept) / m.layers
+            activations = kept * 2 * s * b * h + s * b * h * 34 * (m.layers - kept) * a / 2 + log_sum_exp
         return {"weights": parameters(m) * e, "gradients": parameters(m) * e,
                 "optimizer states": parameters(m) * ADAM_STATE_BYTES, "activations": activations}
     held = {"weights": parameters(m) * e}
@@ -115,7 +121,7 @@ def all_reduce_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -
 
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool = False, chips: int = 1,
+                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str = False, chips: int = 1,
                    pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
                    zero: int = 0, kv_dtype: str | None = None, expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
@@ -416,7 +422,7 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
 _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 
-def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool = False,
+def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool | str = False,
                     pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
                     kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
@@ -444,7 +450,7 @@ def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, 
 
 
 def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                dtype: str = "bf16", recompute: bool = False, chips: int = 1, pipeline: int = 1,
+                dtype: str = "bf16", recompute: bool | str = False, chips: int = 1, pipeline: int = 1,
                 sequence: int = 1, data_parallel: int = 1, zero: int = 0,
                 kv_dtype: str | None = None, expert_parallel: int = 1) -> dict[str, int | None]:
     """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest

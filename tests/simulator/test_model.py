@@ -367,3 +367,40 @@ def test_a_training_pipeline_holds_one_f_one_b_micro_batches_not_all():
     gpipe = memory_per_chip(m, 4096, 32, "fp8", "train", pipeline=4, data_parallel=4, zero=1)
     assert totals["memory_activations_bytes"] == pytest.approx(held["activations"])
     assert gpipe["activations"] == pytest.approx(8 * held["activations"])
+
+
+def test_activation_checkpointing_selective_and_by_fraction_of_layers():
+    """torchtitan's per-op policy recomputes, per layer, every second matmul (k, the output
+    projection, the MLP's up projection) and the elementwise pieces, and keeps the others'
+    outputs; fms-fsdp checkpoints round(p · layers) evenly spaced layers in full."""
+    from workloads.models import components
+
+    m = load_model(MODELS / "llama-3-8b.json")
+    n, d, L = 2 * 1024, m.d_model, m.layers
+    again = [c for c in components(m, "train", 1024, 2, "selective") if c.name.startswith("recompute: ")]
+    gemms = {c.name: c.workload for c in again if c.algorithm == "tiled"}
+    kv = m.kv_heads * m.head_dim
+    assert {k: (w.m, w.n, w.k) for k, w in gemms.items()} == {
+        "recompute: key projection": (n, kv, d), "recompute: output projection": (n, d, m.heads * m.head_dim),
+        "recompute: MLP up projection": (n, m.d_ff, d)}
+    forward = {c.name: c.count for c in components(m, "prefill", 1024, 2)}
+    assert all(c.count == (L if c.algorithm == "tiled" else forward[c.name.removeprefix("recompute: ")])
+               for c in again)
+    assert {c.name for c in again if c.algorithm == "map"} >= {"recompute: norms", "recompute: residual adds"}
+    # saved: the layer's input, q, v, attention's output (and fp32 log-sum-exp), the gate's and down's outputs
+    saved = d + m.heads * m.head_dim + kv + m.heads * m.head_dim + m.d_ff + d
+    assert memory_bytes(m, 1024, 2, "bf16", "train", "selective")["activations"] == L * 1024 * 2 * (
+        saved * 2 + m.heads * 4)
+    half = [c for c in components(m, "train", 1024, 2, 0.5) if c.name.startswith("recompute: ")]
+    assert half and all(c.count == forward[c.name.removeprefix("recompute: ")] // 2 for c in half)
+    none = memory_bytes(m, 1024, 2, "bf16", "train")["activations"]
+    full = memory_bytes(m, 1024, 2, "bf16", "train", True)["activations"]
+    assert memory_bytes(m, 1024, 2, "bf16", "train", 0.5)["activations"] == pytest.approx((none + full) / 2)
+    times = [simulate_model(m, "h100-sxm5-80gb", "train", 1024, 2, recompute=r, data_parallel=8, zero=3)[1]["latency_s"]
+             for r in ("none", "selective", 0.5, "full")]
+    assert times[0] < times[1] < times[3] and times[0] < times[2] < times[3]
+    with pytest.raises(ModelError, match="recompute: expected one of none, selective, full or a fraction"):
+        simulate_model(m, "h100-sxm5-80gb", "train", 1024, 2, recompute="partial")
+    with pytest.raises(ModelError, match="'selective' follows torchtitan's per-op policy"):
+        simulate_model(load_model(MODELS / "mamba-130m.json"), "h100-sxm5-80gb", "train", 1024, 2,
+                       recompute="selective")

@@ -16,8 +16,9 @@ model ← parameters ← phases; model ← sharding):
 from workloads.models.loader import load_model
 from workloads.models.model import FEED_FORWARDS, MIXERS, PHASES, Component, Model, ModelError
 from workloads.models.parameters import parameters
-from workloads.models.phases import components, routed_experts
+from workloads.models.phases import RECOMPUTE, checkpointed_layers, components, recompute_mode, routed_experts
 from workloads.models.sharding import all_reduces, all_to_alls, expert_sharded, sharded
 
 __all__ = ["Model", "Component", "ModelError", "load_model", "parameters", "components", "routed_experts",
-           "all_reduces", "all_to_alls", "expert_sharded", "sharded", "PHASES", "MIXERS", "FEED_FORWARDS"]
+           "all_reduces", "all_to_alls", "expert_sharded", "sharded", "PHASES", "MIXERS", "FEED_FORWARDS",
+           "RECOMPUTE", "recompute_mode", "checkpointed_layers"]

@@ -17,7 +17,15 @@ from workloads.catalog import get_workload
 from workloads.models.model import MIXERS, PHASES, Component, Model, ModelError
 from workloads.models.parameters import parameters, widths
 
-__all__ = ["components", "routed_experts"]
+__all__ = ["components", "routed_experts", "RECOMPUTE", "recompute_mode", "checkpointed_layers"]
+
+#: activation checkpointing: none; ``selective`` — torchtitan's per-op policy (``SelectiveAC``,
+#: torchtitan/distributed/activation_checkpoint.py: every layer's matmuls, attention and
+#: collectives saved "except every second mm", everything else recomputed); ``full`` — every
+#: layer's forward again before its backward; or a fraction p of the layers, evenly spaced,
+#: under full checkpointing (fms-fsdp's ``selective_checkpointing``,
+#: fms_fsdp/policies/ac_handler.py: round(p · layers) of them)
+RECOMPUTE = ("none", "selective", "full")
 
 
 def _gemm(name: str, tokens: int, out: int, inner: int, count: int, groups: int = 1) -> Component:
@@ -30,7 +38,29 @@ def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) 
     return Component(name, w, "map", count)
 
 
-def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool = False,
+def recompute_mode(recompute: bool | str | float) -> str | float:
+    """``recompute`` as one of :data:`RECOMPUTE` (True: full, False: none), or the fraction of
+    the layers under full checkpointing (a number in (0, 1]; 1 is full)."""
+    if isinstance(recompute, bool):
+        return "full" if recompute else "none"
+    if isinstance(recompute, (int, float)) and 0 < recompute <= 1:
+        return "full" if recompute == 1 else float(recompute)
+    if recompute not in RECOMPUTE:
+        raise ModelError(f"recompute: expected one of {', '.join(RECOMPUTE)} or a fraction of the layers in "
+                         f"(0, 1], got {recompute!r}")
+    return recompute
+
+
+def checkpointed_layers(layers: int, recompute: bool | str | float) -> int:
+    """How many of ``layers`` keep only their input and run their forward again (full
+    checkpointing on all of them, or on a fraction, evenly spaced)."""
+    mode = recompute_mode(recompute)
+    if isinstance(mode, float):
+        return math.floor(mode * layers + 0.5)
+    return layers if mode == "full" else 0
+
+
+def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool | str = False,
                optimizer_shards: int = 1) -> list[Component]:
     """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
     at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
@@ -43,9 +73,13 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
     if phase == "train":
         forward = _forward(m, "prefill", seq_len, batch, logits=batch * seq_len)  # a loss on every token
         parts = [dataclasses.replace(p, direction="fwd+bwd") for p in forward]
-        if recompute:  # activation checkpointing: each layer's forward again before its backward
-            parts += [dataclasses.replace(p, name=f"recompute: {p.name}") for p in forward
-                      if not p.name.startswith(_ENDS)]
+        mode = recompute_mode(recompute)
+        if mode == "selective":
+            parts += _selective_recompute(m, forward, batch * seq_len)
+        elif mode != "none":  # activation checkpointing: a layer's forward again before its backward
+            share = checkpointed_layers(m.layers, mode) / m.layers
+            parts += [dataclasses.replace(p, name=f"recompute: {p.name}", count=math.floor(p.count * share + 0.5))
+                      for p in forward if not p.name.startswith(_ENDS) and math.floor(p.count * share + 0.5)]
         # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
         # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
         update = get_workload("elementwise-256m").with_params(elements=math.ceil(parameters(m) / optimizer_shards),
@@ -56,6 +90,29 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
 
 
 _ENDS = ("embedding lookup", "final norm", "LM head")  # the pieces outside the layers
+
+
+def _selective_recompute(m: Model, forward: list[Component], n: int) -> list[Component]:
+    """What torchtitan's per-op activation checkpointing recomputes before a layer's backward:
+    the layer's matmuls in order — q, k, v, the output projection, then the MLP's gate, up and
+    down (up and down without a gate) — keep every odd one's output and recompute every even
+    one (k, the output projection, and up, or down without a gate); attention's output is
+    saved; every elementwise piece (norms, activations, residual adds) runs again.  Modelled
+    for attention and MLP layers, the models torchtitan runs it on."""
+    other = sorted({kind for layer in m.layout for kind in layer} - {"attention", "mlp", "none"})
+    if other:
+        raise ModelError(f"recompute: 'selective' follows torchtitan's per-op policy for attention and MLP "
+                         f"layers; {m.where} has {', '.join(other)} layers (use 'full' or 'none')")
+    w, d, layers = widths(m), m.d_model, m.count("attention")
+    again = [dataclasses.replace(p, name=f"recompute: {p.name}") for p in forward
+             if p.algorithm == "map" and not p.name.startswith(_ENDS)]
+    again += [_gemm("recompute: key projection", n, w["kv"] // 2, d, layers),
+              _gemm("recompute: output projection", n, d, m.heads * m.head_dim, layers)]
+    if m.mlp_gated:
+        again.append(_gemm("recompute: MLP up projection", n, m.d_ff, d, m.count("mlp")))
+    else:
+        again.append(_gemm("recompute: MLP down projection", n, d, m.d_ff, m.count("mlp")))
+    return again
 
 
 def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None = None) -> list[Component]:
