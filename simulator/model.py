@@ -63,7 +63,7 @@ def _weight_bytes(dtype: str, phase: str) -> int:
 
 
 def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "decode",
-                 recompute: bool | str = False, kv_dtype: str | None = None) -> dict[str, float]:
+                 recompute: bool | str | float = False, kv_dtype: str | None = None) -> dict[str, float]:
     """What the model holds in DRAM: serving ``batch`` sequences of context ``seq_len``, its
     weights and its KV cache (attention layers) and recurrent and convolution states (the
     others); training, its weights, gradients, fp32 Adam states (master weights and two
@@ -72,9 +72,10 @@ def memory_bytes(m: Model, seq_len: int, batch: int, dtype: str, phase: str = "d
     and dropout mask, which FlashAttention — how scansim costs attention — never stores;
     it keeps each row's fp32 log-sum-exp instead, Dao, arXiv 2307.08691, Algorithm 1), the
     same 34 for a recurrent layer (an assumption); only each layer's input (2·s·b·h) when
-    activations are recomputed (``recompute`` full), or that input and the outputs torchtitan's
-    per-op policy saves (``selective``: q, v, attention's output and log-sum-exp, the MLP's gate
-    and down outputs — :func:`workloads.models.phases.components`).  In an 8-bit model, weights take its format (16-bit in training,
+    activations are recomputed (``recompute`` full; a fraction of the layers so), or that input
+    and the outputs torchtitan's per-op policy saves (``selective``: q, v, attention's output
+    and log-sum-exp, the MLP's gate and down outputs — :func:`workloads.models.phases.
+    components`).  In an 8-bit model, weights take its format (16-bit in training,
     see :func:`_weight_bytes`), activations and recurrent states 16 bits, the KV cache
     ``kv_dtype`` (default: 16-bit, else the model's)."""
     e = _weight_bytes(dtype, phase)
@@ -121,8 +122,8 @@ def all_reduce_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -
 
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str = False, chips: int = 1,
-                   pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
+                   dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str | float = False,
+                   chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
                    zero: int = 0, kv_dtype: str | None = None, expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
@@ -422,7 +423,7 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
 _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 
-def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool | str = False,
+def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool | str | float = False,
                     pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
                     kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
@@ -450,7 +451,7 @@ def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, 
 
 
 def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
-                dtype: str = "bf16", recompute: bool | str = False, chips: int = 1, pipeline: int = 1,
+                dtype: str = "bf16", recompute: bool | str | float = False, chips: int = 1, pipeline: int = 1,
                 sequence: int = 1, data_parallel: int = 1, zero: int = 0,
                 kv_dtype: str | None = None, expert_parallel: int = 1) -> dict[str, int | None]:
     """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest

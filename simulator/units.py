@@ -7,7 +7,8 @@ One place for the arithmetic the simulator and the closed-form bounds share:
   the kernel's source says how many lane instructions it issues (``instructions_per_op``:
   its loads through shared memory, shuffles, conversions, lone multiplies and adds), each
   instruction as long as an FMA at the format the arithmetic runs in (``compute_dtype``: a
-  kernel that loads bf16 and computes in fp32 issues fp32 instructions); a ``matrix`` op streams its flops through the core's matrix unit at
+  kernel that loads bf16 and computes in fp32 issues fp32 instructions); a ``matrix`` op
+  streams its flops through the core's matrix unit at
   ``2 · macs_per_cycle`` flops per matrix cycle; special-function ops issue at the SFU's
   rate, after the arithmetic (no overlap is assumed);
 * a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op

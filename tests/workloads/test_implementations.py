@@ -191,7 +191,8 @@ def test_tfla_xl_chunk_forward_follows_the_source():
         gates, recurrent, parallel = schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=L).stages
         inter = min(128, L)
         assert (recurrent.ops, recurrent.steps) == ((K // 64) * (V // 64) * B * H, S // inter)
-        assert recurrent.flops == pytest.approx(recurrent.ops * recurrent.steps * (2 * 64 * 64 * inter + 2 * 64 * inter))
+        per_step = 2 * 64 * 64 * inter + 2 * 64 * inter  # (k ⊙ a)ᵀ v and the normaliser's sum
+        assert recurrent.flops == pytest.approx(recurrent.ops * recurrent.steps * per_step)
         saved = S // L + 1  # every L / inter-th of the S / inter chunk states, and the initial one
         assert recurrent.bytes_written == pytest.approx(B * H * saved * (K * V + K) * 4)
         blocks = L // 64

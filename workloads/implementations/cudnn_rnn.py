@@ -98,7 +98,8 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
         flops_per_op=2 * d + _ELEMENTWISE_FLOPS[w.family], sfu_ops_per_op=_ACTIVATIONS[w.family],
         sfu_function="sigmoid" if w.family != "elman" else "tanh",
         bytes_read_per_op=per_step_read / ops, bytes_written_per_op=per_step_written / ops,
-        latency_ops=math.log2(d), gemm_shape=(g * d, N, d), **_blocks(g * d, N, dtype), step_kernels=2, step_reread_bytes=weights, deps=(0,) if stages else ())
+        latency_ops=math.log2(d), gemm_shape=(g * d, N, d), **_blocks(g * d, N, dtype), step_kernels=2,
+        step_reread_bytes=weights, deps=(0,) if stages else ())
     stages.append(recurrence)
     if direction == "fwd":
         return tuple(stages)
@@ -110,7 +111,8 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
         "bwd data: GEMM Uᵀ·δ, then the gate derivatives, per step (reverse)", "matrix", ops=back_ops,
         steps=T, flops_per_op=2 * g * d + g * _ELEMENTWISE_FLOPS[w.family],
         bytes_read_per_op=back_read / back_ops, bytes_written_per_op=N * (state + g * d) * e / back_ops,
-        latency_ops=math.log2(g * d), gemm_shape=(d, N, g * d), **_blocks(d, N, dtype), step_kernels=2, step_reread_bytes=weights, deps=(last,))
+        latency_ops=math.log2(g * d), gemm_shape=(d, N, g * d), **_blocks(d, N, dtype), step_kernels=2,
+        step_reread_bytes=weights, deps=(last,))
     # BackwardWeights: dU = Σ_t δ_t h_{t−1}ᵀ, one GEMM (g·d) × d × (N·T)
     backward_weights = Stage(
         "bwd weights: dU = Σ δ hᵀ (one GEMM over all steps)", "matrix", ops=g * d * d,
