@@ -123,8 +123,9 @@ def all_reduce_s(acc: Accelerator, nbytes: float, chips: int, stride: int = 1) -
 
 def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                    dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str | float = False,
-                   chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1, data_parallel: int = 1,
-                   zero: int = 0, kv_dtype: str | None = None, expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
+                   chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1,
+                   data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None,
+                   expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
@@ -423,8 +424,8 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
 _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 
-def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str, recompute: bool | str | float = False,
-                    pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
+def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str,
+                    recompute: bool | str | float = False, pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
                     kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
     layers, its part of the sequence, and under ZeRO its 1/D of what the stage partitions
