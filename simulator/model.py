@@ -425,8 +425,8 @@ _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 
 def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str,
-                    recompute: bool | str | float = False, pipeline: int = 1, sequence: int = 1, data_parallel: int = 1, zero: int = 0,
-                    kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
+                    recompute: bool | str | float = False, pipeline: int = 1, sequence: int = 1,
+                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
     layers, its part of the sequence, and under ZeRO its 1/D of what the stage partitions
     over the D = ``data_parallel × sequence`` chips that hold the same weights (Rajbhandari et al., SC 2020, §5.1, with Ψ this
