@@ -30,7 +30,9 @@ PAIRS = (
      "elementwise kernel per step, each GEMM streaming U again (8 MB > the 6 MB L2)"),
     ("Mamba-2 SSD, mamba_chunk_scan_combined", "mamba2-2.7b", {"batch": 8, "seq_len": 4096},
      "chunked", "mamba2-ssd", "bf16", "h100-sxm5-80gb",
-     "five Triton kernels with the chunk states and C·Bᵀ through DRAM, against three generic stages"),
+     "the generic's three unfused stages move every chunk state through DRAM three times (written, "
+     "passed, read) and the intra-chunk outputs once; the five Triton kernels write each state once and "
+     "form the intra-chunk output inside the scan kernel"),
     ("GLA, FLA chunk_gla", "gla-1.3b", {"batch": 4, "seq_len": 4096, "heads": 16, "state": 128, "value": 128},
      "chunked", "fla-chunk", "bf16", "h100-sxm5-80gb",
      "FLA's five kernels write the gate's cumsum, the intra-chunk scores and every chunk state; the "
