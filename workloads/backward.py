@@ -12,7 +12,7 @@ backward does the same work, and states what it adds:
 * **matrix-state recurrences** (``sequential``): a recompute of the states (for ∂q) and the
   reverse recurrence of dS (∂k, ∂v, ∂gate), each of the forward's cost and traffic, as FLA's
   fused-recurrent backward does;
-* **chunked matmul forms** (SSD, GLA, DeltaNet's WY): FLA's chunk backward — the chunk
+* **chunked matmul forms** (SSD, GLA, DeltaNet's WY, RWKV-7's DPLR form): FLA's chunk backward — the chunk
   states recomputed (``recompute``) or read back (``store``), their gradients passed back
   over the chunks in reverse, and the intra-chunk gradients ∂Q, ∂K, ∂V: two matmuls for each
   of the forward's, so twice its intra-chunk and output flops;
@@ -89,7 +89,7 @@ def backward_stages(w, algorithm: str, dtype: str, forward: tuple[Stage, ...],
         inputs = max(1, w.inputs)
         groups = [[Stage("bwd: ∂x", "vector", ops=w.elements, flops_per_op=1,
                          bytes_read_per_op=(1 + inputs) * e, bytes_written_per_op=inputs * e)]]
-    elif algorithm == "chunked" and family not in ("diagonal", "dense", "permutation-diagonal", "rwkv7"):
+    elif algorithm == "chunked" and family not in ("diagonal", "dense", "permutation-diagonal"):
         groups = _chunked_backward(forward, states)
     elif algorithm == "sequential" and family not in ("diagonal", "dense", "permutation-diagonal"):
         # matrix-state recurrence: recompute S (and ∂q = S do), then the reverse dS chain,

@@ -200,6 +200,37 @@ def _delta_kind(w) -> tuple[float, float]:
     return 2 + 4 + 2, 0  # deltanet, deltaproduct
 
 
+def _dplr_chunked(w, dtype, options) -> tuple[Stage, ...]:
+    """RWKV-7's recurrence in its chunked matmul form (:mod:`workloads.kernels.delta`; the
+    structure of flash-linear-attention's ``chunk_dplr_delta_rule``), chunks of C:
+
+    * per chunk, in parallel: the decay ratios Γ_t/Γ_s (C²K/2 products), the four masked
+      products of the chunk — a·b, k·b (the reads' system), a·q, k·q (the outputs') — each C²/2
+      entries of K multiply-adds with their decay factor, and the unit lower-triangular solves
+      W = (I − L)⁻¹ (Γ b) and U = (I − L)⁻¹ (M v) (C²K and 2C²V);
+    * per chunk, in order: the reads Y = W S₀ + U (2CKV) and the state
+      S ← Γ_C S₀ + (a ⊙ Γ_C/Γ)ᵀ Y + (k ⊙ Γ_C/Γ)ᵀ v (4CKV); the state stays on chip;
+    * per chunk, in parallel: O = (Γ q) S₀ + P Y + Q v (2CKV and 2C²V, the products causal)."""
+    e = DTYPE_BYTES[dtype]
+    K, V, N, T = w.state, w.value, _copies(w), w.seq_len
+    C = int(options.get("chunk", 64))
+    n = math.ceil(T / C)
+    chunk_flops = C * C * K / 2 + 4 * (C * C / 2) * K * 3 + C * C * K + 2 * C * C * V
+    form = Stage("chunk: DPLR products and triangular solves", "matrix", ops=N * n * C * C,
+                 flops_per_op=chunk_flops / (C * C),
+                 bytes_read_per_op=C * (5 * K + V) * e / (C * C),  # q, w, a, b, k; v
+                 bytes_written_per_op=(C * (K + V) + 2 * C * C + 3 * C * K) * e / (C * C),  # W, U; P, Q; Γq, ã, k̃
+                 latency_ops=_log2(K) + C, gemm_shape=(C, C, K))
+    passing = Stage("inter-chunk reads and state update", "matrix", ops=N * K * V, steps=n,
+                    flops_per_op=6 * C + 1, bytes_read_per_op=C * (3 * K + V) * e / (K * V),
+                    bytes_written_per_op=(C * V + K * V) * e / (K * V), latency_ops=2 * _log2(C),
+                    gemm_shape=(K, V, C))
+    out = Stage("chunk output", "matrix", ops=N * n * C * V, flops_per_op=2 * K + 2 * C,
+                bytes_read_per_op=(C * K + 2 * C * C + 2 * C * V + K * V) * e / (C * V),
+                bytes_written_per_op=e, latency_ops=_log2(K + C), gemm_shape=(C, V, K + C))
+    return in_sequence([form], [passing], [out])
+
+
 def _dplr(w, algorithm, dtype, options):
     e = DTYPE_BYTES[dtype]
     K, V, N = w.state, w.value, _copies(w)
@@ -211,7 +242,9 @@ def _dplr(w, algorithm, dtype, options):
                       sfu_ops_per_op=sfu / (K * V),
                       bytes_read_per_op=(2 * K + V + 2) * e / (K * V),
                       bytes_written_per_op=V * e / (K * V), latency_ops=2 + _log2(K)),)
-    if algorithm == "chunked" and w.family != "rwkv7":  # rwkv7's "chunked" is the circuit
+    if algorithm == "chunked" and w.family == "rwkv7":
+        return _dplr_chunked(w, dtype, options)
+    if algorithm == "chunked":
         C = int(options.get("chunk", 64))
         n = math.ceil(steps / C)
         # per chunk: KKᵀ, QKᵀ (2C²K each), triangular solve for Δ's transform (≈ C²(K+V)),
@@ -521,9 +554,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            _dplr, "the delta rule with a scalar decay α_t"),
     Family("deltaproduct", _MATMUL_FORMS,
            _dplr, "n_h Householder (delta-rule) steps per token"),
-    Family("rwkv7", ("sequential",) + tuple(c for c in CIRCUITS if c != "sequential"),
-           _dplr, "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ; 'chunked' is the chunked "
-           "circuit of dense elements (the WY form is for the delta-rule family)"),
+    Family("rwkv7", _MATMUL_FORMS, _dplr,
+           "S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ; 'chunked' is the chunked matmul form "
+           "(flash-linear-attention's chunk_dplr_delta_rule), the circuits combine dense elements"),
     Family("mlstm", ("sequential", "chunked"), _gated("scalar", normaliser=True),
            "S_t = f_t S_{t-1} + i_t k_t v_tᵀ with a normaliser and an exponential input gate (xLSTM's mLSTM)"),
     Family("long-conv", ("direct", "fft", "monarch"), _long_conv,

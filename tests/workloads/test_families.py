@@ -82,6 +82,59 @@ def test_dplr_rwkv7_style_circuits_match_sequential():
             assert rmse(dplr_scan(q, w, a, bb, k, v, name), ref) < 5 * RMSE[dtype]
 
 
+def _dplr_inputs(rng, B, T, H, K, V, dtype, w_range=(0.5, 1.0)):
+    w = rng.uniform(*w_range, (B, T, H, K)).astype(dtype)
+    kappa = rng.normal(size=(B, T, H, K))
+    kappa /= np.linalg.norm(kappa, axis=-1, keepdims=True)
+    q, k = rng.normal(size=(2, B, T, H, K)).astype(dtype)
+    v = rng.normal(size=(B, T, H, V)).astype(dtype)
+    return q, w, (-kappa * 0.5).astype(dtype), kappa.astype(dtype), k, v
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T,chunk", [(1, 64), (61, 16), (97, 1), (200, 64), (130, 7)])
+def test_dplr_chunked_matmul_form_matches_the_sequential_recurrence(T, chunk, dtype):
+    """RWKV-7's chunked form (the reads y = Sᵀb solved per chunk, then matmuls) against the
+    recurrence, at T = 1, odd T, a chunk of one step, a chunk longer than T."""
+    args = _dplr_inputs(np.random.default_rng(T + chunk), 2, T, 3, 5, 4, dtype)
+    ref = dplr_scan(*args)
+    out = dplr_scan(*args, "chunked", chunk=chunk)
+    assert out.dtype == dtype and rmse(out, ref) < 5 * RMSE[dtype]
+
+
+def test_dplr_chunked_is_exact_at_extreme_gates():
+    """w = 0 forgets everything every step (a decay ratio of zero is a product, never a
+    quotient), w = 1 forgets nothing."""
+    rng = np.random.default_rng(5)
+    for gate in (0.0, 1.0):
+        args = _dplr_inputs(rng, 1, 97, 2, 4, 3, np.float64, (gate, gate))
+        ref = dplr_scan(*args)
+        assert np.all(np.isfinite(ref))
+        assert rmse(dplr_scan(*args, "chunked", chunk=8), ref) < 1e-13
+    with pytest.raises(ValueError, match="chunk"):
+        dplr_scan(*args, "chunked", chunk=0)
+
+
+def test_rwkv7_chunked_costs_the_matmul_form_not_dense_elements():
+    """At B = 8, T = 4,096, 32 heads of 64 the chunked training step was the dense-element
+    circuit (3.8 TFLOP, 222 GB); as FLA's chunk_dplr form it is per chunk C²K/2 decay ratios,
+    four masked C²/2 × K products, the solves (C²K, 2C²V), 6CKV in the state passing and
+    2CKV + 2C²V in the output — a few hundred GFLOP."""
+    from workloads.catalog import get_workload
+    from workloads.dispatch import schedule
+
+    w = get_workload("rwkv7-1.5b").with_params(batch=8, seq_len=4096, heads=32, state=64, value=64)
+    C, K, V, N, n = 64, 64, 64, 8 * 32, 4096 // 64
+    fwd = schedule(w, "chunked", "bf16")
+    per_chunk = C * C * K / 2 + 4 * (C * C / 2) * K * 3 + C * C * K + 2 * C * C * V
+    passing = K * V * (6 * C + 1)
+    output = C * V * (2 * K + 2 * C)
+    assert fwd.work_flops == pytest.approx(N * n * (per_chunk + passing + output))
+    both = schedule(w, "chunked", "bf16", direction="fwd+bwd")
+    assert both.work_flops < 0.3e12 and both.dram_bytes < 10e9
+    assert any(s.name.startswith("bwd: chunk-state gradients") for s in both.stages)
+
+
 def test_delta_product_with_one_householder_is_the_delta_rule_and_forms_agree():
     q, k, v, beta, _ = qkv(40, np.float64, seed=3)
     one = delta_product(q, k[:, :, None], v[:, :, None], beta[:, :, None])

@@ -7,10 +7,16 @@ input ``B_t``; the output is ``o_t = S_tᵀ q_t``.  Three ways to run it:
 * ``sequential`` — the recurrence, O(K·V) per step (the oracle);
 * any prefix circuit — dense-element combines ``(A_d A_s, A_d B_s + B_d)``, O(K²(K+V)) each:
   the products densify, which is why the paper puts DPLR LRNNs in PNC¹;
-* ``chunked`` (delta rule only) — the WY/UT form of Yang et al. (arXiv 2406.06484): within a
-  chunk of C steps, ``(I + tril(diag(β) K Kᵀ ⊙ Γ, −1)) Δ = diag(β)(V − diag(Γ) K S_0)`` gives
-  the state corrections Δ, after which only matmuls remain.  Γ holds the gate's cumulative
-  decays, formed in log space as ``exp(γ_t − γ_i) ≤ 1`` so that nothing underflows.
+* ``chunked`` — the WY/UT form of Yang et al. (arXiv 2406.06484): within a chunk of C steps,
+  ``(I + tril(diag(β) K Kᵀ ⊙ Γ, −1)) Δ = diag(β)(V − diag(Γ) K S_0)`` gives the delta rule's
+  state corrections Δ, after which only matmuls remain.  Γ holds the gate's cumulative
+  decays, formed in log space as ``exp(γ_t − γ_i) ≤ 1`` so that nothing underflows.  For the
+  RWKV-7-style recurrence the same idea with a decay per key channel (flash-linear-attention's
+  ``chunk_dplr_delta_rule``): the rank-1 reads ``y_t = S_{t−1}ᵀ b_t`` of a chunk solve one
+  unit lower-triangular system, ``y_s = (Γ_{s−1} b_s)ᵀ S_0 + Σ_{r<s} (a_r ⊙ b_s ⊙ Γ_{s−1}/Γ_r)·1
+  y_r + (k_r ⊙ b_s ⊙ Γ_{s−1}/Γ_r)·1 v_r``, and the outputs and the chunk's last state are
+  matmuls of y and v; the decay ratios Γ_t/Γ_s are running products of w over (s, t], never
+  quotients, so a gate of 0 is exact.
 """
 
 from __future__ import annotations
@@ -179,6 +185,88 @@ def _delta_chunked(q, k, v, beta, g, o, C, lo, hi):
             pass_state(Kc, D, gam, n, S)
 
 
+@njit(cache=True, nogil=True)
+def _dplr_chunked(q, w, a, bb, k, v, o, C, lo, hi):
+    """The chunked DPLR recurrence ``S_t = (diag(w_t) + a_t b_tᵀ) S_{t−1} + k_t v_tᵀ`` for the
+    (batch, head) pairs in [lo, hi) (see the module's doc), in float64 whatever the input dtype.
+    ``rat[s, t]`` is Π_{u=s+1..t} w_u (1 at t = s), ``g0[t]`` Π_{u≤t} w_u, both within the chunk."""
+    Bn, T, H, K = q.shape
+    V = v.shape[3]
+    rat = np.empty((C, C, K))
+    g0 = np.empty((C, K))
+    Y = np.empty((C, V))
+    row = np.empty(V)
+    new = np.empty((K, V))
+    for bh in range(lo, hi):
+        b = bh // H
+        h = bh % H
+        S = np.zeros((K, V))
+        for t0 in range(0, T, C):
+            n = min(C, T - t0)
+            for s in range(n):
+                for i in range(K):
+                    rat[s, s, i] = 1.0
+                for t in range(s + 1, n):
+                    for i in range(K):
+                        rat[s, t, i] = rat[s, t - 1, i] * w[b, t0 + t, h, i]
+            for i in range(K):
+                g0[0, i] = w[b, t0, h, i]
+            for t in range(1, n):
+                for i in range(K):
+                    g0[t, i] = g0[t - 1, i] * w[b, t0 + t, h, i]
+            # y_s = S_{s-1}ᵀ b_s: forward substitution through the chunk
+            for s in range(n):
+                for j in range(V):
+                    row[j] = 0.0
+                for i in range(K):
+                    c = (g0[s - 1, i] if s > 0 else 1.0) * bb[b, t0 + s, h, i]
+                    for j in range(V):
+                        row[j] += c * S[i, j]
+                for r in range(s):
+                    lab = 0.0
+                    lkb = 0.0
+                    for i in range(K):
+                        f = bb[b, t0 + s, h, i] * rat[r, s - 1, i]
+                        lab += a[b, t0 + r, h, i] * f
+                        lkb += k[b, t0 + r, h, i] * f
+                    for j in range(V):
+                        row[j] += lab * Y[r, j] + lkb * v[b, t0 + r, h, j]
+                for j in range(V):
+                    Y[s, j] = row[j]
+            # o_t = S_tᵀ q_t = (Γ_t q_t)ᵀ S_0 + Σ_{s≤t} (a_s ⊙ q_t ⊙ Γ_t/Γ_s)·1 y_s + (k_s ⊙ …)·1 v_s
+            for t in range(n):
+                for j in range(V):
+                    row[j] = 0.0
+                for i in range(K):
+                    c = g0[t, i] * q[b, t0 + t, h, i]
+                    for j in range(V):
+                        row[j] += c * S[i, j]
+                for s in range(t + 1):
+                    paq = 0.0
+                    pkq = 0.0
+                    for i in range(K):
+                        f = q[b, t0 + t, h, i] * rat[s, t, i]
+                        paq += a[b, t0 + s, h, i] * f
+                        pkq += k[b, t0 + s, h, i] * f
+                    for j in range(V):
+                        row[j] += paq * Y[s, j] + pkq * v[b, t0 + s, h, j]
+                for j in range(V):
+                    o[b, t0 + t, h, j] = row[j]
+            # the chunk's last state: Γ_n S_0 + Σ_s (Γ_n/Γ_s) (a_s y_sᵀ + k_s v_sᵀ)
+            for i in range(K):
+                for j in range(V):
+                    new[i, j] = g0[n - 1, i] * S[i, j]
+            for s in range(n):
+                for i in range(K):
+                    fa = rat[s, n - 1, i] * a[b, t0 + s, h, i]
+                    fk = rat[s, n - 1, i] * k[b, t0 + s, h, i]
+                    for j in range(V):
+                        new[i, j] += fa * Y[s, j] + fk * v[b, t0 + s, h, j]
+            for i in range(K):
+                for j in range(V):
+                    S[i, j] = new[i, j]
+
+
 def _check_qkv(q, k, v, beta, g):
     if g is None:
         q, k, v, beta = check_heads(q, k, v, beta=beta)
@@ -234,11 +322,12 @@ def _readout(A, Bm, q, circuit):
     return np.einsum("bthkv,bthk->bthv", S, q)
 
 
-def dplr_scan(q, w, a, b, k, v, algorithm: str = "sequential") -> np.ndarray:
+def dplr_scan(q, w, a, b, k, v, algorithm: str = "sequential", chunk: int = 64) -> np.ndarray:
     """RWKV-7-style diagonal-plus-rank-1 recurrence ``S_t = (diag(w_t) + a_t b_tᵀ) S_{t-1} + k_t v_tᵀ``.
 
-    q, w, a, b, k : (B, T, H, K);  v : (B, T, H, V).  ``algorithm`` is ``"sequential"`` or a
-    prefix-circuit name.  Returns o (B, T, H, V) with ``o_t = S_tᵀ q_t``.
+    q, w, a, b, k : (B, T, H, K);  v : (B, T, H, V).  ``algorithm`` is ``"sequential"``,
+    ``"chunked"`` (the matmul form in chunks of ``chunk``: see the module's doc) or a
+    prefix-circuit name (dense-element combines).  Returns o (B, T, H, V) with ``o_t = S_tᵀ q_t``.
     """
     q = check_array("q", q, 4, "(B, T, H, K)", dtypes=REAL)
     for name, x in (("w", w), ("a", a), ("b", b), ("k", k)):
@@ -248,10 +337,15 @@ def dplr_scan(q, w, a, b, k, v, algorithm: str = "sequential") -> np.ndarray:
     v = check_array("v", v, 4, "(B, T, H, V)", dtypes=REAL)
     if v.shape[:3] != q.shape[:3]:
         raise ValueError(f"v: expected shape (B, T, H, V) with (B, T, H) = {q.shape[:3]}, got {v.shape}")
+    if algorithm == "chunked":
+        chunk = min(check_int("chunk", chunk), q.shape[1])
+        o = np.empty(v.shape, dtype=q.dtype)
+        over_copies(_dplr_chunked, q.shape[0] * q.shape[2], q, w, a, b, k, v, o, chunk)
+        return o
+    if algorithm not in CIRCUITS:
+        raise ValueError(f"algorithm: expected 'chunked' or one of {', '.join(CIRCUITS)}, got {algorithm!r}")
     A = np.einsum("bthi,ij->bthij", w, np.eye(q.shape[3], dtype=q.dtype)) + np.einsum("bthi,bthj->bthij", a, b)
     Bm = np.einsum("bthi,bthj->bthij", k, v)
-    if algorithm not in CIRCUITS:
-        raise ValueError(f"algorithm: expected one of {', '.join(CIRCUITS)}, got {algorithm!r}")
     return _readout(A, Bm, q, prefix_circuit(algorithm, q.shape[1]))
 
 

@@ -253,11 +253,11 @@ def _rwkv7_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: 
              _gemm(name("low-rank maps down (decay, a, v, gate)"), n, sum(m.lora_ranks), d, count),
              _gemm(name("low-rank maps up"), n, d, max(m.lora_ranks), count * len(m.lora_ranks)),
              _elementwise(name("decay, rates, key normalisation"), n * d, 3, 12, count)]
-    if phase == "prefill":  # flash-linear-attention's chunk_dplr_delta_rule: the delta rule's chunked
-        # WY form with a per-channel decay — costed as the gated delta rule's chunked form
-        rule = get_workload("gated-deltanet-1.3b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
-                                                               state=m.linear_key_dim, value=m.linear_value_dim)
-        parts.append(Component(name("generalised delta rule (chunked, WY form)"), rule, "chunked", count))
+    if phase == "prefill":  # flash-linear-attention's chunk_dplr_delta_rule: the chunked matmul form
+        # with a decay per key channel (the rwkv7 family's "chunked")
+        rule = get_workload("rwkv7-1.5b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
+                                                      state=m.linear_key_dim, value=m.linear_value_dim)
+        parts.append(Component(name("generalised delta rule (chunked DPLR form)"), rule, "chunked", count))
     else:  # S ← S (diag(w) + a bᵀ) + v kᵀ, o = S r: the state read, updated and written back
         state = batch * m.linear_heads * m.linear_key_dim * m.linear_value_dim
         parts.append(_elementwise(name("recurrent state update"), state, 3, 8, count))
