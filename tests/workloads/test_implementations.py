@@ -386,6 +386,29 @@ def test_synchronous_mma_fills_its_instruction_tiles_not_the_array():
     assert systolic_efficiency(odd, load_accelerator("v100-sxm2-16gb")) != pytest.approx(20 / 32)
 
 
+def test_mamba2_split_conv1d_adds_the_convolution_and_the_gate():
+    """mamba_split_conv1d_scan_combined: the causal conv1d reads and writes xBC once (x, B and
+    C: h·p + 2·g·n channels), the chunk scan then reads z and writes the gated and the ungated
+    output; its backward recomputes the convolution, adds the gate's gradient, the
+    convolution's backward and the copy into dzxbcdt."""
+    b, T, h, p, n, g = 2, 1024, 8, 64, 64, 1
+    w = get_workload("mamba2-2.7b").with_params(batch=b, seq_len=T, heads=h, state=n, value=p, groups=g)
+    plain = schedule(w, "chunked", "bf16", impl="mamba2-ssd").stages
+    fwd = schedule(w, "chunked", "bf16", impl="mamba2-split-conv1d").stages
+    channels = h * p + 2 * g * n
+    conv, scan = fwd[0], fwd[-1]
+    assert conv.name.startswith("causal_conv1d_fwd") and conv.ops == b * T * channels
+    assert conv.bytes_read == conv.bytes_written == b * T * channels * 2
+    x = b * T * h * p * 2
+    assert scan.bytes_read == pytest.approx(plain[-1].bytes_read + x)  # z
+    assert scan.bytes_written == pytest.approx(2 * plain[-1].bytes_written)  # the gated and the ungated output
+    both = [s.name.split(":")[0] for s in schedule(w, "chunked", "bf16", impl="mamba2-split-conv1d",
+                                                   direction="fwd+bwd").stages]
+    assert both[6] == "recompute" and both[7] == "_chunk_scan_bwd_dz" and both[-2:] == ["causal_conv1d_bwd", "copy"]
+    with pytest.raises(WorkloadError, match="width: expected 2, 3 or 4 taps"):
+        schedule(w, "chunked", "bf16", impl="mamba2-split-conv1d", width=5)
+
+
 def test_mamba2_chunk_scan_counts_by_hand():
     """mamba_chunk_scan_combined forward, T = 512 in two chunks of 256, 8 heads of p = 64 in 2
     groups, n = 128: five launches; flops and DRAM bytes counted by hand from the kernels."""

@@ -40,8 +40,9 @@ from workloads.errors import WorkloadError
 from workloads.implementations.triton_kernel import matrix_kernel, tile_block
 from workloads.schedule import DTYPE_BYTES, Block, Stage, in_stream_order
 
-SOURCE = ("state-spaces/mamba mamba_ssm/ops/triton/ssd_combined.py (mamba_chunk_scan_combined), ssd_chunk_state.py, "
-          "ssd_state_passing.py, ssd_bmm.py, ssd_chunk_scan.py; Dao & Gu, arXiv 2405.21060 §6")
+SOURCE = ("state-spaces/mamba mamba_ssm/ops/triton/ssd_combined.py (mamba_chunk_scan_combined, "
+          "mamba_split_conv1d_scan_combined), ssd_chunk_state.py, ssd_state_passing.py, ssd_bmm.py, ssd_chunk_scan.py; "
+          "Dao-AILab/causal-conv1d; Dao & Gu, arXiv 2405.21060 §6")
 
 CHUNK = 256  # mamba_ssm/modules/mamba2.py: Mamba2(chunk_size=256)
 _FP32 = 4
@@ -60,6 +61,49 @@ def _causal_k(Q: int, bm: int) -> int:
 
 
 def build(w, dtype: str, direction: str = "fwd", chunk: int = CHUNK) -> tuple[Stage, ...]:
+    return in_stream_order(_stages(w, dtype, direction, chunk, gated=False))
+
+
+def build_split_conv1d(w, dtype: str, direction: str = "fwd", chunk: int = CHUNK, width: int = 4
+                       ) -> tuple[Stage, ...]:
+    """``mamba_split_conv1d_scan_combined`` (``MambaSplitConv1dScanCombinedFn``, no norm and no
+    output projection): zxbcdt split into z, xBC and Δ; ``causal_conv1d_fwd`` (the
+    causal-conv1d CUDA kernel) runs the ``width``-tap depthwise convolution and SiLU over xBC —
+    read once, written once; the chunk scan as above with the gate: the output kernel reads z
+    and writes the gated output and the ungated one.  Backward: the convolution recomputed,
+    the scan's backward with the gate's (``_chunk_scan_bwd_dz``: reads x, z, the output and its
+    gradient, writes dz and the gated gradient), ``causal_conv1d_bwd`` (reads xBC and its
+    gradient, writes the input's), and that gradient copied into the strided dzxbcdt."""
+    if isinstance(width, bool) or not isinstance(width, int) or not 2 <= width <= 4:
+        raise WorkloadError(f"width: expected 2, 3 or 4 taps (causal_conv1d), got {width!r}")
+    e = DTYPE_BYTES[dtype]
+    channels = w.heads * w.value + 2 * (w.groups or w.heads) * w.state  # x, B and C
+    elements = w.batch * w.seq_len * channels
+
+    def conv(label=""):
+        return Stage(f"{label}causal_conv1d_fwd: {width}-tap depthwise convolution and SiLU of xBC", "vector",
+                     ops=elements, flops_per_op=2 * width + 2, sfu_ops_per_op=2, sfu_function="exp",
+                     sfu_on_chain=False, bytes_read_per_op=e, bytes_written_per_op=e, latency_ops=width)
+
+    scan = _stages(w, dtype, direction, chunk, gated=True)
+    if direction == "fwd":
+        return in_stream_order([conv(), *scan])
+    tokens_x = w.batch * w.seq_len * w.heads * w.value
+    forward, backward = scan[:5], scan[5:]
+    gate = Stage("_chunk_scan_bwd_dz: the gate's gradient", "vector", ops=tokens_x, flops_per_op=6,
+                 sfu_ops_per_op=2, sfu_function="exp", sfu_on_chain=False, bytes_read_per_op=4 * e,
+                 bytes_written_per_op=2 * e, latency_ops=2)
+    conv_bwd = Stage("causal_conv1d_bwd: xBC's gradient through SiLU and the convolution", "vector", ops=elements,
+                     flops_per_op=4 * width + 4, sfu_ops_per_op=2, sfu_function="exp", sfu_on_chain=False,
+                     bytes_read_per_op=2 * e, bytes_written_per_op=e, latency_ops=width)
+    copy = Stage("copy: xBC's gradient into the strided dzxbcdt", "vector", ops=elements,
+                 bytes_read_per_op=e, bytes_written_per_op=e)
+    return in_stream_order([conv(), *forward, conv("recompute: "), gate, *backward, conv_bwd, copy])
+
+
+def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stage]:
+    """The scan's kernels in launch order; ``gated``: the output kernel also reads z and writes
+    the gated output beside the ungated one (``z`` given)."""
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 16 or chunk & (chunk - 1):
         raise WorkloadError(f"chunk: expected a power of two ≥ 16 (mamba_chunk_scan_combined), got {chunk!r}")
     e = DTYPE_BYTES[dtype]
@@ -103,11 +147,12 @@ def build(w, dtype: str, direction: str = "fwd", chunk: int = CHUNK) -> tuple[St
     scan = matrix_kernel("_chunk_scan_fwd: out = C·state + causal (C·Bᵀ ⊙ decay)·x",
                          blocks=b * nc * h * _programs(Q, p, _SCAN_TILE),
                          block_flops=per_head_scan / _programs(Q, p, _SCAN_TILE),
-                         reads=cb + x + dt + bc + states * e, writes=x, exps=b * nc * h * _SCAN_TILE[0] * causal,
+                         reads=cb + x + dt + bc + states * e + (x if gated else 0), writes=x * (2 if gated else 1),
+                         exps=b * nc * h * _SCAN_TILE[0] * causal + (tokens * h * p if gated else 0),
                          shape=(*_SCAN_TILE, Q), block=tile(_SCAN_TILE))
     forward = [cumsum(), chunk_state(), state_passing(), bmm(), scan]
     if direction == "fwd":
-        return in_stream_order(forward)
+        return forward
 
     rc = "recompute: "
     grads = [
@@ -145,4 +190,4 @@ def build(w, dtype: str, direction: str = "fwd", chunk: int = CHUNK) -> tuple[St
         Stage("_chunk_cumsum_bwd: dΔ, dA", "vector", ops=tokens * h, flops_per_op=4, bytes_read_per_op=2 * _FP32,
               bytes_written_per_op=e, latency_ops=math.log2(Q)),
     ]
-    return in_stream_order(forward + grads)
+    return forward + grads
