@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
 
 from hwmodels.loader import SpecError, load_accelerator, parse_document, read_yaml
 from simulator import simulate
@@ -84,7 +84,7 @@ class Case(_Strict):
     expert_parallel: int = Field(default=1, ge=1)
     # activation checkpointing: true (full), selective (torchtitan's per-op policy) or the fraction
     # of the layers under full checkpointing (fms-fsdp's selective_checkpointing)
-    recompute: bool | Literal["none", "selective", "full"] | Annotated[float, Field(gt=0, le=1)] = False
+    recompute: bool | str | float = False
     published_mfu: PositiveFloat | None = None  # a training case's MFU as its source states it, shown beside
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
@@ -106,6 +106,15 @@ class Case(_Strict):
     split: Literal["dev", "held-out"] = "dev"  # held-out: never modelled from (see recurrent.yaml)
     #: a held-out case no longer blind: what was modelled after it had been compared (reports say so)
     unblinded: str = ""
+
+    @field_validator("recompute", mode="before")
+    @classmethod
+    def _recompute(cls, value):
+        if isinstance(value, bool) or value in ("none", "selective", "full"):
+            return value
+        if isinstance(value, (int, float)) and 0 < value <= 1:
+            return float(value)
+        raise ValueError("true, false, none, selective, full or a fraction of the layers in (0, 1]")
 
     @model_validator(mode="after")
     def _complete(self):

@@ -296,3 +296,24 @@ def test_a_held_out_half_that_is_no_longer_blind_says_so():
     line = verdict(table, orderings)
     assert "2 of them no longer blind: their offline batches were modelled after comparing them" in line
     assert "never used to build" not in line
+
+
+def test_training_cases_state_their_activation_checkpointing_and_bad_values_are_refused(capsys, tmp_path):
+    """recompute: true or full, selective (torchtitan's per-op policy), or the fraction of the
+    layers fms-fsdp checkpoints; anything else is one line naming the field, exit 2."""
+    from reports.validate import MODELS_FILE, Case
+
+    cases = {c.id: c for c in load_cases(MODELS_FILE).cases}
+    assert cases["torchtitan-h100-llama3-8b-fsdp8-bf16"].recompute == "selective"
+    assert cases["fms-fsdp-a100-llama2-13b"].recompute == pytest.approx(0.39)
+    base = cases["fms-fsdp-a100-llama2-13b"].model_dump()
+    for bad in (1.5, 0, "partial"):
+        with pytest.raises(ValueError, match="a fraction of the layers in"):
+            Case.model_validate({**base, "recompute": bad})
+    shipped = yaml.safe_load(MODELS_FILE.read_text())
+    case = next(c for c in shipped["cases"] if c["id"] == "fms-fsdp-a100-llama2-13b")
+    case = {**case, "recompute": "partial", "hardware": str(MODELS_FILE.parent / case["hardware"])}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"cases": [case]}, allow_unicode=True))
+    assert main(["validate", "--cases", str(tmp_path / "mine.yaml"), "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cases[0].recompute: expected true, false, none, selective, full" in err
