@@ -137,7 +137,8 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
       (``reread_set_bytes`` per group of rereaders, a head's K and V; ⌈cores / rereaders⌉
       groups run at once) fits that cache;
     * a chain that reads the same ``step_reread_bytes`` every step (an RNN's recurrent
-      weights) fetches them from DRAM once when they fit that cache.
+      weights) fetches them from DRAM once when they fit that cache beside the rest of a step's
+      traffic (its other reads and its writes pass through the same cache every step).
 
     The reads taken out of the two last are the cache's to serve (``cache_bytes_per_op``): they
     take its bandwidth (:func:`simulator.core.load_rate`) and its energy.  (A GEMM's panel
@@ -164,7 +165,10 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
             reads -= stage.reread_bytes_per_op - kept
             stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1,
                                         cache_bytes_per_op=stage.cache_bytes_per_op + stage.reread_bytes_per_op - kept)
-        if stage.step_reread_bytes and stage.steps > 1 and stage.step_reread_bytes <= max(caches):
+        # the weights stay only if they fit beside the rest of a step's traffic, which passes
+        # through the same cache every step (its inputs read, its outputs written)
+        step_rest = stage.ops * (stage.bytes_read_per_op + stage.bytes_written_per_op) - stage.step_reread_bytes
+        if stage.step_reread_bytes and stage.steps > 1 and stage.step_reread_bytes + step_rest <= max(caches):
             served = stage.step_reread_bytes / stage.ops * (1 - 1 / stage.steps)
             reads -= served
             stage = dataclasses.replace(stage, step_reread_bytes=0.0,
