@@ -355,15 +355,18 @@ def _cmd_model(args) -> int:
               "data_parallel": args.data_parallel, "expert_parallel": args.expert_parallel}
     if args.zero and not args.train:
         raise UsageError("scansim model: --zero partitions training state: use it with --train")
+    if args.shard_group and not args.train:
+        raise UsageError("scansim model: --shard-group shards training state (HSDP): use it with --train --zero 3")
     if (args.requests or args.max_output) and args.train:
         raise UsageError("scansim model: --requests serves an offline batch: not with --train")
     if args.max_output and not args.requests:
         raise UsageError("scansim model: --max-output caps an offline batch's replies: give --requests")
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
-                                       recompute=args.recompute, sequence=args.sequence, zero=args.zero, **split)
+                                       recompute=args.recompute, sequence=args.sequence, zero=args.zero,
+                                       shard_group=args.shard_group, **split)
         limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute,
-                             zero=args.zero, **layout)
+                             zero=args.zero, shard_group=args.shard_group, **layout)
         return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
     prefill, decode, run = simulate_generation(model, acc, args.prefill, args.decode, args.batch, args.dtype,
                                                sequence=args.sequence, kv_dtype=args.kv_dtype, **split)
@@ -648,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3),
                      help="with --train and --data-parallel: ZeRO stage (0 DDP; 1 optimizer states, "
                           "2 and gradients, 3 (FSDP) and parameters partitioned over the replicas)")
+    mod.add_argument("--shard-group", dest="shard_group", type=_positive_int, default=None,
+                     help="with --zero 3: shard over groups of this many chips and replicate across them "
+                          "(HSDP, FSDP's HYBRID_SHARD; e.g. 8, a node)")
     mod.add_argument("--chips", type=_positive_int, default=1,
                      help="tensor parallelism over this many chips (all-reduces on the spec's links)")
     mod.add_argument("--pipeline", type=_positive_int, default=1,

@@ -78,6 +78,7 @@ class Case(_Strict):
     #: :func:`simulator.model.simulate_model` takes them
     data_parallel: int = Field(default=1, ge=1)
     zero: Literal[0, 1, 2, 3] = 0
+    shard_group: int | None = Field(default=None, ge=1)  # HSDP: ZeRO-3 over groups of this many chips
     pipeline: int = Field(default=1, ge=1)
     microbatches: int | None = Field(default=None, ge=1)
     sequence: int = Field(default=1, ge=1)  # context parallel
@@ -126,7 +127,8 @@ class Case(_Strict):
         if (self.metric in THROUGHPUT_METRICS or energy) != (self.model is not None):
             raise ValueError("a model case's metric is tokens_per_s, tokens_per_s_per_chip, joules_per_token or "
                              "tokens_per_joule, and those metrics are a model case's")
-        training_only = self.zero or self.recompute not in (False, "none") or self.published_mfu is not None
+        training_only = (self.zero or self.shard_group or self.recompute not in (False, "none")
+                         or self.published_mfu is not None)
         if training_only and self.phase != "train":
             raise ValueError("zero, recompute and published_mfu describe a training step (phase: train)")
         if energy != (self.phase == "generate"):
@@ -249,7 +251,7 @@ def _model_totals(case: Case, acc) -> dict:
                                recompute=case.recompute, chips=case.chips, pipeline=case.pipeline,
                                microbatches=case.microbatches, sequence=case.sequence,
                                data_parallel=case.data_parallel, zero=case.zero,
-                               expert_parallel=case.expert_parallel)
+                               expert_parallel=case.expert_parallel, shard_group=case.shard_group)
     return totals
 
 
@@ -371,6 +373,8 @@ def _layout(case: Case) -> str:
         parts.append(f"microbatches={case.microbatches}")
     if case.zero:
         parts.append(f"zero={case.zero}")
+    if case.shard_group:
+        parts.append(f"shard_group={case.shard_group}")
     if case.recompute not in (False, "none"):
         parts.append("recompute" if case.recompute is True or case.recompute == "full"
                      else f"recompute={case.recompute}")

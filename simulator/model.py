@@ -125,7 +125,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                    dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str | float = False,
                    chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1,
                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None,
-                   expert_parallel: int = 1) -> tuple[pd.DataFrame, dict]:
+                   expert_parallel: int = 1, shard_group: int | None = None) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
@@ -158,7 +158,9 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
       tokens are all replicas'); serving, they never talk; training, they (and their
       context-parallel ranks) synchronise the gradients as ZeRO stage ``zero`` lays out the
       model over them (:func:`memory_per_chip`,
-      :func:`_data_parallel_rows`);
+      :func:`_data_parallel_rows`); ``shard_group``: with ZeRO-3, partition over groups of that
+      many chips only and replicate across the groups (HSDP, FSDP's ``HYBRID_SHARD``: shard in
+      a node, replicate across nodes), the gradients' shards then all-reduced across replicas;
     * ``expert_parallel``: each mixture-of-experts layer's routed experts split that many ways
       over the data-parallel replicas (:func:`workloads.models.expert_sharded`; it divides
       ``data_parallel``): a chip holds and computes its experts for every replica's tokens
@@ -177,6 +179,14 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                          f"data_parallel ({data_parallel}), got {expert_parallel}")
     if zero not in ZERO_STAGES or isinstance(zero, bool):
         raise ModelError(f"zero: expected a ZeRO stage 0, 1, 2 or 3, got {zero!r}")
+    if shard_group is not None:
+        if isinstance(shard_group, bool) or not isinstance(shard_group, int) or shard_group < 1 \
+                or (data_parallel * sequence) % shard_group:
+            raise ModelError(f"shard_group: expected a whole number dividing the data-parallel group "
+                             f"({data_parallel * sequence} chips), got {shard_group!r}")
+        if zero != 3:
+            raise ModelError("shard_group: hybrid sharding (HSDP) shards parameters, gradients and optimizer states "
+                             "like ZeRO-3 inside each group; expected zero 3")
     if zero and phase != "train":
         raise ModelError("zero: partitions training state (optimizer states, gradients, parameters); "
                          "a prefill or decode step has none")
@@ -199,7 +209,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     # backward (Narayanan et al., SC 2021, §2.2.1; GPipe would hold all of them)
     live = (micro * min(microbatches, pipeline) if pipeline > 1 else micro) if phase == "train" else batch
     held = memory_per_chip(m, seq_len, live, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
-                           kv_dtype, chips)
+                           kv_dtype, chips, shard_group)
     if sum(held.values()) > acc.dram.capacity_bytes:
         parts = " + ".join(f"{k} {v / 1e9:.3g} GB" for k, v in held.items())
         raise ModelError(f"{m.name} at batch {batch} and context {seq_len:,} does not fit "
@@ -212,7 +222,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     # ``data_parallel × sequence`` chips synchronises them, and ZeRO partitions over it (Megatron's
     # data-parallel group with context parallelism; torchtitan's FSDP mesh over dp_shard × cp)
     group = data_parallel * sequence
-    shards = group if zero else 1  # ZeRO: each chip updates its 1/D of the weights
+    shards = (shard_group or group) if zero else 1  # ZeRO: each chip updates its 1/D of the weights
     for part in components(m, phase, local, micro, recompute, optimizer_shards=shards):
         part = _formatted(part, formats)
         row = _row(part, acc, part.dtype, fidelity)
@@ -235,7 +245,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     table = pd.DataFrame(rows)
     table[list(ENERGY_PARTS)] = table[list(ENERGY_PARTS)].fillna(0.0)
     if phase == "train" and group > 1:
-        dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, group, zero, stride=chips)
+        dp_rows = _data_parallel_rows(table, acc, m, dtype, pipeline, microbatches, group, zero, stride=chips,
+                                      shard_group=shard_group)
     if pipeline > 1:
         activations = micro * (1 if phase == "decode" else local) * m.d_model * DTYPE_BYTES[formats["activations"]]
         across = spans_nodes(acc, pipeline, chips * sequence * data_parallel)
@@ -352,7 +363,8 @@ def model_flops(m: Model, phase: str, seq_len: int, batch: int) -> float:
 
 
 def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: str, pipeline: int,
-                        microbatches: int, replicas: int, zero: int, stride: int) -> list[dict]:
+                        microbatches: int, replicas: int, zero: int, stride: int,
+                        shard_group: int | None = None) -> list[dict]:
     """What synchronising ``replicas`` data-parallel replicas adds to one chip's training step
     (``table``: one micro-batch's pass on this chip's tensor shard, ``m``), as the time it
     leaves exposed after the compute it overlaps.  Ψ is the chip's share of the parameters
@@ -376,7 +388,11 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
       forward and again before its backward, and its gradients reduce-scattered after it
       (3Ψ in all, ZeRO §7.2.2); each gather prefetched during the previous layer's compute,
       so a layer exposes only what its collectives take beyond its compute, and the first
-      gather and the last reduce-scatter are exposed whole."""
+      gather and the last reduce-scatter are exposed whole;
+    * HSDP (ZeRO-3 over ``shard_group`` chips, replicated across the groups): the gathers and
+      reduce-scatters over the shard group, and each layer's gradient shard all-reduced across
+      the replicas (chips ``shard_group × stride`` apart) after its reduce-scatter, in the same
+      backward (FSDP's ``HYBRID_SHARD``)."""
     per_step = table["per_step"].eq(True)
     layers_s = float(table["latency_s"][~per_step].sum()) / pipeline  # one micro-batch, this stage
     recomputed = table["component"].str.startswith("recompute: ")
@@ -408,15 +424,27 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
         return rows
     layers = math.ceil(m.layers / pipeline)
     layer_bytes = psi * 2 / layers
+    shard = shard_group or d
+    across = d // shard  # HSDP's replicas (1: FSDP over the whole group)
+    if shard < d:
+        d, sent = shard, (shard - 1) / shard
+        energy_per_byte = link_energy_per_byte_j(acc, shard, stride)
     gather, scatter = ring(layer_bytes, "all-gather"), ring(layer_bytes, "reduce-scatter")
+    # HSDP: the layer's gradient shard all-reduced across the replicas, one group apart
+    replicate = ring_collective_s(acc, layer_bytes / shard, across, "all-reduce", stride * shard) if across > 1 else 0.0
     f, b = forward_s / layers, backward_s / layers
     forward = gather + (layers - 1) * max(0.0, gather - f)
-    backward = layers * max(0.0, gather + scatter - b) + scatter
-    rows.append(row(f"parameter all-gathers over {d} data-parallel chips, forward (ZeRO-3/FSDP, per layer, prefetched; "
+    backward = layers * max(0.0, gather + scatter + replicate - b) + scatter + replicate
+    how = f"HSDP: sharded over {shard}, replicated {across} times" if across > 1 else "ZeRO-3/FSDP"
+    rows.append(row(f"parameter all-gathers over {d} data-parallel chips, forward ({how}, per layer, prefetched; "
                     "exposed)", microbatches * layers, microbatches * forward, microbatches * psi * 2 * sent))
-    rows.append(row(f"parameter all-gathers and gradient reduce-scatters over {d} data-parallel chips, backward "
-                    "(ZeRO-3/FSDP, per layer; exposed)", microbatches * layers, microbatches * backward,
-                    microbatches * 2 * psi * 2 * sent))
+    replicated_bytes = 2 * (across - 1) / across * psi * 2 / shard if across > 1 else 0.0
+    rows.append(_waiting_row(
+        f"parameter all-gathers and gradient reduce-scatters over {d} data-parallel chips"
+        + (f", and the gradient shards all-reduced across {across} replicas" if across > 1 else "")
+        + f", backward ({how}, per layer; exposed)", microbatches * layers, microbatches * backward,
+        microbatches * (2 * psi * 2 * sent * energy_per_byte
+                        + replicated_bytes * link_energy_per_byte_j(acc, across, stride * shard)), acc))
     return rows
 
 
@@ -426,7 +454,8 @@ _SPLIT_BY_SEQUENCE = ("KV cache", "activations")
 
 def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str,
                     recompute: bool | str | float = False, pipeline: int = 1, sequence: int = 1,
-                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None, chips: int = 1) -> dict[str, float]:
+                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None, chips: int = 1,
+                    shard_group: int | None = None) -> dict[str, float]:
     """One chip's memory, by kind (``m`` already its tensor-parallel share): its stage's
     layers, its part of the sequence, and under ZeRO its 1/D of what the stage partitions
     over the D = ``data_parallel × sequence`` chips that hold the same weights (Rajbhandari et al., SC 2020, §5.1, with Ψ this
@@ -445,7 +474,8 @@ def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str,
     if phase != "train" or group == 1 or zero == 0:
         return held
     partitioned = ("optimizer states", "gradients", "weights")[:zero]
-    out = {k: v / group if k in partitioned else v for k, v in held.items()}
+    over = shard_group or group  # HSDP partitions over its shard group only
+    out = {k: v / over if k in partitioned else v for k, v in held.items()}
     if zero == 3:
         out["gathered layer weights (ZeRO-3)"] = 2 * held["weights"] / math.ceil(m.layers / pipeline)
     return out
@@ -454,7 +484,8 @@ def memory_per_chip(m: Model, seq_len: int, batch: int, dtype: str, phase: str,
 def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: int, batch: int = 1,
                 dtype: str = "bf16", recompute: bool | str | float = False, chips: int = 1, pipeline: int = 1,
                 sequence: int = 1, data_parallel: int = 1, zero: int = 0,
-                kv_dtype: str | None = None, expert_parallel: int = 1) -> dict[str, int | None]:
+                kv_dtype: str | None = None, expert_parallel: int = 1,
+                shard_group: int | None = None) -> dict[str, int | None]:
     """The largest batch that fits the chips' DRAM at context ``seq_len``, and the longest
     context that fits at ``batch`` (None: no limit — a recurrent model's state does not grow;
     0: not even one), as :func:`simulate_model` lays the model out."""
@@ -464,7 +495,7 @@ def largest_fit(m: Model, accelerator: Accelerator | str, phase: str, seq_len: i
 
     def fits(t: int, b: int) -> bool:
         return sum(memory_per_chip(share, t, b, dtype, phase, recompute, pipeline, sequence, data_parallel, zero,
-                                   kv_dtype, chips).values()) <= room
+                                   kv_dtype, chips, shard_group).values()) <= room
 
     def largest(test, limit: int) -> int | None:
         if not test(1):

@@ -404,3 +404,25 @@ def test_activation_checkpointing_selective_and_by_fraction_of_layers():
     with pytest.raises(ModelError, match="'selective' follows torchtitan's per-op policy"):
         simulate_model(load_model(MODELS / "mamba-130m.json"), "h100-sxm5-80gb", "train", 1024, 2,
                        recompute="selective")
+
+
+def test_hybrid_sharding_shards_in_a_group_and_all_reduces_across_replicas():
+    """HSDP (FSDP's HYBRID_SHARD): ZeRO-3's partition over the shard group only (8: a node),
+    the gathers and reduce-scatters inside it, each layer's gradient shard all-reduced across
+    the replicas; refused unless the group divides the data-parallel chips and zero is 3."""
+    m = load_model(MODELS / "llama-2-7b.json")
+    hw = "a100-sxm4-80gb"
+    full = memory_per_chip(m, 4096, 2, "bf16", "train", data_parallel=128, zero=3)
+    hybrid = memory_per_chip(m, 4096, 2, "bf16", "train", data_parallel=128, zero=3, shard_group=8)
+    assert hybrid["optimizer states"] == pytest.approx(full["optimizer states"] * 128 / 8)
+    assert hybrid["activations"] == full["activations"]
+    table, totals = simulate_model(m, hw, "train", 4096, 2, data_parallel=128, zero=3, shard_group=8)
+    rows = table[table["component"].str.contains("HSDP")]
+    assert len(rows) == 2 and rows["component"].str.contains("over 8 data-parallel chips").all()
+    assert rows["component"].str.contains("all-reduced across 16 replicas").any()
+    _, fsdp = simulate_model(m, hw, "train", 4096, 2, data_parallel=128, zero=3)
+    assert totals["latency_s"] > 0 and fsdp["latency_s"] > 0
+    with pytest.raises(ModelError, match="shard_group: expected a whole number dividing the data-parallel group"):
+        simulate_model(m, hw, "train", 4096, 2, data_parallel=12, zero=3, shard_group=8)
+    with pytest.raises(ModelError, match="expected zero 3"):
+        simulate_model(m, hw, "train", 4096, 2, data_parallel=16, zero=1, shard_group=8)
