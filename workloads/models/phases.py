@@ -60,7 +60,7 @@ def checkpointed_layers(layers: int, recompute: bool | str | float) -> int:
     return layers if mode == "full" else 0
 
 
-def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool | str = False,
+def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool | str | float = False,
                optimizer_shards: int = 1) -> list[Component]:
     """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
     at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
@@ -78,8 +78,8 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
             parts += _selective_recompute(m, forward, batch * seq_len)
         elif mode != "none":  # activation checkpointing: a layer's forward again before its backward
             share = checkpointed_layers(m.layers, mode) / m.layers
-            parts += [dataclasses.replace(p, name=f"recompute: {p.name}", count=math.floor(p.count * share + 0.5))
-                      for p in forward if not p.name.startswith(_ENDS) and math.floor(p.count * share + 0.5)]
+            again = [(p, math.floor(p.count * share + 0.5)) for p in forward if not p.name.startswith(_ENDS)]
+            parts += [dataclasses.replace(p, name=f"recompute: {p.name}", count=n) for p, n in again if n]
         # Adam with fp32 master weights and moments: read weight, gradient and two moments, write
         # weight and moments — 28 bytes a parameter, as 6 fp32 inputs and 1 output
         update = get_workload("elementwise-256m").with_params(elements=math.ceil(parameters(m) / optimizer_shards),
