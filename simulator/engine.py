@@ -29,8 +29,10 @@ Model (every resource is a SimPy resource or event; the environment belongs to o
   share sets the compute, and each later wave exposes two DRAM latencies (see
   :func:`simulator.units.waves`);
 * compute per step is ``max(issue, latency)`` cycles: issuing the group's ops over its lanes,
-  or one dependent op chain, whichever is longer; the unit is busy only for the issue
-  cycles, so independent tiles on one core hide each other's latency.
+  or one dependent op chain — or, where every step is its own kernels, the step's loads —
+  whichever is longer, then the step's launches or barriers (:func:`simulator.units.
+  step_seconds`); the unit is busy only for the issue cycles, so independent tiles on one
+  core hide each other's latency.
 
 The number of tiles, hence of events, is at most ``event_budget``: simulation cost grows
 with the tiles, not with T × d, and the answer does not depend on the budget beyond the
