@@ -41,8 +41,10 @@ class Placement:
 
 
 def matrix_dtype(stage: Stage, dtype: str) -> str:
-    """The format the matrix unit multiplies the stage's operands in: TF32 for fp32 operands
-    of a stage that allows it, else the schedule's dtype."""
+    """The format the matrix unit multiplies the stage's operands in: the format its arithmetic
+    runs in (``compute_dtype``, else the schedule's dtype), as TF32 where that is fp32 and the
+    stage allows it (cuBLAS's ``allow_tf32``; Triton's ``tl.dot`` of fp32 operands)."""
+    dtype = stage.compute_dtype or dtype
     return "tf32" if stage.tf32 and dtype == "fp32" else dtype
 
 

@@ -98,7 +98,7 @@ class Stage:
     step_loads: int = 0  # loads per step that the step waits for, served by the chip's shared cache
     persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
-    compute_dtype: str | None = None  # the format its vector arithmetic runs in (None: the schedule's dtype)
+    compute_dtype: str | None = None  # the format its arithmetic runs in (None: the schedule's dtype)
     instructions_per_op: float = 0.0  # lane instructions per op per step, from the kernel's source (0: flops as FMAs)
     sync_mma: bool = False  # its products issue as synchronous warp MMAs (mma.sync), not the chip's native ones
     block: Block | None = None  # the kernel's thread block (None: the obvious kernel, see simulator.core)

@@ -386,6 +386,27 @@ def test_synchronous_mma_fills_its_instruction_tiles_not_the_array():
     assert systolic_efficiency(odd, load_accelerator("v100-sxm2-16gb")) != pytest.approx(20 / 32)
 
 
+def test_lightning_attention2_walks_its_blocks_in_one_kernel_at_the_tf32_rate():
+    """_fwd_kernel: a program per (batch·head, 32-wide value tile) walks the T/64 blocks, four
+    products a block; every operand cast to fp32, so tl.dot multiplies as TF32; the backward's
+    intra kernel a program per block, its inter kernel one per batch·head over the 32-row
+    sub-blocks, forwards then backwards."""
+    B, H, d, e, T = 2, 8, 128, 128, 1024
+    w = get_workload("retnet-1.3b").with_params(batch=B, seq_len=T, heads=H, state=d, value=e)
+    (fwd,) = schedule(w, "chunked", "bf16", impl="lightning-attn2").stages
+    assert (fwd.ops, fwd.steps) == (B * H * e // 32, T // 64)
+    assert fwd.flops_per_op == 2 * 64 * 64 * d + 2 * 64 * 64 * 32 + 2 * 64 * d * 32 + 2 * d * 64 * 32
+    assert fwd.bytes_read == pytest.approx(B * H * T * (2 * d * e // 32 + e) * 2)  # q, k per value tile; v once
+    h100 = load_accelerator("h100-sxm5-80gb")
+    assert matrix_rate(fwd, h100, "bf16") == pytest.approx(matrix_rate(dataclasses.replace(
+        fwd, compute_dtype=None, tf32=False), h100, "bf16") / 2)  # TF32: half the bf16 rate
+    both = schedule(w, "chunked", "bf16", impl="lightning-attn2", direction="fwd+bwd").stages
+    intra, inter = both[1], both[2]
+    assert intra.ops == B * H * T // 64 and (inter.ops, inter.steps) == (B * H, 2 * T // 32)
+    result = simulate(schedule(w, "chunked", "bf16", impl="lightning-attn2", direction="fwd+bwd"), h100)
+    assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
 def test_mamba2_split_conv1d_adds_the_convolution_and_the_gate():
     """mamba_split_conv1d_scan_combined: the causal conv1d reads and writes xBC once (x, B and
     C: h·p + 2·g·n channels), the chunk scan then reads z and writes the gated and the ungated

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, flash_attention, mamba2_ssd,
-                                       persistent_rnn, selective_scan, tfla_mlstm)
+from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, flash_attention, lightning_attn,
+                                       mamba2_ssd, persistent_rnn, selective_scan, tfla_mlstm)
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -65,6 +65,9 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
     Implementation("mamba2-split-conv1d", ("ssd",), "chunked", mamba2_ssd.build_split_conv1d,
                    "Mamba-2's mamba_split_conv1d_scan_combined: the causal conv1d and SiLU, then the gated chunk scan",
                    mamba2_ssd.SOURCE, options=("chunk", "width")),
+    Implementation("lightning-attn2", ("ssd",), "chunked", lightning_attn.build,
+                   "Lightning Attention-2: one sequential kernel over blocks of 64 (the state in registers), TF32 products",
+                   lightning_attn.SOURCE),
     Implementation("tfla-xl-chunk", ("mlstm",), "chunked", tfla_mlstm.build,
                    "TFLA's mLSTM kernels (triton_xl_chunk): a recurrent state kernel, then the chunks in parallel",
                    tfla_mlstm.SOURCE, options=("chunk",)),
