@@ -66,29 +66,23 @@ def test_delta_rule_long_sequence_stays_bounded_and_chunked_matches():
     assert rmse(delta_rule(q32, k32, v32, b32, "chunked"), ref) < 1e-4
 
 
-def test_dplr_rwkv7_style_circuits_match_sequential():
-    rng = np.random.default_rng(2)
-    B, T, H, K, V = 1, 61, 2, 4, 3
-    for dtype in (np.float32, np.float64):
-        w = rng.uniform(0.5, 1.0, (B, T, H, K)).astype(dtype)
-        kappa = rng.normal(size=(B, T, H, K))
-        kappa /= np.linalg.norm(kappa, axis=-1, keepdims=True)
-        a = (-kappa * 0.5).astype(dtype)  # diag(w) − ½ κ κᵀ, RWKV-7's removal term
-        bb = kappa.astype(dtype)
-        q, k = rng.normal(size=(2, B, T, H, K)).astype(dtype)
-        v = rng.normal(size=(B, T, H, V)).astype(dtype)
-        ref = dplr_scan(q, w, a, bb, k, v)
-        for name in ("kogge-stone", "sklansky", "chunked"):
-            assert rmse(dplr_scan(q, w, a, bb, k, v, name), ref) < 5 * RMSE[dtype]
-
-
 def _dplr_inputs(rng, B, T, H, K, V, dtype, w_range=(0.5, 1.0)):
+    """q, w, a, b, k, v of an RWKV-7-style step: a = −½κ, b = κ (diag(w) − ½ κ κᵀ, its removal term)."""
     w = rng.uniform(*w_range, (B, T, H, K)).astype(dtype)
     kappa = rng.normal(size=(B, T, H, K))
     kappa /= np.linalg.norm(kappa, axis=-1, keepdims=True)
     q, k = rng.normal(size=(2, B, T, H, K)).astype(dtype)
     v = rng.normal(size=(B, T, H, V)).astype(dtype)
     return q, w, (-kappa * 0.5).astype(dtype), kappa.astype(dtype), k, v
+
+
+def test_dplr_rwkv7_style_circuits_match_sequential():
+    rng = np.random.default_rng(2)
+    for dtype in (np.float32, np.float64):
+        args = _dplr_inputs(rng, 1, 61, 2, 4, 3, dtype)
+        ref = dplr_scan(*args)
+        for name in ("kogge-stone", "sklansky", "chunked"):
+            assert rmse(dplr_scan(*args, name), ref) < 5 * RMSE[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
