@@ -135,7 +135,9 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
       every query block of a head) fetches it from DRAM once per wave of concurrent tiles:
       its re-reads shrink by ``min(rereaders, cores)``, as long as the data the wave shares
       (``reread_set_bytes`` per group of rereaders, a head's K and V; ⌈cores / rereaders⌉
-      groups run at once) fits that cache;
+      groups run at once) fits that cache; where the rereaders run a sweep of the grid apart
+      (``rereads_apart``: Mamba-2's heads re-reading their group's B, C and C·Bᵀ), the cache
+      keeps the set between them if it holds the whole of one, and every re-read merges;
     * a chain that reads the same ``step_reread_bytes`` every step (an RNN's recurrent
       weights) fetches them from DRAM once when they fit that cache beside the rest of a step's
       traffic (its other reads and its writes pass through the same cache every step).
@@ -159,9 +161,12 @@ def share_panels(schedule: Schedule, acc: Accelerator) -> Schedule:
                 m, n, _ = stage.gemm_shape  # per output element of each of a grouped GEMM's products
                 reads = gemm_read_bytes(*stage.gemm_shape, wave, itemsize) / (m * n)
                 stage = dataclasses.replace(stage, panel_tile=wave)
-        groups = math.ceil(acc.cores / stage.rereaders)
+        # side by side, ⌈cores / rereaders⌉ groups share their sets at once, each re-read by at
+        # most one tile per core; a sweep apart, one set is live and every re-read merges
+        groups = 1 if stage.rereads_apart else math.ceil(acc.cores / stage.rereaders)
         if stage.reread_bytes_per_op and stage.rereaders > 1 and stage.reread_set_bytes * groups <= max(caches):
-            kept = stage.reread_bytes_per_op / min(stage.rereaders, acc.cores)
+            merged = stage.rereaders if stage.rereads_apart else min(stage.rereaders, acc.cores)
+            kept = stage.reread_bytes_per_op / merged
             reads -= stage.reread_bytes_per_op - kept
             stage = dataclasses.replace(stage, reread_bytes_per_op=kept, rereaders=1,
                                         cache_bytes_per_op=stage.cache_bytes_per_op + stage.reread_bytes_per_op - kept)

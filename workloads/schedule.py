@@ -90,6 +90,9 @@ class Stage:
     reread_bytes_per_op: float = 0.0  # part of the reads that re-read data other tiles read too
     rereaders: int = 1  # how many tiles read that same data (a cache shared by cores may merge them)
     reread_set_bytes: float = 0.0  # size of the data one group of rereaders shares
+    #: the rereaders run a sweep of the grid apart, not side by side (Mamba-2's kernels run their
+    #: heads slowest): the cache must hold the whole set between them, one set at a time
+    rereads_apart: bool = False
     cache_bytes_per_op: float = 0.0  # reads the chip's shared cache serves in DRAM's stead (set by share_panels)
     granule_ops: float = 0.0  # ops of one indivisible work unit (a thread block's tile); 0: fluid
     step_kernels: int = 0  # kernels launched per step of a chain (0: the steps run inside one kernel)

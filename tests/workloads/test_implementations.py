@@ -6,7 +6,7 @@ import pytest
 
 from hwmodels.loader import load_accelerator, preset_names
 from simulator import SimulationError, simulate
-from simulator.policy import fit_tiles
+from simulator.policy import fit_tiles, share_panels
 from simulator.units import matrix_rate, place, stage_work_seconds
 from workloads.catalog import get_workload
 from workloads.dispatch import schedule
@@ -444,14 +444,27 @@ def test_mamba2_chunk_scan_counts_by_hand():
     assert sum(st.flops for st in s.stages if st.unit == "matrix") == pytest.approx(matmul)
     x, bc, dt = T * h * p * e, T * g * n * e, T * h * 2 * 4
     states, cb = nc * h * p * n, nc * g * Q * Q * 4
-    reads = (T * h * e) + (x + bc + dt) + states * 4 + 2 * bc + (cb + x + dt + bc + states * e)
+    rep = h // g  # the kernels over the heads load their group's B, C and C·Bᵀ once per head
+    loads = (T * h * e) + (x + rep * bc + dt) + states * 4 + 2 * bc + (rep * cb + x + dt + rep * bc + states * e)
     writes = T * h * 8 + states * 4 + states * e + cb + x
-    assert sum(st.bytes_read for st in s.stages) == pytest.approx(reads)
+    assert sum(st.bytes_read for st in s.stages) == pytest.approx(loads)
     assert sum(st.bytes_written for st in s.stages) == pytest.approx(writes)
-    # B and C once per group: a grouping of 8 heads in one group moves less than one per head
+    # ... a head's sweep apart: an L2 that holds a group's whole tensor serves the re-reads, and
+    # the DRAM moves B, C and C·Bᵀ once per group — a grouping of 8 heads in one group moves
+    # less than one per head
+    h100 = load_accelerator("h100-sxm5-80gb")
+    dram = lambda sch: share_panels(sch, h100).dram_bytes  # noqa: E731
+    reads = (T * h * e) + (x + bc + dt) + states * 4 + 2 * bc + (cb + x + dt + bc + states * e)
+    assert dram(s) == pytest.approx(reads + writes)
     one = schedule(w.with_params(groups=1), None, "bf16", impl="mamba2-ssd")
     each = schedule(w.with_params(groups=8), None, "bf16", impl="mamba2-ssd")
-    assert one.dram_bytes < s.dram_bytes < each.dram_bytes
+    assert dram(one) < dram(s) < dram(each)
+    # at 65,536 tokens one group's C·Bᵀ (fp32, 67 MB) outgrows the H100's 50 MB L2: the chunk scan
+    # reads it from DRAM for every head, while B (8 MB) is still re-read from the L2
+    long = schedule(w.with_params(groups=1, seq_len=65536), None, "bf16", impl="mamba2-ssd")
+    state_kernel, scan = share_panels(long, h100).stages[1], share_panels(long, h100).stages[4]
+    assert state_kernel.cache_bytes > 0 and scan.cache_bytes == 0
+    assert scan.bytes_read == pytest.approx(long.stages[4].bytes_read)
     backward = schedule(w, None, "bf16", impl="mamba2-ssd", direction="fwd+bwd")
     assert len(backward.stages) == 5 + 14 and backward.work_flops > 3 * s.work_flops
     with pytest.raises(WorkloadError, match="chunk: expected a power of two"):

@@ -18,8 +18,15 @@ launches in one stream:
 5. ``_chunk_scan_fwd``: per (batch, chunk, head) the output C·state plus the causal (C·Bᵀ ⊙
    decay)·x — its K loop stops at the diagonal block (``K_MAX = (pid_m + 1)·BM``).
 
-B, C and C·Bᵀ are indexed by head // (h / g) and never expanded to the heads: DRAM moves them
-once per group, the heads of a group re-read them from the L2.  Backward
+B, C and C·Bᵀ are indexed by head // (h / g) and never expanded to the heads — but every kernel
+whose grid runs over the heads loads them once per head, and its grid runs the heads slowest
+(``grid = (tiles, batch · chunks, nheads)``: each head sweeps every chunk before the next head
+starts).  So a group's tensor is re-read h / g times, a whole sweep apart: from the L2 where all
+of it (over every batch and chunk) fits there, else from DRAM
+(:func:`simulator.policy.share_panels`, ``reread_set_bytes``).  At 65,536 tokens C·Bᵀ in fp32
+is 67 MB per group — more than an H100's 50 MB L2 — so with one group the chunk scan re-reads
+it from DRAM for every head, as the heads' own C·Bᵀ would be read with ``ngroups = nheads``.
+Backward
 (``_mamba_chunk_scan_combined_bwd``): the cumulative sum, C·Bᵀ, chunk states and state passing
 recomputed (states in fp32), then the state gradients (dout·C per chunk), their reverse pass
 over the chunks, dx (and dΔ, dD), dB, dC and d(C·Bᵀ) per group looping over its heads, the two
@@ -34,6 +41,7 @@ assumption: (64, 128, 32, 4, 4) for the p × n states, (128, 128, 32, 4, 4) for 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from workloads.errors import WorkloadError
@@ -101,6 +109,19 @@ def build_split_conv1d(w, dtype: str, direction: str = "fwd", chunk: int = CHUNK
     return in_stream_order([conv(), *forward, conv("recompute: "), gate, *backward, conv_bwd, copy])
 
 
+def _per_head(stage: Stage, shared: float, heads_per_group: int, groups: int) -> Stage:
+    """``stage``, a kernel over the heads, loading ``shared`` bytes of its ``groups`` groups'
+    tensors (B, C or C·Bᵀ, counted once per group in its reads) once per head: re-reads a
+    sweep apart, which a cache holding one group's share merges (see the module's doc)."""
+    if heads_per_group == 1 or not shared:
+        return stage
+    total = stage.total_ops
+    extra = shared * (heads_per_group - 1)
+    return dataclasses.replace(stage, bytes_read_per_op=stage.bytes_read_per_op + extra / total,
+                               reread_bytes_per_op=shared * heads_per_group / total, rereaders=heads_per_group,
+                               reread_set_bytes=shared / groups, rereads_apart=True)
+
+
 def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stage]:
     """The scan's kernels in launch order; ``gated``: the output kernel also reads z and writes
     the gated output beside the ungated one (``z`` given)."""
@@ -111,6 +132,7 @@ def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stag
     g = w.groups or h
     if h % g:
         raise WorkloadError(f"workload {w.name!r}: groups {g} does not divide heads {h}")
+    rep = h // g  # heads re-reading each group's B, C and C·Bᵀ
     nc = math.ceil(T / Q)
     tokens = b * T
     x = tokens * h * p * e  # x, dout, out, dx
@@ -129,9 +151,10 @@ def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stag
                      bytes_read_per_op=e, bytes_written_per_op=2 * _FP32, latency_ops=math.log2(Q))
 
     def chunk_state(label=""):
-        return matrix_kernel(f"{label}_chunk_state_fwd: each chunk's own state, fp32",
-                             blocks=b * nc * h * _programs(p, n, _STATE_TILE), block_flops=2 * Q * _STATE_TILE[0] * _STATE_TILE[1],
-                             reads=x + bc + dt, writes=states * _FP32, shape=(*_STATE_TILE, Q), block=tile(_STATE_TILE))
+        return _per_head(matrix_kernel(
+            f"{label}_chunk_state_fwd: each chunk's own state, fp32",
+            blocks=b * nc * h * _programs(p, n, _STATE_TILE), block_flops=2 * Q * _STATE_TILE[0] * _STATE_TILE[1],
+            reads=x + bc + dt, writes=states * _FP32, shape=(*_STATE_TILE, Q), block=tile(_STATE_TILE)), bc, rep, g)
 
     def state_passing(label="", state_bytes=e):
         return Stage(f"{label}_state_passing_fwd: the state entering every chunk (sequential over chunks)",
@@ -144,12 +167,12 @@ def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stag
                              reads=2 * bc, writes=cb, shape=(*_CB_TILE, n), block=tile(_CB_TILE))
 
     per_head_scan = 2 * Q * n * p + 2 * p * _SCAN_TILE[0] * causal  # C·state, and (C·Bᵀ ⊙ decay)·x to the diagonal
-    scan = matrix_kernel("_chunk_scan_fwd: out = C·state + causal (C·Bᵀ ⊙ decay)·x",
-                         blocks=b * nc * h * _programs(Q, p, _SCAN_TILE),
-                         block_flops=per_head_scan / _programs(Q, p, _SCAN_TILE),
-                         reads=cb + x + dt + bc + states * e + (x if gated else 0), writes=x * (2 if gated else 1),
-                         exps=b * nc * h * _SCAN_TILE[0] * causal + (tokens * h * p if gated else 0),
-                         shape=(*_SCAN_TILE, Q), block=tile(_SCAN_TILE))
+    scan = _per_head(matrix_kernel(
+        "_chunk_scan_fwd: out = C·state + causal (C·Bᵀ ⊙ decay)·x",
+        blocks=b * nc * h * _programs(Q, p, _SCAN_TILE), block_flops=per_head_scan / _programs(Q, p, _SCAN_TILE),
+        reads=cb + x + dt + bc + states * e + (x if gated else 0), writes=x * (2 if gated else 1),
+        exps=b * nc * h * _SCAN_TILE[0] * causal + (tokens * h * p if gated else 0),
+        shape=(*_SCAN_TILE, Q), block=tile(_SCAN_TILE)), cb + bc, rep, g)
     forward = [cumsum(), chunk_state(), state_passing(), bmm(), scan]
     if direction == "fwd":
         return forward
@@ -157,16 +180,18 @@ def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stag
     rc = "recompute: "
     grads = [
         cumsum(rc), bmm(rc), chunk_state(rc), state_passing(rc, _FP32),
-        matrix_kernel("_chunk_scan_bwd_dstates: doutᵀ·C per chunk", blocks=b * nc * h * _programs(p, n, _STATE_TILE),
-                      block_flops=2 * Q * _STATE_TILE[0] * _STATE_TILE[1], reads=x + bc + dt,
-                      writes=states * _FP32, shape=(*_STATE_TILE, Q), block=tile(_STATE_TILE)),
+        _per_head(matrix_kernel(
+            "_chunk_scan_bwd_dstates: doutᵀ·C per chunk", blocks=b * nc * h * _programs(p, n, _STATE_TILE),
+            block_flops=2 * Q * _STATE_TILE[0] * _STATE_TILE[1], reads=x + bc + dt,
+            writes=states * _FP32, shape=(*_STATE_TILE, Q), block=tile(_STATE_TILE)), bc, rep, g),
         Stage("_state_passing_bwd: state gradients in reverse over the chunks", "vector", ops=b * h * p * n,
               steps=nc, flops_per_op=4, bytes_read_per_op=2 * _FP32, bytes_written_per_op=2 * e, latency_ops=2,
               block=passing_block),
-        matrix_kernel("_chunk_scan_chunk_state_bwd_dx: dx, dΔ, dD", blocks=b * nc * h * _programs(Q, p, _SCAN_TILE),
-                      block_flops=per_head_scan / _programs(Q, p, _SCAN_TILE),
-                      reads=cb + 2 * x + dt + bc + states * e, writes=x + tokens * h * _FP32,
-                      exps=b * nc * h * _SCAN_TILE[0] * causal, shape=(*_SCAN_TILE, Q), block=tile(_SCAN_TILE)),
+        _per_head(matrix_kernel(
+            "_chunk_scan_chunk_state_bwd_dx: dx, dΔ, dD", blocks=b * nc * h * _programs(Q, p, _SCAN_TILE),
+            block_flops=per_head_scan / _programs(Q, p, _SCAN_TILE),
+            reads=cb + 2 * x + dt + bc + states * e, writes=x + tokens * h * _FP32,
+            exps=b * nc * h * _SCAN_TILE[0] * causal, shape=(*_SCAN_TILE, Q), block=tile(_SCAN_TILE)), cb + bc, rep, g),
         # dB, dC and d(C·Bᵀ): a program per (chunk, group) looping over the group's heads
         matrix_kernel("_chunk_state_bwd_db: dB (fp32 partials)", blocks=b * nc * g * _programs(Q, n, _STATE_TILE),
                       block_flops=2 * p * _STATE_TILE[0] * _STATE_TILE[1] * h // g, reads=x + states * e + dt,
@@ -183,10 +208,10 @@ def _stages(w, dtype: str, direction: str, chunk: int, gated: bool) -> list[Stag
         matrix_kernel("_bmm_chunk_bwd: dC += B·d(C·Bᵀ)ᵀ", blocks=b * nc * g * _programs(Q, n, _STATE_TILE),
                       block_flops=2 * Q * _STATE_TILE[0] * _STATE_TILE[1], reads=cb + bc, writes=bc,
                       shape=(*_STATE_TILE, Q), block=tile(_STATE_TILE)),
-        Stage("_chunk_scan_bwd_ddAcs_stable: the decay's gradient", "vector", ops=b * nc * h * Q * Q // 2,
-              flops_per_op=4, sfu_ops_per_op=1, sfu_on_chain=False,
-              bytes_read_per_op=(cb + 2 * x) / (b * nc * h * Q * Q // 2), bytes_written_per_op=0.0,
-              latency_ops=math.log2(Q)),
+        _per_head(Stage("_chunk_scan_bwd_ddAcs_stable: the decay's gradient", "vector",
+                        ops=b * nc * h * Q * Q // 2, flops_per_op=4, sfu_ops_per_op=1, sfu_on_chain=False,
+                        bytes_read_per_op=(cb + 2 * x) / (b * nc * h * Q * Q // 2), bytes_written_per_op=0.0,
+                        latency_ops=math.log2(Q)), cb, rep, g),
         Stage("_chunk_cumsum_bwd: dΔ, dA", "vector", ops=tokens * h, flops_per_op=4, bytes_read_per_op=2 * _FP32,
               bytes_written_per_op=e, latency_ops=math.log2(Q)),
     ]
