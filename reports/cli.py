@@ -22,6 +22,7 @@ from workloads.backward import DIRECTIONS, STATES
 from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_workload
 from workloads.dispatch import schedule
 from workloads.implementations import IMPLEMENTATIONS, LAUNCHES
+from workloads.models.fp8 import DEFAULT_FP8_RECIPE, FP8_RECIPES
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
@@ -355,6 +356,9 @@ def _cmd_model(args) -> int:
               "data_parallel": args.data_parallel, "expert_parallel": args.expert_parallel}
     if args.zero and not args.train:
         raise UsageError("scansim model: --zero partitions training state: use it with --train")
+    if args.fp8_scaling and not (args.train and args.dtype == "fp8"):
+        raise UsageError("scansim model: --fp8-scaling is an fp8 training recipe: use it with --train --dtype fp8")
+    args.fp8_scaling = args.fp8_scaling or DEFAULT_FP8_RECIPE
     if args.shard_group and not args.train:
         raise UsageError("scansim model: --shard-group shards training state (HSDP): use it with --train --zero 3")
     if (args.requests or args.max_output) and args.train:
@@ -364,7 +368,7 @@ def _cmd_model(args) -> int:
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
                                        recompute=args.recompute, sequence=args.sequence, zero=args.zero,
-                                       shard_group=args.shard_group, **split)
+                                       shard_group=args.shard_group, fp8_scaling=args.fp8_scaling, **split)
         limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute,
                              zero=args.zero, shard_group=args.shard_group, **layout)
         return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
@@ -670,6 +674,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --train: recompute activations — full (every layer's forward again; the default "
                           "when given alone) or selective (torchtitan's per-op policy: every second matmul "
                           "and the elementwise pieces)")
+    mod.add_argument("--fp8-scaling", dest="fp8_scaling", default=None, choices=tuple(FP8_RECIPES),
+                     help="with --train --dtype fp8: the recipe whose scaling and cast kernels the step pays — "
+                          "Transformer Engine's delayed (the default: Megatron-LM's and NeMo's) or current "
+                          "scaling, or torchao's tensorwise (torchtitan's Float8Linear)")
     mod.add_argument("--json", action="store_true", help="one JSON record (SI units)")
     mod.set_defaults(run=_cmd_model)
 

@@ -86,6 +86,8 @@ class Case(_Strict):
     # activation checkpointing: true (full), selective (torchtitan's per-op policy) or the fraction
     # of the layers under full checkpointing (fms-fsdp's selective_checkpointing)
     recompute: bool | str | float = False
+    #: an fp8 training step's scaling recipe (workloads.models.fp8; None: the default, delayed)
+    fp8_scaling: Literal["delayed", "current", "tensorwise"] | None = None
     published_mfu: PositiveFloat | None = None  # a training case's MFU as its source states it, shown beside
     impl: str | None = None  # the shipped kernel the case times (workloads.implementations)
     direction: Literal["fwd", "fwd+bwd"] = "fwd"
@@ -131,6 +133,8 @@ class Case(_Strict):
                          or self.published_mfu is not None)
         if training_only and self.phase != "train":
             raise ValueError("zero, recompute and published_mfu describe a training step (phase: train)")
+        if self.fp8_scaling is not None and (self.phase != "train" or self.dtype != "fp8"):
+            raise ValueError("fp8_scaling is the recipe of an fp8 training step (phase: train, dtype: fp8)")
         if energy != (self.phase == "generate"):
             raise ValueError("an energy metric is a generation's (phase: generate), and a generation's metric is one")
         if self.phase == "generate" and self.output < 1:
@@ -251,7 +255,8 @@ def _model_totals(case: Case, acc) -> dict:
                                recompute=case.recompute, chips=case.chips, pipeline=case.pipeline,
                                microbatches=case.microbatches, sequence=case.sequence,
                                data_parallel=case.data_parallel, zero=case.zero,
-                               expert_parallel=case.expert_parallel, shard_group=case.shard_group)
+                               expert_parallel=case.expert_parallel, shard_group=case.shard_group,
+                               **({"fp8_scaling": case.fp8_scaling} if case.fp8_scaling else {}))
     return totals
 
 
@@ -378,6 +383,8 @@ def _layout(case: Case) -> str:
     if case.recompute not in (False, "none"):
         parts.append("recompute" if case.recompute is True or case.recompute == "full"
                      else f"recompute={case.recompute}")
+    if case.fp8_scaling:
+        parts.append(f"fp8_scaling={case.fp8_scaling}")
     return ", ".join(parts)
 
 

@@ -23,6 +23,7 @@ from workloads.families import carry_element
 from workloads.models import (Model, ModelError, all_reduces, all_to_alls, checkpointed_layers, components,
                               expert_sharded, parameters, recompute_mode, sharded)
 from workloads.models.parameters import widths
+from workloads.models.fp8 import DEFAULT_FP8_RECIPE, FP8_RECIPES, fp8_casts
 from workloads.schedule import DTYPE_BYTES
 
 __all__ = ["simulate_model", "simulate_generation", "memory_bytes", "memory_per_chip", "all_reduce_s",
@@ -125,7 +126,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                    dtype: str = "bf16", fidelity: str = "analytic", recompute: bool | str | float = False,
                    chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1,
                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None,
-                   expert_parallel: int = 1, shard_group: int | None = None) -> tuple[pd.DataFrame, dict]:
+                   expert_parallel: int = 1, shard_group: int | None = None,
+                   fp8_scaling: str = DEFAULT_FP8_RECIPE) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
@@ -133,7 +135,10 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
 
     ``dtype`` is the format of the weights and of the GEMMs with them; an 8-bit model runs
     everything else in 16 bits (:func:`activation_dtype`) and keeps its KV cache in
-    ``kv_dtype`` (default: that 16-bit format; else the model's dtype).
+    ``kv_dtype`` (default: that 16-bit format; else the model's dtype).  Training in 8 bits
+    pays its recipe's scaling and cast kernels beside the GEMMs (``fp8_scaling``, one of
+    :data:`workloads.models.fp8.FP8_RECIPES`: Transformer Engine's delayed or current scaling,
+    torchao's tensorwise).
 
     Over several chips (``chips × pipeline × sequence × data_parallel`` in all):
 
@@ -187,6 +192,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
         if zero != 3:
             raise ModelError("shard_group: hybrid sharding (HSDP) shards parameters, gradients and optimizer states "
                              "like ZeRO-3 inside each group; expected zero 3")
+    if fp8_scaling not in FP8_RECIPES:
+        raise ModelError(f"fp8_scaling: expected one of {', '.join(FP8_RECIPES)}, got {fp8_scaling!r}")
     if zero and phase != "train":
         raise ModelError("zero: partitions training state (optimizer states, gradients, parameters); "
                          "a prefill or decode step has none")
@@ -223,7 +230,10 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     # data-parallel group with context parallelism; torchtitan's FSDP mesh over dp_shard × cp)
     group = data_parallel * sequence
     shards = (shard_group or group) if zero else 1  # ZeRO: each chip updates its 1/D of the weights
-    for part in components(m, phase, local, micro, recompute, optimizer_shards=shards):
+    parts = components(m, phase, local, micro, recompute, optimizer_shards=shards)
+    if phase == "train" and DTYPE_BYTES[dtype] == 1:
+        parts += fp8_casts(parts, fp8_scaling)
+    for part in parts:
         part = _formatted(part, formats)
         row = _row(part, acc, part.dtype, fidelity)
         rows += _context_parallel(row, part, acc, part.dtype, fidelity, sequence, seq_len, chips) \

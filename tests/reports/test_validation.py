@@ -317,3 +317,21 @@ def test_training_cases_state_their_activation_checkpointing_and_bad_values_are_
     assert main(["validate", "--cases", str(tmp_path / "mine.yaml"), "-o", str(tmp_path / "v")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cases[0].recompute: expected true, false, none, selective, full" in err
+
+
+def test_fp8_training_cases_name_their_recipe_and_no_other_case_may():
+    """torchtitan's fp8 rows ran torchao's tensorwise recipe, NeMo's FP8-CS rows Transformer
+    Engine's current scaling and its FP8 rows its delayed scaling; fp8_scaling on a 16-bit or
+    serving case, or an unknown recipe, is refused."""
+    from reports.validate import MODELS_FILE, Case
+
+    cases = {c.id: c for c in load_cases(MODELS_FILE).cases}
+    fp8 = [c for c in cases.values() if c.phase == "train" and c.dtype == "fp8"]
+    assert fp8 and all(c.fp8_scaling for c in fp8)
+    assert {c.fp8_scaling for c in fp8 if c.id.startswith("torchtitan")} == {"tensorwise"}
+    assert {c.fp8_scaling for c in fp8 if c.id.startswith("nemo") and "-cs" in c.id} == {"current"}
+    base = cases["torchtitan-h100-llama3-8b-fsdp8-fp8"].model_dump()
+    with pytest.raises(ValueError, match="fp8_scaling is the recipe of an fp8 training step"):
+        Case.model_validate({**base, "dtype": "bf16"})
+    with pytest.raises(ValueError, match="fp8_scaling"):
+        Case.model_validate({**base, "fp8_scaling": "rowwise"})

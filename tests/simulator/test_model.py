@@ -93,6 +93,55 @@ def test_fp8_answers_on_every_preset_with_an_fp8_matrix_rate_and_is_refused_in_o
     assert {"h100-sxm5-80gb", "h200-sxm-141gb", "b200"} <= set(answered)
 
 
+def test_fp8_training_pays_its_recipes_casts_counted_by_hand(capsys):
+    """Llama-2-7B, one training step of 2 × 1,024 tokens in fp8: beside each product with the
+    weights, the recipe's bytes per element of its input X (by what produced it), its output's
+    gradient G and its weight W — Transformer Engine's delayed scaling (X after a norm or the
+    activation 1 B, any other X 4 B, G 4 B, W 4 B once a step), its current scaling (4, 5, 6;
+    6; 6 once a step) and torchao's tensorwise (X 6, G 6, W 8 every micro-batch)."""
+    from reports.cli import main
+    from workloads.models.fp8 import fp8_casts
+    from workloads.models.phases import components
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    T, d, f, L, V = 2 * 1024, m.d_model, m.d_ff, m.layers, m.vocab
+    qkv, out, up, down, head = (d, 3 * d), (d, d), (d, 2 * f), (f, d), (d, V)  # (inner, out) of each product
+    x = lambda p: T * p[0]  # noqa: E731
+    g = lambda p: T * p[1]  # noqa: E731
+    w = lambda p: p[0] * p[1]  # noqa: E731
+
+    def moved(kind: str, per_step: bool) -> float:
+        casts = fp8_casts(components(m, "train", 1024, 2), kind)
+        return sum(c.count * c.workload.elements * 4 for c in casts if c.per_step == per_step)
+
+    layers = (qkv, out, up, down)  # QKV and gate-up after a norm, down after the activation
+    delayed = L * (x(qkv) + 4 * x(out) + x(up) + x(down)) + x(head) + 4 * (L * sum(map(g, layers)) + g(head))
+    assert moved("delayed", False) == pytest.approx(delayed, abs=4 * (4 * L + 1))  # whole 16-bit elements
+    assert moved("delayed", True) == pytest.approx(4 * (L * sum(map(w, layers)) + w(head)), abs=4 * (4 * L + 1))
+    current = L * (4 * x(qkv) + 6 * x(out) + 4 * x(up) + 5 * x(down)) + 4 * x(head) \
+        + 6 * (L * sum(map(g, layers)) + g(head))
+    assert moved("current", False) == pytest.approx(current, abs=4 * (4 * L + 1))
+    tensorwise = 6 * (L * sum(map(x, layers)) + x(head)) + 6 * (L * sum(map(g, layers)) + g(head)) \
+        + 8 * (L * sum(map(w, layers)) + w(head))
+    assert moved("tensorwise", False) == pytest.approx(tensorwise, abs=4 * (4 * L + 1)) and not moved("tensorwise", True)
+    # in a step: the casts are rows of the table, a weight kept over micro-batches cast once a step
+    one, a = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=1)
+    two, b = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=2)
+    rows = lambda t, key: t[t["component"].str.startswith(key)]["dram_bytes"].sum()  # noqa: E731
+    assert rows(two, "fp8 weight cast") == pytest.approx(rows(one, "fp8 weight cast"))
+    assert rows(two, "fp8 casts") == pytest.approx(rows(one, "fp8 casts"), rel=0.01)
+    bf16, c = simulate_model(m, "b200", "train", 1024, 4, "bf16")
+    assert not bf16["component"].str.startswith("fp8").any()
+    _, t = simulate_model(m, "b200", "train", 1024, 4, "fp8", fp8_scaling="tensorwise")
+    assert c["latency_s"] > t["latency_s"] > a["latency_s"]  # still faster than bf16; dearer than delayed
+    with pytest.raises(ModelError, match="fp8_scaling: expected one of delayed, current, tensorwise"):
+        simulate_model(m, "b200", "train", 1024, 4, "fp8", fp8_scaling="rowwise")
+    code = main(["model", "--hw", "h100-sxm5-80gb", "--config", str(MODELS / "llama-2-7b.json"),
+                 "--fp8-scaling", "current"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--fp8-scaling is an fp8 training recipe" in err and err.count("\n") == 1
+
+
 # --- data parallelism and ZeRO ------------------------------------------------------------
 
 def test_memory_per_chip_under_zero_is_rajbhandari_et_als_formulas():

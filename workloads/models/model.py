@@ -107,3 +107,7 @@ class Component:
     #: model's dtype, fp8 in an fp8 model), "activations" (norms, softmax, elementwise, the
     #: mixers' scans: 16-bit in an fp8 model) or "kv cache" (the cache's own format)
     operands: str = "activations"
+    #: a product with the weights: what produced its input — "norm" (a norm's output), "activation"
+    #: (an MLP's activation) or "other" — which says where an fp8 recipe can fuse its input's cast
+    #: (:mod:`workloads.models.fp8`)
+    input_from: str = "other"

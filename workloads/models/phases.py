@@ -28,9 +28,12 @@ __all__ = ["components", "routed_experts", "RECOMPUTE", "recompute_mode", "check
 RECOMPUTE = ("none", "selective", "full")
 
 
-def _gemm(name: str, tokens: int, out: int, inner: int, count: int, groups: int = 1) -> Component:
+def _gemm(name: str, tokens: int, out: int, inner: int, count: int, groups: int = 1, after: str = "other"
+          ) -> Component:
+    """A product of ``tokens`` rows with a weight of ``inner`` × ``out`` (``groups`` of them), its
+    input produced by ``after`` (:attr:`Component.input_from`)."""
     w = get_workload("gemm-4096").with_params(m=tokens, n=out, k=inner, batch=groups)
-    return Component(name, w, "tiled", count, operands="weights")
+    return Component(name, w, "tiled", count, operands="weights", input_from=after)
 
 
 def _elementwise(name: str, elements: int, inputs: int, flops: int, count: int) -> Component:
@@ -106,12 +109,12 @@ def _selective_recompute(m: Model, forward: list[Component], n: int) -> list[Com
     w, d, layers = widths(m), m.d_model, m.count("attention")
     again = [dataclasses.replace(p, name=f"recompute: {p.name}") for p in forward
              if p.algorithm == "map" and not p.name.startswith(_ENDS)]
-    again += [_gemm("recompute: key projection", n, w["kv"] // 2, d, layers),
+    again += [_gemm("recompute: key projection", n, w["kv"] // 2, d, layers, after="norm"),
               _gemm("recompute: output projection", n, d, m.heads * m.head_dim, layers)]
     if m.mlp_gated:
-        again.append(_gemm("recompute: MLP up projection", n, m.d_ff, d, m.count("mlp")))
+        again.append(_gemm("recompute: MLP up projection", n, m.d_ff, d, m.count("mlp"), after="norm"))
     else:
-        again.append(_gemm("recompute: MLP down projection", n, d, m.d_ff, m.count("mlp")))
+        again.append(_gemm("recompute: MLP down projection", n, d, m.d_ff, m.count("mlp"), after="activation"))
     return again
 
 
@@ -128,7 +131,7 @@ def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None 
             parts += _FFN_PARTS[ffn](m, n, m.count(ffn))
     parts.append(_elementwise("residual adds", n * d, 2, 1, m.sublayers))
     parts += [_elementwise("final norm", logits * d, 1, 4, 1),
-              _gemm("LM head" + (" (last token)" if logits == batch else ""), logits, m.vocab, d, 1)]
+              _gemm("LM head" + (" (last token)" if logits == batch else ""), logits, m.vocab, d, 1, after="norm")]
     return parts
 
 
@@ -142,7 +145,7 @@ def _attention_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, cou
     w, d = widths(m), m.d_model
     name = lambda text: _label(m, "attention", text)  # noqa: E731
     parts = [_gemm(name("QKV projection" + (" and output gate" if m.attention_gate else "")), n, w["q"] + w["kv"],
-                   d, count)]
+                   d, count, after="norm")]
     if m.qk_norm:
         parts.append(_elementwise(name("query and key norms"), n * (m.heads + m.kv_heads) * m.head_dim, 1, 4, count))
     if phase == "prefill":
@@ -162,7 +165,7 @@ def _mamba_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, count: 
     w, d, di, ns = widths(m), m.d_model, m.d_inner, m.d_state
     name = lambda text: _label(m, mixer, text)  # noqa: E731
     proj, conv = (2 * di, di) if mixer == "mamba" else (w["mamba2_in"], w["mamba2_conv"])
-    parts = [_gemm(name("input projection"), n, proj, d, count),
+    parts = [_gemm(name("input projection"), n, proj, d, count, after="norm"),
              _elementwise(name("causal conv1d + SiLU"), n * conv, m.d_conv, 2 * m.d_conv + 4, count)]
     if mixer == "mamba":
         parts += [_gemm(name("x projection (Δ, B, C)"), n, m.dt_rank + 2 * ns, di, count),
@@ -187,7 +190,7 @@ def _deltanet_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, coun
     RMSNorm, the output projection."""
     w, d = widths(m), m.d_model
     name = lambda text: _label(m, "gated-deltanet", text)  # noqa: E731
-    parts = [_gemm(name("q, k, v, z, β, α projections"), n, w["gdn_in"], d, count),
+    parts = [_gemm(name("q, k, v, z, β, α projections"), n, w["gdn_in"], d, count, after="norm"),
              _elementwise(name("causal conv1d + SiLU"), n * w["gdn_conv"], m.d_conv, 2 * m.d_conv + 4, count)]
     if phase == "prefill":
         rule = get_workload("gated-deltanet-1.3b").with_params(seq_len=seq_len, batch=batch, heads=m.linear_heads,
@@ -203,12 +206,12 @@ def _deltanet_parts(m: Model, phase: str, seq_len: int, batch: int, n: int, coun
 def _mlp_parts(m: Model, n: int, count: int, d_ff: int = 0, label: str = "MLP") -> list[Component]:
     d_ff = d_ff or m.d_ff
     if label == "MLP" and not m.mlp_gated:
-        return [_gemm("MLP up projection", n, d_ff, m.d_model, count),
+        return [_gemm("MLP up projection", n, d_ff, m.d_model, count, after="norm"),
                 _elementwise("MLP squared ReLU", n * d_ff, 1, 2, count),
-                _gemm("MLP down projection", n, m.d_model, d_ff, count)]
-    return [_gemm(f"{label} gate and up projections", n, 2 * d_ff, m.d_model, count),
+                _gemm("MLP down projection", n, m.d_model, d_ff, count, after="activation")]
+    return [_gemm(f"{label} gate and up projections", n, 2 * d_ff, m.d_model, count, after="norm"),
             _elementwise(f"{label} SiLU · up", n * d_ff, 2, 5, count),
-            _gemm(f"{label} down projection", n, m.d_model, d_ff, count)]
+            _gemm(f"{label} down projection", n, m.d_model, d_ff, count, after="activation")]
 
 
 def routed_experts(m: Model, tokens: int) -> tuple[int, int]:
@@ -230,12 +233,13 @@ def _moe_parts(m: Model, n: int, count: int) -> list[Component]:
     tokens, and a shared expert where the model has one."""
     d = m.d_model
     reached, per_expert = routed_experts(m, n)
-    parts = [_gemm("MoE router", n, m.experts, d, count),
+    parts = [_gemm("MoE router", n, m.experts, d, count, after="norm"),
              _elementwise("MoE top-k routing (softmax, select)", n * m.experts, 1, 4, count),
              _gemm(f"MoE experts gate and up projections ({reached} experts reached)", per_expert,
                    2 * m.expert_d_ff, d, count, groups=reached),
              _elementwise("MoE experts SiLU · up", reached * per_expert * m.expert_d_ff, 2, 5, count),
-             _gemm("MoE experts down projections", per_expert, d, m.expert_d_ff, count, groups=reached),
+             _gemm("MoE experts down projections", per_expert, d, m.expert_d_ff, count, groups=reached,
+                   after="activation"),
              _elementwise("MoE combine (weighted sum of the top-k)", n * d * m.experts_per_token, 2, 2, count)]
     if m.shared_expert_d_ff:
         parts += _mlp_parts(m, n, count, m.shared_expert_d_ff, "MoE shared expert")
