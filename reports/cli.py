@@ -23,6 +23,7 @@ from workloads.catalog import CATALOG, PARAMS, WorkloadError, algorithms, get_wo
 from workloads.dispatch import schedule
 from workloads.implementations import IMPLEMENTATIONS, LAUNCHES
 from workloads.models.fp8 import DEFAULT_FP8_RECIPE, FP8_RECIPES
+from workloads.models.phases import ATTENTION_KERNELS
 from workloads.circuits import CircuitError
 from workloads.schedule import DTYPE_BYTES
 
@@ -368,12 +369,14 @@ def _cmd_model(args) -> int:
     if args.train:
         table, totals = simulate_model(model, acc, "train", args.prefill, args.batch, args.dtype,
                                        recompute=args.recompute, sequence=args.sequence, zero=args.zero,
-                                       shard_group=args.shard_group, fp8_scaling=args.fp8_scaling, **split)
+                                       shard_group=args.shard_group, fp8_scaling=args.fp8_scaling,
+                                       attention=args.attention, **split)
         limits = largest_fit(model, acc, "train", args.prefill, args.batch, args.dtype, args.recompute,
                              zero=args.zero, shard_group=args.shard_group, **layout)
         return _print_model({**totals, **_limits(limits)}, [("training step", table)], args.json)
     prefill, decode, run = simulate_generation(model, acc, args.prefill, args.decode, args.batch, args.dtype,
-                                               sequence=args.sequence, kv_dtype=args.kv_dtype, **split)
+                                               sequence=args.sequence, kv_dtype=args.kv_dtype,
+                                               attention=args.attention, **split)
     prefill_totals, decode_totals = run["prefill"], run["decode"]
     context, total_s, energy = run["decode_context"], run["total_s"], run["energy_j"]
     tokens = args.data_parallel * args.batch * (args.prefill + args.decode)
@@ -400,7 +403,7 @@ def _cmd_model(args) -> int:
         from simulator.serving import simulate_offline
 
         offline = simulate_offline(model, acc, args.prefill, args.decode, args.requests, args.batch, args.max_output,
-                                   args.dtype, sequence=args.sequence, kv_dtype=args.kv_dtype,
+                                   args.dtype, sequence=args.sequence, kv_dtype=args.kv_dtype, attention=args.attention,
                                    **{k: v for k, v in split.items() if k != "microbatches"})
         keep = ("requests", "reply_law", "max_output_tokens", "steps", "mean_running_batch", "total_s",
                 "energy_per_output_token_j", "energy_per_token_j", "average_power_w")
@@ -678,6 +681,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --train --dtype fp8: the recipe whose scaling and cast kernels the step pays — "
                           "Transformer Engine's delayed (the default: Megatron-LM's and NeMo's) or current "
                           "scaling, or torchao's tensorwise (torchtitan's Float8Linear)")
+    mod.add_argument("--attention", default=None, choices=ATTENTION_KERNELS,
+                     help="run the prompt's attention as this shipped kernel (flash-attention-2: what "
+                          "PyTorch's scaled_dot_product_attention runs) instead of the blocked schedule")
     mod.add_argument("--json", action="store_true", help="one JSON record (SI units)")
     mod.set_defaults(run=_cmd_model)
 

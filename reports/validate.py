@@ -86,6 +86,9 @@ class Case(_Strict):
     # activation checkpointing: true (full), selective (torchtitan's per-op policy) or the fraction
     # of the layers under full checkpointing (fms-fsdp's selective_checkpointing)
     recompute: bool | str | float = False
+    #: the shipped kernel a prompt's attention runs as (workloads.models.phases.ATTENTION_KERNELS;
+    #: None: the attention family's blocked schedule)
+    attention: Literal["flash-attention-2", "flash-attention-3"] | None = None
     #: an fp8 training step's scaling recipe (workloads.models.fp8; None: the default, delayed)
     fp8_scaling: Literal["delayed", "current", "tensorwise"] | None = None
     published_mfu: PositiveFloat | None = None  # a training case's MFU as its source states it, shown beside
@@ -256,6 +259,7 @@ def _model_totals(case: Case, acc) -> dict:
                                microbatches=case.microbatches, sequence=case.sequence,
                                data_parallel=case.data_parallel, zero=case.zero,
                                expert_parallel=case.expert_parallel, shard_group=case.shard_group,
+                               attention=case.attention,
                                **({"fp8_scaling": case.fp8_scaling} if case.fp8_scaling else {}))
     return totals
 
@@ -311,10 +315,10 @@ def _energy_row(case: Case, acc) -> dict:
     model = _model(case.model)
     if case.requests is not None:
         run = simulate_offline(model, acc, case.context, case.output, case.requests, case.batch, case.max_output,
-                               case.dtype, chips=case.chips)
+                               case.dtype, chips=case.chips, attention=case.attention)
     else:
         _, _, run = simulate_generation(model, acc, case.context, case.output, case.batch, case.dtype,
-                                        chips=case.chips)
+                                        chips=case.chips, attention=case.attention)
     per_token = case.metric == "joules_per_token"
     predicted = run["energy_per_output_token_j"] if per_token else 1 / run["energy_per_token_j"]
     ratio = predicted / case.published if per_token else case.published / predicted
@@ -385,6 +389,8 @@ def _layout(case: Case) -> str:
                      else f"recompute={case.recompute}")
     if case.fp8_scaling:
         parts.append(f"fp8_scaling={case.fp8_scaling}")
+    if case.attention:
+        parts.append(f"attention={case.attention}")
     return ", ".join(parts)
 
 

@@ -127,7 +127,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
                    chips: int = 1, pipeline: int = 1, microbatches: int | None = None, sequence: int = 1,
                    data_parallel: int = 1, zero: int = 0, kv_dtype: str | None = None,
                    expert_parallel: int = 1, shard_group: int | None = None,
-                   fp8_scaling: str = DEFAULT_FP8_RECIPE) -> tuple[pd.DataFrame, dict]:
+                   fp8_scaling: str = DEFAULT_FP8_RECIPE, attention: str | None = None
+                   ) -> tuple[pd.DataFrame, dict]:
     """``(per component, totals)`` of one pass: the prefill of ``seq_len`` tokens per sequence,
     one decode step at context ``seq_len``, or a training step, for ``batch`` sequences.  Per
     component: how many times it runs, its latency, energy, DRAM bytes and flops in all, and
@@ -138,7 +139,9 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     ``kv_dtype`` (default: that 16-bit format; else the model's dtype).  Training in 8 bits
     pays its recipe's scaling and cast kernels beside the GEMMs (``fp8_scaling``, one of
     :data:`workloads.models.fp8.FP8_RECIPES`: Transformer Engine's delayed or current scaling,
-    torchao's tensorwise).
+    torchao's tensorwise).  A prompt's attention runs as the attention family's blocked
+    schedule, or as the shipped kernel ``attention`` names (``flash-attention-2``: what
+    PyTorch's scaled_dot_product_attention runs; ``flash-attention-3``).
 
     Over several chips (``chips × pipeline × sequence × data_parallel`` in all):
 
@@ -230,7 +233,7 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     # data-parallel group with context parallelism; torchtitan's FSDP mesh over dp_shard × cp)
     group = data_parallel * sequence
     shards = (shard_group or group) if zero else 1  # ZeRO: each chip updates its 1/D of the weights
-    parts = components(m, phase, local, micro, recompute, optimizer_shards=shards)
+    parts = components(m, phase, local, micro, recompute, optimizer_shards=shards, attention=attention)
     if phase == "train" and DTYPE_BYTES[dtype] == 1:
         parts += fp8_casts(parts, fp8_scaling)
     for part in parts:

@@ -142,6 +142,35 @@ def test_fp8_training_pays_its_recipes_casts_counted_by_hand(capsys):
     assert code == 2 and "--fp8-scaling is an fp8 training recipe" in err and err.count("\n") == 1
 
 
+def test_a_prompts_attention_runs_as_the_shipped_kernel_named(capsys):
+    """--attention flash-attention-2 (what PyTorch's scaled_dot_product_attention runs): the
+    prompt's attention is that implementation's schedule, forward and backward — on an H100 its
+    synchronous warp MMAs make it slower than the blocked schedule, which runs at the chip's
+    asynchronous rate; the decode step's split-KV kernel is unchanged; anything else is refused."""
+    from reports.cli import main
+    from workloads.dispatch import schedule
+    from workloads.models.phases import components
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    parts = {p.name: p for p in components(m, "train", 2048, 1, attention="flash-attention-2")}
+    fa2 = parts["attention (flash-attention-2, causal)"]
+    assert fa2.impl == "flash-attention-2" and fa2.direction == "fwd+bwd"
+    assert schedule(fa2.workload, fa2.algorithm, "bf16", impl=fa2.impl, direction=fa2.direction).stages
+    blocked, b = simulate_model(m, "h100-sxm5-80gb", "prefill", 2048, 1)
+    flash, f = simulate_model(m, "h100-sxm5-80gb", "prefill", 2048, 1, attention="flash-attention-2")
+    rows = lambda t: t.set_index("component")["latency_s"]  # noqa: E731
+    assert rows(flash)["attention (flash-attention-2, causal)"] > rows(blocked)["attention (FlashAttention, causal)"]
+    assert rows(flash).drop("attention (flash-attention-2, causal)").sum() == pytest.approx(
+        rows(blocked).drop("attention (FlashAttention, causal)").sum())
+    step, _ = simulate_model(m, "h100-sxm5-80gb", "decode", 2048, 1, attention="flash-attention-2")
+    assert "attention over the KV cache" in set(step["component"])
+    with pytest.raises(ModelError, match="attention: expected one of flash-attention-2, flash-attention-3"):
+        simulate_model(m, "h100-sxm5-80gb", "prefill", 2048, 1, attention="sdpa")
+    code = main(["model", "--hw", "h100-sxm5-80gb", "--config", str(MODELS / "llama-2-7b.json"), "--attention", "x"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--attention: invalid choice: 'x'" in err
+
+
 # --- data parallelism and ZeRO ------------------------------------------------------------
 
 def test_memory_per_chip_under_zero_is_rajbhandari_et_als_formulas():

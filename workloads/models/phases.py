@@ -17,7 +17,7 @@ from workloads.catalog import get_workload
 from workloads.models.model import MIXERS, PHASES, Component, Model, ModelError
 from workloads.models.parameters import parameters, widths
 
-__all__ = ["components", "routed_experts", "RECOMPUTE", "recompute_mode", "checkpointed_layers"]
+__all__ = ["components", "routed_experts", "RECOMPUTE", "recompute_mode", "checkpointed_layers", "ATTENTION_KERNELS"]
 
 #: activation checkpointing: none; ``selective`` — torchtitan's per-op policy (``SelectiveAC``,
 #: torchtitan/distributed/activation_checkpoint.py: every layer's matmuls, attention and
@@ -64,17 +64,22 @@ def checkpointed_layers(layers: int, recompute: bool | str | float) -> int:
 
 
 def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bool | str | float = False,
-               optimizer_shards: int = 1) -> list[Component]:
+               optimizer_shards: int = 1, attention: str | None = None) -> list[Component]:
     """The pieces of one pass: the prefill of ``seq_len`` tokens per sequence, one decode step
     at context ``seq_len``, or a training step on ``batch`` sequences of ``seq_len`` — every
     piece forward and backward (its backward schedule: the GEMMs' ∂A and ∂B, the mixers'
     reverse scans and FlashAttention's backward), the layers' forward once more when
     activations are recomputed, and the optimizer's update (of 1/``optimizer_shards`` of the
-    weights: ZeRO partitions the optimizer states over the data-parallel chips)."""
+    weights: ZeRO partitions the optimizer states over the data-parallel chips).  A prompt's
+    attention (prefill and training) runs as the shipped kernel ``attention`` names (one of
+    :data:`ATTENTION_KERNELS`), or as the attention family's blocked schedule (None)."""
+    if attention is not None and attention not in ATTENTION_KERNELS:
+        raise ModelError(f"attention: expected one of {', '.join(ATTENTION_KERNELS)} (or none: the blocked "
+                         f"schedule), got {attention!r}")
     if phase not in PHASES:
         raise ModelError(f"phase: expected one of {', '.join(PHASES)}, got {phase!r}")
     if phase == "train":
-        forward = _forward(m, "prefill", seq_len, batch, logits=batch * seq_len)  # a loss on every token
+        forward = _forward(m, "prefill", seq_len, batch, logits=batch * seq_len, attention=attention)  # loss on all
         parts = [dataclasses.replace(p, direction="fwd+bwd") for p in forward]
         mode = recompute_mode(recompute)
         if mode == "selective":
@@ -89,10 +94,14 @@ def components(m: Model, phase: str, seq_len: int, batch: int = 1, recompute: bo
                                                               inputs=6, flops_per_element=12)
         return parts + [Component("optimizer update (Adam, fp32 states)", update, "map", 1, dtype="fp32",
                                   per_step=True)]
-    return _forward(m, phase, seq_len, batch)
+    return _forward(m, phase, seq_len, batch, attention=attention)
 
 
 _ENDS = ("embedding lookup", "final norm", "LM head")  # the pieces outside the layers
+#: the shipped kernels a prompt's attention may run as (workloads.implementations): PyTorch's
+#: scaled_dot_product_attention runs FlashAttention-2 on its flash backend (PyTorch 2.2 release
+#: notes), Hopper's own kernel is FlashAttention-3
+ATTENTION_KERNELS = ("flash-attention-2", "flash-attention-3")
 
 
 def _selective_recompute(m: Model, forward: list[Component], n: int) -> list[Component]:
@@ -118,7 +127,8 @@ def _selective_recompute(m: Model, forward: list[Component], n: int) -> list[Com
     return again
 
 
-def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None = None) -> list[Component]:
+def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None = None,
+             attention: str | None = None) -> list[Component]:
     n = batch * (seq_len if phase == "prefill" else 1)  # tokens through the projections
     logits = logits or batch  # serving needs the next token's logits only
     d = m.d_model
@@ -132,7 +142,10 @@ def _forward(m: Model, phase: str, seq_len: int, batch: int, logits: int | None 
     parts.append(_elementwise("residual adds", n * d, 2, 1, m.sublayers))
     parts += [_elementwise("final norm", logits * d, 1, 4, 1),
               _gemm("LM head" + (" (last token)" if logits == batch else ""), logits, m.vocab, d, 1, after="norm")]
-    return parts
+    if attention is None:
+        return parts
+    return [dataclasses.replace(p, impl=attention, name=p.name.replace("FlashAttention", attention))
+            if p.workload.family == "attention" and p.algorithm == "blocked" else p for p in parts]
 
 
 def _label(m: Model, mixer: str, text: str) -> str:
