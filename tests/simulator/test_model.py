@@ -123,7 +123,8 @@ def test_fp8_training_pays_its_recipes_casts_counted_by_hand(capsys):
     assert moved("current", False) == pytest.approx(current, abs=4 * (4 * L + 1))
     tensorwise = 6 * (L * sum(map(x, layers)) + x(head)) + 6 * (L * sum(map(g, layers)) + g(head)) \
         + 8 * (L * sum(map(w, layers)) + w(head))
-    assert moved("tensorwise", False) == pytest.approx(tensorwise, abs=4 * (4 * L + 1)) and not moved("tensorwise", True)
+    assert moved("tensorwise", False) == pytest.approx(tensorwise, abs=4 * (4 * L + 1))
+    assert not moved("tensorwise", True)  # torchao keeps no fp8 weight: cast every micro-batch
     # in a step: the casts are rows of the table, a weight kept over micro-batches cast once a step
     one, a = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=1)
     two, b = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=2)
