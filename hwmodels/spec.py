@@ -152,7 +152,8 @@ class InterNodeLink(_Spec):
 class Link(_Spec):
     """Chip-to-chip interconnect: ``links_per_chip`` links of ``bandwidth_bytes_per_s`` each
     way, in a ``topology``.  Optionally two levels: ``node_size`` chips per node joined by
-    these links, nodes joined by the slower ``inter_node`` network (give both or neither)."""
+    these links, nodes joined by the slower ``inter_node`` network (give both or neither).
+    ``collective_cores``: the cores a collective occupies while it runs (see the field)."""
 
     topology: Literal["ring", "fully-connected", "torus-2d", "torus-3d"]
     links_per_chip: Count
@@ -161,6 +162,10 @@ class Link(_Spec):
     energy_per_byte_j: NonNegative
     node_size: Count | None = None
     inter_node: InterNodeLink | None = None
+    #: cores a collective's kernels hold while it runs, taken from the compute it overlaps (NCCL
+    #: launches one thread block per channel, and its blocks never share an SM with a compute
+    #: kernel); 0: the chip's collectives run on engines of their own (DMA), or it is not known
+    collective_cores: Annotated[int, Field(ge=0, strict=True)] = 0
 
     @model_validator(mode="after")
     def _both_levels(self):

@@ -385,8 +385,11 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
     data-parallel replicas and, inside each, the context-parallel ranks — ``stride`` chips
     apart (the tensor-parallel group inside it).  The
     backward takes 2/3 of a micro-batch's layers' time (twice the forward's flops, Kaplan et
-    al., §2.1), recomputation included in it; a collective does not slow the compute it
-    overlaps (NCCL's kernels take SMs: an optimistic assumption).
+    al., §2.1), recomputation included in it.  While a collective runs it holds the link's
+    ``collective_cores`` (NCCL's thread blocks, one per channel, never sharing an SM with a
+    compute kernel), so the compute it overlaps runs on the other cores: compute of b seconds
+    overlapped by c seconds of collectives ends after max(c, b + k·min(b, c)) instead of
+    max(c, b), k the share of the cores taken — a row of its own (:func:`_overlap_slowdown_s`).
 
     * ZeRO 0 (PyTorch DDP): the gradients all-reduced once per step (``no_sync`` while
       accumulating) in 25 MB buckets as the last micro-batch's backward produces them, one
@@ -431,6 +434,8 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
         rows.append(row(f"gradient {kind} over {d} data-parallel chips ({n} buckets of ≤ 25 MB, overlapped with the "
                         f"backward; exposed)", times, times * exposed,
                         times * grad_bytes * sent * (2 if zero == 0 else 1)))
+        # the buckets run from the first's readiness to the end of their traffic, over the backward's rest
+        rows += _overlap_slowdown(acc, times, [(backward_s - backward_s / n, min(n * a, backward_s - backward_s / n))])
         if zero:
             rows.append(row(f"parameter all-gather over {d} data-parallel chips after the optimizer step (ZeRO-{zero})", 1,
                             ring(psi * 2, "all-gather"), psi * 2 * sent))
@@ -458,7 +463,30 @@ def _data_parallel_rows(table: pd.DataFrame, acc: Accelerator, m: Model, dtype: 
         + f", backward ({how}, per layer; exposed)", microbatches * layers, microbatches * backward,
         microbatches * (2 * psi * 2 * sent * energy_per_byte
                         + replicated_bytes * link_energy_per_byte_j(acc, across, stride * shard)), acc))
+    # each layer's compute overlapped by the next layer's gather (forward), and by its own
+    # gathers, reduce-scatter and replication (backward)
+    rows += _overlap_slowdown(acc, microbatches, [(f, gather)] * (layers - 1)
+                              + [(b, gather + scatter + replicate)] * layers)
     return rows
+
+
+def _overlap_slowdown_s(acc: Accelerator, spans: list[tuple[float, float]]) -> float:
+    """Seconds the compute spans ``(b, c)`` — b seconds of compute overlapped by c seconds of
+    collectives — take beyond max(b, c) when the collectives hold the link's ``collective_cores``
+    of the chip's cores (see :func:`_data_parallel_rows`)."""
+    k = acc.link.collective_cores / acc.cores if acc.link is not None else 0.0
+    return sum(max(c, b + k * min(b, c)) - max(c, b) for b, c in spans) if k else 0.0
+
+
+def _overlap_slowdown(acc: Accelerator, times: int, spans: list[tuple[float, float]]) -> list[dict]:
+    """The row of :func:`_overlap_slowdown_s` (none where the collectives take no cores)."""
+    seconds = _overlap_slowdown_s(acc, spans)
+    if not seconds:
+        return []
+    held = acc.link.collective_cores
+    return [_waiting_row(f"compute overlapped by those collectives, on {acc.cores - held} of {acc.cores} cores "
+                         f"(the collectives' kernels hold {held})", times, times * seconds, 0.0, acc,
+                         bound="compute")]
 
 
 #: what context parallelism splits along the sequence (each chip holds its own tokens')

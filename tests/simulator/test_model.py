@@ -235,6 +235,31 @@ def test_ddp_exposes_only_the_last_bucket_when_the_backward_is_long_enough():
     assert row["latency_s"].iloc[0] == pytest.approx(ring_collective_s(acc, grads / n, 8, "all-reduce"))
 
 
+def test_collectives_take_their_cores_from_the_compute_they_overlap():
+    """NCCL's thread blocks never share an SM with a compute kernel: while a layer's gathers and
+    reduce-scatters run, its compute has 132 − 24 of an H100's SMs.  Llama-2-7B under ZeRO-3 on 8
+    chips: the row is Σ max(c, b + k·min(b, c)) − max(c, b) over the layers' (compute, collective)
+    spans, k = 24/132 — and nothing on a chip whose collectives take no cores."""
+    from hwmodels.loader import load_accelerator
+    from simulator.model import _overlap_slowdown_s
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    acc = load_accelerator("h100-sxm5-80gb")
+    assert acc.link.collective_cores == 24
+    table, _ = simulate_model(m, acc, "train", 2048, 2, data_parallel=8, zero=3)
+    slowed = table[table["component"].str.startswith("compute overlapped by those collectives")]
+    assert len(slowed) == 1 and "on 108 of 132 cores" in slowed["component"].iloc[0]
+    assert slowed["latency_s"].iloc[0] > 0
+    k = 24 / 132
+    assert _overlap_slowdown_s(acc, [(1.0, 0.5)]) == pytest.approx(k * 0.5)  # short collective: k·c
+    assert _overlap_slowdown_s(acc, [(1.0, 2.0)]) == pytest.approx(0.0)  # the collective is longer anyway
+    assert _overlap_slowdown_s(acc, [(1.0, 1.1)]) == pytest.approx(1.0 + k - 1.1)
+    free = acc.model_dump()
+    free["link"]["collective_cores"] = 0
+    table, _ = simulate_model(m, load_accelerator(free), "train", 2048, 2, data_parallel=8, zero=3)
+    assert not table["component"].str.startswith("compute overlapped").any()
+
+
 # --- two link levels ----------------------------------------------------------------------
 
 def test_a_collective_beyond_a_node_runs_at_the_scale_out_networks_pace():
