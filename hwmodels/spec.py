@@ -298,6 +298,8 @@ class Accelerator(_Spec):
     link: Link | None = None
     kernel_launch_s: NonNegative
     barrier_s: NonNegative = 0.0
+    #: bytes per second each way between the host and the chip (a GPU's PCIe); None: not given
+    host_bytes_per_s: Positive | None = None
     static_power_w: NonNegative
     power: Power | None = None
     area: Area | None = None

@@ -260,6 +260,23 @@ def test_collectives_take_their_cores_from_the_compute_they_overlap():
     assert not table["component"].str.startswith("compute overlapped").any()
 
 
+def test_a_training_step_waits_only_for_its_batchs_copy_from_the_host():
+    """The data loader's workers load ahead (PyTorch's DataLoader prefetches), so a step waits
+    for its micro-batch's token ids and labels (int64) over PCIe: 2 × 8 B × 2 × 2,048 tokens at
+    the H100's 64 GB/s each way, once per micro-batch; a spec without a host link has no row."""
+    from hwmodels.loader import load_accelerator
+
+    m = load_model(MODELS / "llama-2-7b.json")
+    acc = load_accelerator("b200")
+    table, _ = simulate_model(m, acc, "train", 2048, 4, microbatches=2)
+    row = table[table["component"].str.startswith("the micro-batch to the chip")]
+    assert len(row) == 1 and row["latency_s"].iloc[0] == pytest.approx(2 * (2 * 8 * 2 * 2048) / 64e9)
+    bare = acc.model_dump()
+    bare["host_bytes_per_s"] = None
+    table, _ = simulate_model(m, load_accelerator(bare), "train", 2048, 4, microbatches=2)
+    assert not table["component"].str.startswith("the micro-batch").any()
+
+
 # --- two link levels ----------------------------------------------------------------------
 
 def test_a_collective_beyond_a_node_runs_at_the_scale_out_networks_pace():
