@@ -252,9 +252,9 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
         # DataLoader prefetches, num_workers · prefetch_factor batches ahead), so what the chip
         # waits for is the copy of its micro-batch: token ids and labels, int64
         nbytes = 2 * 8 * micro * local
-        rows.append(_waiting_row("the micro-batch to the chip (token ids and labels, int64, over the host link; "
-                                 "loaded ahead by the data loader's workers)", 1, nbytes / acc.host_bytes_per_s,
-                                 0.0, acc))
+        rows.insert(0, _waiting_row("the micro-batch to the chip (token ids and labels, int64, over the host link; "
+                                    "loaded ahead by the data loader's workers)", 1, nbytes / acc.host_bytes_per_s,
+                                    0.0, acc))
     if expert_parallel > 1:
         elements, count = all_to_alls(m, phase, local, micro)
         nbytes, stride = elements * DTYPE_BYTES[formats["activations"]], chips * sequence
