@@ -234,8 +234,8 @@ def simulate_model(m: Model, accelerator: Accelerator | str, phase: str, seq_len
     group = data_parallel * sequence
     shards = (shard_group or group) if zero else 1  # ZeRO: each chip updates its 1/D of the weights
     parts = components(m, phase, local, micro, recompute, optimizer_shards=shards, attention=attention)
-    if phase == "train" and DTYPE_BYTES[dtype] == 1:
-        parts += fp8_casts(parts, fp8_scaling)
+    if phase == "train" and DTYPE_BYTES[dtype] == 1:  # the casts before the optimizer's update, the step's last
+        parts = parts[:-1] + fp8_casts(parts, fp8_scaling) + parts[-1:]
     for part in parts:
         part = _formatted(part, formats)
         row = _row(part, acc, part.dtype, fidelity)

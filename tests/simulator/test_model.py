@@ -129,6 +129,7 @@ def test_fp8_training_pays_its_recipes_casts_counted_by_hand(capsys):
     one, a = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=1)
     two, b = simulate_model(m, "b200", "train", 1024, 4, "fp8", microbatches=2)
     rows = lambda t, key: t[t["component"].str.startswith(key)]["dram_bytes"].sum()  # noqa: E731
+    assert one["component"].iloc[-1] == OPTIMIZER  # the casts come before the step's last row
     assert rows(two, "fp8 weight cast") == pytest.approx(rows(one, "fp8 weight cast"))
     assert rows(two, "fp8 casts") == pytest.approx(rows(one, "fp8 casts"), rel=0.01)
     bf16, c = simulate_model(m, "b200", "train", 1024, 4, "bf16")
