@@ -121,6 +121,9 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     cycles = col(lambda a: vector_cycles_per_op(stage, a, own.dtype))
                     issue = np.ceil(per_core / lanes) * cycles / clock
                     total = stage.total_ops * cycles / (lanes * clock)
+                if stage.lane_instructions_per_op:  # units.lane_seconds
+                    issue = issue + per_core * stage.lane_instructions_per_op / (lanes * clock)
+                    total = total + stage.total_ops * stage.lane_instructions_per_op / (lanes * clock)
                 chain = stage.latency_ops * latency_cycles
                 if stage.sfu_ops_per_op:
                     fn_rate = col(lambda a: a.sfu.function(stage.sfu_function).ops_per_cycle)

@@ -69,7 +69,7 @@ class Energy:
 def _lane_ops(stage: Stage, placement: Placement, acc: Accelerator, dtype: str) -> float:
     """Lane instructions of a stage's vector arithmetic and special functions."""
     total = stage.total_ops
-    lane_ops = total * stage.sfu_ops_per_op
+    lane_ops = total * (stage.sfu_ops_per_op + stage.lane_instructions_per_op)
     if placement.unit == "vector":
         lane_ops += total * vector_cycles_per_op(stage, acc, dtype)
     return lane_ops
@@ -118,6 +118,8 @@ def stage_energy(stage: Stage, placement: Placement, acc: Accelerator, dtype: st
         vector = total * stage.flops_per_op * acc.vector.energy_per_flop_j.get(dtype, 0.0)
     if stage.sfu_ops_per_op and acc.sfu is not None:
         vector += total * stage.sfu_ops_per_op * acc.sfu.energy_per_op_j
+    # lane instructions beside a matrix stage's products: an fp32 operation each
+    vector += total * stage.lane_instructions_per_op * acc.vector.energy_per_flop_j.get("fp32", 0.0)
     dram_bytes = stage.bytes_read + stage.bytes_written
     if placement.unit != "transfer":  # a copy engine moves a transfer's bytes without instructions
         arithmetic = _lane_ops(stage, placement, acc, dtype)

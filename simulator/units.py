@@ -9,8 +9,11 @@ One place for the arithmetic the simulator and the closed-form bounds share:
   instruction as long as an FMA at the format the arithmetic runs in (``compute_dtype``: a
   kernel that loads bf16 and computes in fp32 issues fp32 instructions); a ``matrix`` op
   streams its flops through the core's matrix unit at
-  ``2 · macs_per_cycle`` flops per matrix cycle; special-function ops issue at the SFU's
-  rate, after the arithmetic (no overlap is assumed);
+  ``2 · macs_per_cycle`` flops per matrix cycle, and its lane instructions beside the
+  products (``lane_instructions_per_op``: a softmax's max, scale, sum, rescale and
+  conversions, counted from the kernel's source) one lane cycle each on the vector lanes;
+  special-function ops issue at the SFU's rate, after the arithmetic (no overlap is assumed:
+  the warps that issue the products issue the lane work and the special functions in turn);
 * a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op
   latencies, plus one SFU latency when the step uses the SFU;
 * a ``matrix`` stage on a chip without a matrix unit (or without a rate for the dtype) runs
@@ -146,6 +149,12 @@ def step_load_s(stage: Stage, acc: Accelerator, dtype: str) -> float:
     return stage.ops * stage.bytes_read_per_op / load_rate(stage, acc, dtype)
 
 
+def lane_seconds(stage: Stage, acc: Accelerator, ops: float) -> float:
+    """Seconds ``ops`` ops' lane instructions beside their products
+    (``Stage.lane_instructions_per_op``) take on one core's vector lanes, one cycle each."""
+    return ops * stage.lane_instructions_per_op / (acc.vector.lanes * acc.clock_hz)
+
+
 def vector_cycles_per_op(stage: Stage, acc: Accelerator, dtype: str) -> float:
     """Lane cycles one op of ``stage`` takes on the vector unit (see the module's doc): its
     counted instructions, each an FMA's issue slot at its compute format, or its flops as FMAs."""
@@ -167,6 +176,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
         issue_s = ops * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     else:
         issue_s = math.ceil(ops / acc.vector.lanes) * vector_cycles_per_op(stage, acc, dtype) / acc.clock_hz
+    issue_s += lane_seconds(stage, acc, ops)
     chain_cycles = stage.latency_ops * acc.vector.op_latency_cycles
     if stage.sfu_ops_per_op:
         fn = acc.sfu.function(stage.sfu_function)
@@ -192,6 +202,7 @@ def stage_work_seconds(stage: Stage, placement: Placement, acc: Accelerator, dty
         seconds = total * stage.flops_per_op / matrix_rate(stage, acc, dtype)
     else:
         seconds = total * vector_cycles_per_op(stage, acc, dtype) / (acc.vector.lanes * acc.clock_hz)
+    seconds += lane_seconds(stage, acc, total)
     if stage.sfu_ops_per_op:
         fn = acc.sfu.function(stage.sfu_function)
         seconds += total * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)

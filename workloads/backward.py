@@ -132,6 +132,15 @@ def _chunked_backward(forward, states):
     return groups
 
 
+#: lane instructions per (query, key) score of FlashAttention-2's backward besides its exponential
+#: (Dao-AILab/flash-attention csrc/flash_attn/src/flash_bwd_kernel.h): the fused multiply-add
+#: before ``exp2f`` that recomputes P, P and dS converted to 16 bits (two per instruction) and
+#: stored to shared memory (eight per 16-byte store) for the dV and dK products, dS = P ⊙ (dP − D)
+#: (a subtraction and a multiply); and the ∂Q accumulator's ``atomicAdd`` — each of a query row's
+#: D fp32 partial sums once per key block — which :func:`backward_stages` adds per key block
+BACKWARD_SOFTMAX_LANES = 1 + 0.5 + 0.125 + 2 + 0.5 + 0.125
+
+
 def _attention_backward(w, algorithm, e, forward):
     D, E, N, T = w.state, w.value, w.batch * w.heads, w.seq_len
     if algorithm == "blocked":
@@ -147,9 +156,11 @@ def _attention_backward(w, algorithm, e, forward):
         ops = fwd.ops
         causal = ops < N * T * T  # the forward kept only the (query, key) pairs of the mask
         passes = (n + 1) / 2 if causal else n
+        key_block = fwd.gemm_shape[1]
         return [[dataclasses.replace(
             fwd, name="bwd: FlashAttention-2 (recompute scores, five matmuls)", deps=(),
-            flops_per_op=6 * D + 4 * E, bytes_read_per_op=(kv + passes * (q_side + dq)) / ops,
+            flops_per_op=6 * D + 4 * E, lane_instructions_per_op=BACKWARD_SOFTMAX_LANES + D / key_block,
+            bytes_read_per_op=(kv + passes * (q_side + dq)) / ops,
             bytes_written_per_op=(kv + passes * dq) / ops,
             reread_bytes_per_op=(passes - 1) * (q_side + dq) / ops,
             reread_set_bytes=T * ((D + E) * e + 8 + 4 * D), latency_ops=fwd.latency_ops + _log2(D))]]

@@ -319,6 +319,20 @@ def _nonlinear(w, algorithm, dtype, options):
 # --------------------------------------------------------------------------- attention
 
 
+#: lane instructions per (query, key) score of the online softmax, besides its exponential, as
+#: FlashAttention-2 issues them (Dao-AILab/flash-attention csrc/flash_attn/src/softmax.h:
+#: ``reduce_max`` one max, ``scale_apply_exp2`` one fused multiply-add before each ``exp2f``,
+#: ``reduce_sum`` one add; flash_fwd_kernel.h: P converted to 16 bits, two per instruction)
+SOFTMAX_LANES = 3.5
+
+
+def softmax_lanes(value_dim: int, key_block: int) -> float:
+    """Lane instructions per score of a blocked attention's forward: :data:`SOFTMAX_LANES`, and
+    the output accumulator's rescale (``softmax_rescale_o``: each of a query row's ``value_dim``
+    outputs multiplied once per key block of ``key_block`` scores)."""
+    return SOFTMAX_LANES + value_dim / key_block
+
+
 def _attention(w, algorithm, dtype, options):
     """Ops are (query, key) pairs: a pair's score q·k, its exponential and its share of the
     weighted sum of V are independent of every other pair's, and what joins them — the dot
@@ -334,6 +348,7 @@ def _attention(w, algorithm, dtype, options):
     ops = N * pairs
     if algorithm == "blocked":
         Bq = int(options.get("block", 128))
+        Bk = int(options.get("key_block", Bq))  # an implementation's key tile (FlashAttention's kBlockN)
         nq = math.ceil(T / Bq)
         # FlashAttention: per query block, key blocks with a running max and sum (online
         # softmax).  The merge of two key blocks' (max, sum, partial output) is associative,
@@ -345,10 +360,11 @@ def _attention(w, algorithm, dtype, options):
         kv_once = N * T * (D + E) * e
         return (Stage("blocked attention (online softmax)", "matrix", ops=ops,
                       flops_per_op=2 * D + 2 * E, sfu_ops_per_op=1,
+                      lane_instructions_per_op=softmax_lanes(E, Bk),
                       bytes_read_per_op=(N * T * D * e + kv_reads) / ops,
                       bytes_written_per_op=N * T * E * e / ops,
                       latency_ops=_log2(D) + 2 * _log2(Bq) + 3 * _log2(nq),
-                      gemm_shape=(Bq, Bq, D), reread_bytes_per_op=(kv_reads - kv_once) / ops,
+                      gemm_shape=(Bq, Bk, D), reread_bytes_per_op=(kv_reads - kv_once) / ops,
                       rereaders=nq, reread_set_bytes=T * (D + E) * e,
                       granule_ops=ops / (N * nq)),)  # a thread block: one query block of a head
     if algorithm == "naive":

@@ -103,6 +103,9 @@ class Stage:
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
     compute_dtype: str | None = None  # the format its arithmetic runs in (None: the schedule's dtype)
     instructions_per_op: float = 0.0  # lane instructions per op per step, from the kernel's source (0: flops as FMAs)
+    #: a matrix stage's lane instructions per op beside its products (a softmax's max, scale, sum, rescale and
+    #: conversions), from the kernel's source: the same warps issue them in turn with the products
+    lane_instructions_per_op: float = 0.0
     sync_mma: bool = False  # its products issue as synchronous warp MMAs (mma.sync), not the chip's native ones
     block: Block | None = None  # the kernel's thread block (None: the obvious kernel, see simulator.core)
 

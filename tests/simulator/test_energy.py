@@ -45,6 +45,22 @@ def test_hand_count_of_the_rules_for_datapath_energies():
     _check_additive(r)
 
 
+def test_lane_instructions_beside_the_products_cost_an_fp32_operation_and_an_instruction_each():
+    """A stage's lane instructions beside its products (``lane_instructions_per_op``: a softmax's
+    max, scale, sum and conversions) each cost one fp32 operation's datapath energy and one
+    instruction's, and take one lane cycle."""
+    acc = Accelerator.model_validate(toy_spec())
+    bare = Stage("s", "vector", ops=1, flops_per_op=4, bytes_read_per_op=2)
+    r0, r1 = (simulate(Schedule("s", "fp32", (st_,)), acc)
+              for st_ in (bare, Stage("s", "vector", ops=1, flops_per_op=4, bytes_read_per_op=2,
+                                      lane_instructions_per_op=3)))
+    instruction = power.INSTRUCTION_OVER_FMA * 2 * 1.0
+    assert r1.energy_vector_j - r0.energy_vector_j == pytest.approx(3 * 1.0)  # toy: 1 J per fp32 flop
+    assert (r1.energy_compute_j - r0.energy_compute_j) == pytest.approx(3 * 1.0 + 3 * instruction)
+    assert r1.latency_s - r0.latency_s == pytest.approx(3 / (acc.vector.lanes * acc.clock_hz))
+    _check_additive(r1)
+
+
 @pytest.mark.parametrize("name", ["h100-sxm5-80gb", "a100-sxm4-80gb", "v100-sxm2-16gb", "tpu-v4", "groq-lpu-style"])
 @pytest.mark.parametrize("workload, algorithm", [("mamba2-2.7b", "chunked"), ("gemm-4096", "tiled"),
                                                  ("llama3-8b-decode-attention", "split-kv")])

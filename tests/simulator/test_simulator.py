@@ -215,6 +215,7 @@ _stage = st.builds(
     ops=st.integers(1, 5000), steps=st.integers(1, 300),
     flops_per_op=st.floats(0, 50), bytes_read_per_op=st.floats(0, 64),
     bytes_written_per_op=st.floats(0, 64), latency_ops=st.floats(1, 8),
+    lane_instructions_per_op=st.sampled_from([0.0, 0.0, 2.5, 7.0]),
 )
 
 
@@ -224,8 +225,8 @@ def schedules(draw):
     linked = []
     for i, s in enumerate(stages):
         deps = tuple(sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=2))))) if i else ()
-        flops = 0.0 if s.unit == "transfer" else s.flops_per_op
-        linked.append(Stage(**{**s.__dict__, "deps": deps, "flops_per_op": flops}))
+        flops, lanes = (0.0, 0.0) if s.unit == "transfer" else (s.flops_per_op, s.lane_instructions_per_op)
+        linked.append(Stage(**{**s.__dict__, "deps": deps, "flops_per_op": flops, "lane_instructions_per_op": lanes}))
     return Schedule("random", "fp32", tuple(linked))
 
 

@@ -318,8 +318,9 @@ def test_persistent_rnn_keeps_its_weights_on_chip_or_is_refused():
 def test_flash_attention_generations_differ_in_instructions_and_tiles():
     """On an H100 FlashAttention-2's mma.sync reaches 2/3 of the tensor cores' rate, where
     FlashAttention-3's wgmma reaches it all; on an A100, whose native MMA is mma.sync, only the
-    tiles differ.  The tiles are flash-attention's (hopper/tile_size.h), the
-    causal option reaches the kernel, and an option an implementation lacks is refused."""
+    tiles differ.  The tiles are flash-attention's (FA2: csrc/flash_attn/src/
+    flash_fwd_launch_template.h; FA3: hopper/tile_size.h), the causal option reaches the kernel,
+    and an option an implementation lacks is refused."""
     w = get_workload("llama2-7b-attention").with_params(seq_len=16384, batch=1, heads=16)
     h100, a100 = load_accelerator("h100-sxm5-80gb"), load_accelerator("a100-sxm4-80gb")
     fa2, fa3 = (schedule(w, None, "bf16", impl=f"flash-attention-{g}") for g in (2, 3))
@@ -339,6 +340,37 @@ def test_flash_attention_generations_differ_in_instructions_and_tiles():
     assert training.latency_s > 2.5 * on_h100[0].latency_s
     with pytest.raises(WorkloadError, match="causal: not an option of implementation 'fla-chunk'"):
         schedule(get_workload("mamba2-2.7b"), None, "bf16", impl="fla-chunk", causal=0)
+
+
+def test_attention_pays_its_softmax_lane_instructions_per_score():
+    """The online softmax's lane instructions beside the products — FlashAttention-2's max, fused
+    multiply-add before exp2, sum and 16-bit conversion (3.5 per score), and the output's rescale
+    once per key block (E / key columns) — and its backward's (recomputed P, dS, conversions and
+    stores, 4.25 per score, and the ∂Q accumulator's atomic adds, D / key columns): declared by
+    the generic blocked schedule and both FlashAttention generations with their own key tiles,
+    and issued on the vector lanes after the products."""
+    from simulator.units import step_parts
+    from workloads.backward import BACKWARD_SOFTMAX_LANES
+    from workloads.families import SOFTMAX_LANES
+
+    w = get_workload("llama2-7b-attention").with_params(seq_len=4096, batch=1, heads=16)
+    D = E = w.state
+    generic = schedule(w, "blocked", "bf16", direction="fwd+bwd").stages
+    assert generic[0].lane_instructions_per_op == pytest.approx(SOFTMAX_LANES + E / 128)
+    assert generic[1].lane_instructions_per_op == pytest.approx(BACKWARD_SOFTMAX_LANES + D / 128)
+    assert (SOFTMAX_LANES, BACKWARD_SOFTMAX_LANES) == (3.5, 4.25)
+    fa2 = schedule(w, None, "bf16", impl="flash-attention-2", direction="fwd+bwd").stages
+    assert fa2[0].gemm_shape == (128, 64, 128)
+    assert [s.lane_instructions_per_op for s in fa2] == pytest.approx([3.5 + 2, 4.25 + 2])
+    d64 = schedule(w.with_params(state=64, value=64), None, "bf16", impl="flash-attention-2").stages[0]
+    assert d64.gemm_shape == (128, 128, 64) and d64.lane_instructions_per_op == pytest.approx(4.0)
+    # on one core: the lanes issue 5.5 instructions per score after the products and the exponential
+    h100 = load_accelerator("h100-sxm5-80gb")
+    ops = 128 * 64
+    issue, _, _ = step_parts(fa2[0], place(fa2[0], h100, "bf16"), h100, "bf16", ops)
+    bare, _, _ = step_parts(dataclasses.replace(fa2[0], lane_instructions_per_op=0.0), place(fa2[0], h100, "bf16"),
+                            h100, "bf16", ops)
+    assert issue - bare == pytest.approx(ops * 5.5 / (h100.vector.lanes * h100.clock_hz))
 
 
 def test_long_convolution_implementations_follow_flashfftconvs_repository():

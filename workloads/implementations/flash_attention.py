@@ -8,17 +8,21 @@ matrix unit (Dao, arXiv 2307.08691; Shah et al., arXiv 2407.08608):
 * **FlashAttention-2** issues its products as the Ampere-era synchronous warp MMA
   (``mma.sync``), which on Hopper reaches only part of the tensor cores' peak — the chip's
   ``sync_mma_share`` (2/3 on an H100, FA3 §1) — and tiles a head dimension of 128 as 128 × 64
-  (queries × keys): ``tile_size_fwd_sm8x``;
+  (queries × keys);
 * **FlashAttention-3** issues Hopper's asynchronous warpgroup MMA (``wgmma``) at the unit's full
   rate, with larger tiles: 128 × 128 causal and 128 × 176 otherwise at head dimension 128,
   192-row query blocks at 64 (``tile_size_fwd_sm90``).
 
-Tiles are those of Dao-AILab/flash-attention ``hopper/tile_size.h`` for 16-bit inputs.  Where a
+FlashAttention-2's tiles are its launcher's (csrc/flash_attn/src/flash_fwd_launch_template.h),
+FlashAttention-3's those of ``hopper/tile_size.h``, for 16-bit inputs.  Where a
 chip's native instructions are its synchronous ones (``sync_mma_share`` 1: Ampere, Ada) the two
-differ only in their tiles; FlashAttention-3 itself runs on Hopper alone.  The exponentials are
-costed after the products, as :mod:`simulator.units` costs every special-function op — FA3's
-ping-pong scheduling overlaps one warpgroup's softmax with another's products, which this does
-not credit (its published forward throughput at T ≥ 2k is met within 14 % without it).
+differ only in their tiles; FlashAttention-3 itself runs on Hopper alone.  Both pay the online
+softmax's lane instructions (:func:`workloads.families.softmax_lanes`, counted from
+FlashAttention-2's source; FA3's softmax is the same arithmetic) and its exponentials after the
+products, as :mod:`simulator.units` costs every kernel's — FA3's warp specialisation and
+ping-pong scheduling overlap one warpgroup's softmax with another's products, which this does
+not credit, so FA3 comes out up to a quarter slower than its published forward at long
+sequences, FA2 (whose warps compute and softmax in turn) within a quarter faster.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ SOURCE = ("Dao, arXiv 2307.08691 (FlashAttention-2); Shah et al., arXiv 2407.086
 
 
 def fa2_tile(head_dim: int, causal: bool) -> tuple[int, int]:
-    """(query rows, key columns) of FlashAttention-2's forward tile (4 warps, A100)."""
+    """(query rows, key columns) of FlashAttention-2's forward tile on a data-centre part (A100,
+    H100), without dropout: ``run_mha_fwd_hdim*`` of csrc/flash_attn/src/flash_fwd_launch_template.h.
+    At head dimension 256 the launcher picks by shared memory: 128 × 64 where an SM holds less
+    than 192 KiB (the A100), 64 × 64 on the H100 — a schedule does not know its chip, so this
+    gives the first."""
     if head_dim <= 64:
-        return 128, 112
-    if head_dim <= 128:
-        return 128, 64
-    return 128, 96
+        return 128, 128
+    return 128, 64
 
 
 def fa3_tile(head_dim: int, causal: bool) -> tuple[int, int]:
@@ -58,7 +64,7 @@ def fa3_tile(head_dim: int, causal: bool) -> tuple[int, int]:
 
 #: the (query rows, key columns) tiles each generation runs at some head dimension: the values a
 #: mapping search may give ``rows`` and ``cols`` (0: the tile its tile_size.h picks)
-FA2_ROWS, FA2_COLS = (128,), (64, 96, 112)
+FA2_ROWS, FA2_COLS = (64, 128), (32, 64, 128)  # the tiles flash_fwd_launch_template.h instantiates
 FA3_ROWS, FA3_COLS = (128, 192), (80, 128, 144, 176, 192)
 
 
@@ -71,10 +77,10 @@ def _build(tile, sync_mma: bool, legal: tuple[tuple[int, ...], tuple[int, ...]])
                                     f"{', '.join(map(str, values))}, got {value!r}")
         shipped = tile(w.state, bool(causal))
         rows, cols = rows or shipped[0], cols or shipped[1]
-        stages = FAMILIES["attention"].build(w, "blocked", dtype, {"block": rows, "causal": causal})
+        stages = FAMILIES["attention"].build(w, "blocked", dtype, {"block": rows, "key_block": cols, "causal": causal})
         if direction != "fwd":
             stages = backward_stages(w, "blocked", dtype, stages)
-        return tuple(dataclasses.replace(s, gemm_shape=(rows, cols, w.state), sync_mma=sync_mma) for s in stages)
+        return tuple(dataclasses.replace(s, sync_mma=sync_mma) for s in stages)
     return build
 
 
