@@ -516,8 +516,10 @@ def verdict(table: pd.DataFrame, orderings: pd.DataFrame) -> str:
     met = len(by_family) - len(failing)
     seen = held["unblinded"].fillna("").astype(str) if "unblinded" in held else pd.Series([], dtype=str)
     seen = seen[seen != ""]
+    reasons = seen.value_counts()  # each reason once, with how many cases it unblinded
     blind = ("never used to build the model" if seen.empty else
-             f"{len(seen)} of them no longer blind: {seen.iloc[0]}")
+             f"{len(seen)} of them no longer blind — "
+             + "; ".join(f"{n}: {reason}" if len(reasons) > 1 else reason for reason, n in reasons.items()))
     line = (f"{mark}: {name} set, held-out half ({int(overall.cases)} published {things}, {blind}; "
             f"{', '.join(sorted(held['family'].unique()))}): predictions off by a median factor of "
             f"{_factor(overall.median_abs_log_ratio)} (target ≤ {HELD_OUT_BAND:g}), "

@@ -293,8 +293,13 @@ def test_a_held_out_half_that_is_no_longer_blind_says_so():
     table, orderings = run_validation(energy.model_copy(update={"cases": held, "orderings": []}), fast=True,
                                       name="energy")
     line = verdict(table, orderings)
-    assert "2 of them no longer blind: their offline batches were modelled after comparing them" in line
+    assert "2 of them no longer blind — their offline batches were modelled after comparing them" in line
     assert "never used to build" not in line
+    # cases unblinded for different reasons: each reason once, with its count
+    two = table.assign(unblinded=["their offline batches were modelled after comparing them", "another reason"])
+    line = verdict(two, orderings)
+    assert ("2 of them no longer blind — 1: their offline batches were modelled after comparing them; "
+            "1: another reason") in line
 
 
 def test_training_cases_state_their_activation_checkpointing_and_bad_values_are_refused(capsys, tmp_path):
