@@ -223,7 +223,9 @@ class _Machine:
             busy += ops * stage.steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
             busy *= stretch
             work = busy + stage.steps * (max(0.0, chain - issue, load_s - issue) + sync)
-            streamed = self._stream_out(work / k, written, k)
+            # the first sub-tile's results are ready after its share of the work, and never before
+            # one step's dependent chain has run (a chain-bound step finishes all its ops at once)
+            streamed = self._stream_out(max(work / k, min(work, chain + sync)), written, k)
             self.unit_busy_s[placement.unit] += busy
             yield simpy.AllOf(env, [self.units[placement.unit][core].transfer(busy), env.timeout(work)])
             if exposure_s:  # later waves of blocks wait for their first load, last store
