@@ -53,7 +53,7 @@ def placements(schedule: Schedule, acc: Accelerator) -> list[Placement]:
         if stage.ops < 1 or stage.steps < 1:
             raise SimulationError(f"{where}: ops and steps must be ≥ 1, got {stage.ops} and {stage.steps}")
         if stage.unit == "transfer" and (stage.flops_per_op or stage.sfu_ops_per_op or stage.lane_instructions_per_op):
-            raise SimulationError(f"{where}: a 'transfer' stage moves bytes only, but has flops")
+            raise SimulationError(f"{where}: a 'transfer' stage moves bytes only, but has flops or lane instructions")
         for d in stage.deps:
             if not 0 <= d < i:
                 raise SimulationError(

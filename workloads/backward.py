@@ -136,8 +136,8 @@ def _chunked_backward(forward, states):
 #: (Dao-AILab/flash-attention csrc/flash_attn/src/flash_bwd_kernel.h): the fused multiply-add
 #: before ``exp2f`` that recomputes P, P and dS converted to 16 bits (two per instruction) and
 #: stored to shared memory (eight per 16-byte store) for the dV and dK products, dS = P ⊙ (dP − D)
-#: (a subtraction and a multiply); and the ∂Q accumulator's ``atomicAdd`` — each of a query row's
-#: D fp32 partial sums once per key block — which :func:`backward_stages` adds per key block
+#: (a subtraction and a multiply).  The ∂Q accumulator's ``atomicAdd`` — each of a query row's D
+#: fp32 partial sums once per key block — adds D / key columns per score (:func:`_attention_backward`)
 BACKWARD_SOFTMAX_LANES = 1 + 0.5 + 0.125 + 2 + 0.5 + 0.125
 
 
