@@ -26,7 +26,7 @@ import numpy as np
 from hwmodels import power
 from hwmodels.spec import Accelerator
 from simulator.bounds import bounds, placements, start_overhead_s, upper_bound_s
-from simulator.core import memory_seconds, occupancy
+from simulator.core import issue_share, memory_seconds, occupancy
 from simulator.energy import at_power_cap, call_energy
 from simulator.policy import onchip_level, share_panels
 from simulator.result import SimResult
@@ -131,6 +131,7 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                     issue = issue + per_core * stage.sfu_ops_per_op / (fn_rate * clock)
                     total = total + stage.total_ops * stage.sfu_ops_per_op / (fn_rate * clock)
                     chain = chain + (fn_lat if stage.sfu_on_chain else 0.0)
+                issue = issue / col(lambda a: issue_share(stage, a, own.dtype))  # units.step_parts
                 work[unit] = work[unit] + total
                 sync = (stage.step_kernels * (launch + dram_lat) + stage.step_barriers * (barrier + dram_lat)
                         + stage.step_loads * col(cache_latency_s))

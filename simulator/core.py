@@ -8,6 +8,12 @@ obvious way (:func:`block_of`).  From the blocks and the core's occupancy limits
 * how many blocks a core holds at once — the fewest that any one limit allows (the CUDA
   occupancy calculation: CUDA C++ Programming Guide, "Occupancy Calculator");
 * how many cores the stage keeps busy: a grid of fewer blocks than cores leaves the rest idle;
+* what share of a busy core's issue slots its warps reach: an SM issues from ``schedulers``
+  sub-partitions, each with its own scheduler, a quarter of the lanes, a tensor core and its
+  special-function units, and a warp issues from one of them for its whole life (NVIDIA's
+  Volta and Hopper architecture whitepapers: "four processing blocks"; Jia et al., arXiv
+  1804.06826 §3.1), so a core holding fewer warps than sub-partitions computes at
+  ``warps / schedulers`` of its rate (:func:`issue_share`);
 * the rate it can load from DRAM: a core has at most its resident blocks' loads in flight,
   and by Little's law a memory system of latency ``L`` returns ``bytes in flight / L`` (Hong &
   Kim, ISCA 2009, memory warp parallelism; V. Volkov, *Understanding Latency Hiding on GPUs*,
@@ -30,7 +36,8 @@ from dataclasses import dataclass
 from hwmodels.spec import Accelerator
 from workloads.schedule import DTYPE_BYTES, Block, Stage
 
-__all__ = ["block_of", "Occupancy", "occupancy", "load_rate", "memory_seconds", "OBVIOUS_THREADS", "OBVIOUS_TILE"]
+__all__ = ["block_of", "Occupancy", "occupancy", "issue_share", "load_rate", "memory_seconds", "OBVIOUS_THREADS",
+           "OBVIOUS_TILE"]
 
 #: The kernel written the obvious way, for a stage that declares no block: four warps (128
 #: threads, the block size of Triton's default ``num_warps=4`` and of PyTorch's elementwise
@@ -101,6 +108,16 @@ def occupancy(stage: Stage, acc: Accelerator, dtype: str) -> Occupancy:
     per_core = min(resident, math.ceil(blocks / active))
     return Occupancy(blocks=blocks, resident=resident, limit=limit, active_cores=active, per_core=per_core,
                      in_flight_bytes=per_core * block.in_flight_bytes)
+
+
+def issue_share(stage: Stage, acc: Accelerator, dtype: str) -> float:
+    """Share of one busy core's lanes, matrix units and SFUs that ``stage``'s resident warps
+    can issue to (see the module's doc): 1 once the core holds a warp per scheduler, and on
+    chips that give no occupancy limits."""
+    if acc.core is None:
+        return 1.0
+    warps = occupancy(stage, acc, dtype).per_core * math.ceil(block_of(stage, dtype).threads / acc.core.warp_threads)
+    return min(1.0, warps / acc.core.schedulers)
 
 
 def load_rate(stage: Stage, acc: Accelerator, dtype: str) -> float:

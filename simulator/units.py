@@ -14,6 +14,8 @@ One place for the arithmetic the simulator and the closed-form bounds share:
   conversions, counted from the kernel's source) one lane cycle each on the vector lanes;
   special-function ops issue at the SFU's rate, after the arithmetic (no overlap is assumed:
   the warps that issue the products issue the lane work and the special functions in turn);
+* a core holding fewer warps than it has schedulers issues at their share of its rate
+  (:func:`simulator.core.issue_share`);
 * a step of dependent ops cannot finish faster than its critical path: ``latency_ops`` op
   latencies, plus one SFU latency when the step uses the SFU;
 * a ``matrix`` stage on a chip without a matrix unit (or without a rate for the dtype) runs
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 from hwmodels.spec import Accelerator
 from hwmodels.systolic import gemm_cycles
-from simulator.core import block_of, load_rate
+from simulator.core import block_of, issue_share, load_rate
 from workloads.schedule import DTYPE_BYTES, Stage
 
 
@@ -182,6 +184,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
         chain_cycles += fn.latency_cycles if stage.sfu_on_chain else 0.0
+    issue_s /= issue_share(stage, acc, dtype)  # a core with fewer warps than schedulers
     return issue_s, chain_cycles / acc.clock_hz, step_sync_s(stage, acc)
 
 

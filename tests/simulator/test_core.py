@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from hwmodels import load_accelerator
 from hwmodels.spec import DEFAULT_SUSTAINED_FRACTION, Accelerator
 from simulator import simulate
-from simulator.core import block_of, load_rate, memory_seconds, occupancy
+from simulator.core import block_of, issue_share, load_rate, memory_seconds, occupancy
 from tests.conftest import toy_spec
 from workloads.schedule import Block, Schedule, Stage
 
@@ -74,6 +74,28 @@ def test_a_small_grid_computes_on_the_cores_it_reaches():
     for fidelity in ("analytic", "des"):
         assert simulate(sched, few, fidelity=fidelity).latency_s == pytest.approx(
             simulate(sched, many, fidelity=fidelity).latency_s, rel=1e-6)
+
+
+def test_a_core_with_fewer_warps_than_schedulers_issues_at_their_share():
+    """A warp issues from one of the core's four schedulers: one two-warp block per core
+    computes at half the core's rate, two such blocks (or one of four warps) at all of it —
+    in the closed form and the DES alike; and the lower bound, at the peak, stays below."""
+    acc = _gpu(cores=4, latency_s=0.0)
+    compute = lambda blocks, warps: Stage(  # noqa: E731
+        "s", "vector", ops=blocks * 32 * warps, flops_per_op=64,
+        block=Block(threads=32 * warps, ops=32 * warps))
+    assert issue_share(compute(4, 2), acc, "fp32") == 0.5  # one block per core
+    assert issue_share(compute(8, 2), acc, "fp32") == 1.0  # two per core
+    assert issue_share(compute(4, 4), acc, "fp32") == 1.0
+    assert issue_share(compute(4, 1), acc, "fp32") == 0.25
+    for fidelity in ("analytic", "des"):
+        half = simulate(Schedule("s", "fp32", (compute(4, 2),)), acc, fidelity=fidelity)
+        full = simulate(Schedule("s", "fp32", (compute(4, 4),)), acc, fidelity=fidelity)
+        # half the work at half the rate: as long as twice the work at the full rate
+        assert half.latency_s == pytest.approx(full.latency_s, rel=1e-6)
+        assert half.lower_bound_s <= half.latency_s <= half.upper_bound_s
+    toy = Accelerator.model_validate(toy_spec(cores=4))
+    assert issue_share(compute(4, 1), toy, "fp32") == 1.0  # no occupancy limits: no schedulers either
 
 
 def test_chips_without_occupancy_limits_behave_as_before():

@@ -201,6 +201,18 @@ def test_tfla_xl_chunk_forward_follows_the_source():
         per_chunk = sum((j + 1) * (qk + sv) + inter_flops for j in range(blocks)) * (V // 128)
         assert parallel.flops == pytest.approx(per_chunk * (S // L) * B * H)
         assert gates.ops == B * H * S and parallel.rereaders == blocks
+        # the loads, by hand: per key block q (reloaded), k and v tiles (bf16) and two fp32 gate
+        # vectors; then q, the value tile's fp32 state slice and normaliser once
+        loads = sum((j + 1) * (64 * (2 * K + 128) * 2 + 2 * 64 * 4) + 64 * K * 2 + (K * 128 + K) * 4
+                    for j in range(blocks)) * (V // 128) * (S // L) * B * H
+        assert parallel.bytes_read == pytest.approx(loads)
+        # lane instructions, by hand: 8.5 per score and the accumulator's 128 / 64 rescale, the
+        # diagonal block's mask (2), q's 5.5 per element, the state's conversion (0.5) and the
+        # output's 3.5 per element
+        lanes = sum((j + 1) * 64 * 64 * (8.5 + 2) for j in range(blocks)) / blocks \
+            + 64 * 64 * 2 + 64 * K * 5.5 + K * 128 * 0.5 + 64 * 128 * 3.5
+        assert parallel.lane_instructions_per_op == pytest.approx(lanes)
+        assert recurrent.lane_instructions_per_op == 64 * inter * 1.5 + 64 * 64  # k ⊙ a, then C's FMA
     with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
         schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=96)
     with pytest.raises(WorkloadError, match="only the forward kernels are modelled"):
@@ -232,6 +244,41 @@ def test_fla_chunk_kernels_follow_the_source():
     # it stores every chunk's state: bf16 in the forward, fp32 in the backward's recompute
     states = 4 * 16 * 64 * 128 * 128
     assert h.bytes_written == pytest.approx(states * 2) and both.stages[2].bytes_written == pytest.approx(states * 4)
+
+
+def test_fla_fused_chunk_gla_walks_chunks_of_16_in_two_warp_programs():
+    """fused_chunk_gla (FLA at 458c0186): cumsum, q̄ and k̄, the fused state walk over chunks of
+    16 (mma.sync: two warps; one pipeline stage: each chunk waits for its loads), the key tiles'
+    partial outputs summed, the elementwise intra-chunk scores and A v; the backward adds a
+    two-pass fused kernel and the intra-chunk and gate kernels — counted by hand."""
+    B, H, K, V, T = 2, 4, 128, 256, 1024
+    w = get_workload("gla-1.3b").with_params(batch=B, seq_len=T, heads=H, state=K, value=V)
+    fwd = schedule(w, "chunked", "bf16", impl="fla-fused-chunk").stages
+    names = [st.name.split(":")[0] for st in fwd]
+    assert names == ["chunk_local_cumsum", "prepare_qg_kg", "fused_chunk_gla_fwd_kernel", "o.sum(0)",
+                     "fwd_inner_chunk", "A.sum(0)", "A @ v", "o.add_(o2)"]
+    fused, inner = fwd[2], fwd[4]
+    nk, nv, tokens = K // 64, V // 64, B * H * T
+    assert (fused.ops, fused.steps) == (nv * nk * B * H, T // 16)
+    assert fused.flops == pytest.approx(fused.ops * fused.steps * 2 * 2 * 16 * 64 * 64)  # q̄ h and k̄ᵀ v
+    assert fused.sync_mma and fused.step_loads == 1 and fused.block.threads == 64
+    # q̄ and k̄ once per value tile, v once per key tile, the gate's last row per chunk (fp32);
+    # one partial output per key tile
+    assert fused.bytes_read == pytest.approx(2 * tokens * K * 2 * nv + tokens * V * 2 * nk + tokens // 16 * K * 4 * nv)
+    assert fused.bytes_written == pytest.approx(nk * tokens * V * 2)
+    # one exponential per (row, column, key channel) of every 16 × 16 chunk
+    assert inner.total_ops * inner.sfu_ops_per_op == pytest.approx(tokens * 16 * K)
+    both = schedule(w, "chunked", "bf16", impl="fla-fused-chunk", direction="fwd+bwd").stages
+    assert len(both) == 8 + 15 and all(st.deps == ((i - 1,) if i else ()) for i, st in enumerate(both))
+    bwd = next(st for st in both if st.name.startswith("fused_chunk_gla_bwd_kernel"))
+    assert bwd.steps == 2 * T // 16  # forwards for dq, then backwards for dk and dv
+    assert bwd.flops == pytest.approx(bwd.ops * (T // 16) * (2 + 3) * 2 * 16 * 64 * 64)
+    with pytest.raises(WorkloadError, match="seq_len: expected a multiple of 16"):
+        schedule(w.with_params(seq_len=1000), "chunked", "bf16", impl="fla-fused-chunk")
+    h100 = load_accelerator("h100-sxm5-80gb")
+    for direction in ("fwd", "fwd+bwd"):
+        result = simulate(schedule(w, "chunked", "bf16", impl="fla-fused-chunk", direction=direction), h100)
+        assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
 
 
 def test_a_stage_of_few_thread_blocks_runs_at_one_block_per_core():

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, flash_attention, lightning_attn,
-                                       mamba2_ssd, persistent_rnn, selective_scan, tfla_mlstm)
+from workloads.implementations import (cudnn_rnn, fft_conv, fla_chunk, fla_delta, fla_fused_chunk, flash_attention,
+                                       lightning_attn, mamba2_ssd, persistent_rnn, selective_scan, tfla_mlstm)
 
 __all__ = ["Implementation", "IMPLEMENTATIONS", "LAUNCHES"]
 
@@ -57,6 +57,8 @@ IMPLEMENTATIONS: dict[str, Implementation] = {i.name: i for i in (
                    fla_chunk.__doc__.strip().splitlines()[0], fla_chunk.SOURCE,
                    MappingProxyType(fla_chunk.EAGER_HOST_S), fla_chunk.HOST_SOURCE,
                    options=("state_tile", "out_tile")),
+    Implementation("fla-fused-chunk", ("gla",), "chunked", fla_fused_chunk.build,
+                   fla_fused_chunk.__doc__.strip().splitlines()[0], fla_fused_chunk.SOURCE),
     Implementation("fla-delta-chunk", ("deltanet", "gated-deltanet"), "chunked", fla_delta.build,
                    fla_delta.__doc__.strip().splitlines()[0], fla_delta.SOURCE),
     Implementation("mamba2-ssd", ("ssd",), "chunked", mamba2_ssd.build,

@@ -48,6 +48,26 @@ _PAR_DHHV = 128  # the parallel kernel's value tile (get_head_dim_block_size(DHH
 _WARPS, _STAGES = 4, 1  # num_warps (head-dim tiles of 64), num_stages: the launchers' defaults
 _FP32 = 4
 
+# Lane instructions beside the products, counted from the kernels' source (Triton lowers
+# tl.exp to ex2.approx after a multiply by log₂e, fp32 division to div.full.f32 — a reciprocal
+# and a multiply — and packs two bf16 conversions in one instruction):
+#: per score of the parallel kernel's key-block loop: the gate matrix D̃ (a subtract and an
+#: add), the row maximum, exp(D̃ − m) (a subtract and the multiply), S = G · scale · D (two
+#: multiplies), the row sum and S converted to bf16; its output accumulator's rescale is one
+#: FMA per element per key block (pv / 64 per score)
+_SCORE_LANES = 2 + 1 + 2 + 2 + 1 + 0.5
+_MASK_LANES = 2  # the diagonal key block's causal mask: a compare and a select per score
+_INTER_Q_LANES = 1 + 2 + 0.5 + 2  # q widened, times the decay and the scale, narrowed; q̄ · n (a multiply, an add)
+_CONVERT = 0.5  # the state slice narrowed to the input dtype for q̄ C
+_OUT_LANES = 1 + 2 + 0.5  # inter + ratio · intra (an FMA), / normaliser (div.full), narrowed
+
+
+def _recurrent_lanes(inter: int) -> float:
+    """Lane instructions per chunk of one recurrent program: k ⊙ a (a multiply and half a
+    conversion per element of the 64 × L_inter key tile) and C ← g · C + … (one FMA per
+    element of its 64 × 64 state tile)."""
+    return _TILE * inter * 1.5 + _TILE * _TILE
+
 
 def _tiles(n: int, tile: int) -> int:
     return math.ceil(n / tile)
@@ -79,26 +99,32 @@ def build(w, dtype: str, direction: str = "fwd", chunk: int = DEFAULT_CHUNK) -> 
         reads=q_bytes * nv + v_bytes * nk + 2 * tokens * e * nk * nv,  # k, v; f and i per tile
         writes=BH * saved * state, exps=4 * tokens * nk * nv,  # log, sigmoid (2), exp per position
         shape=(_TILE, _TILE, inter), latency_ops=2 * math.log2(inter),
-        block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e))
+        block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e), lanes=_recurrent_lanes(inter))
     # the parallel kernel: query block j of a chunk walks key blocks 0 … j, each q kᵀ over the
     # key dimension and S v over its value tile, then q C and q · n once
     blocks_per_chunk = _tiles(chunk, _TILE)
     walked = (blocks_per_chunk + 1) / 2  # key blocks per query block, on average
-    ov = _tiles(V, _PAR_DHHV)
-    per_block = walked * (2 * _TILE * _TILE * K + 2 * _TILE * _TILE * _PAR_DHHV) + 2 * _TILE * K * _PAR_DHHV \
+    ov, pv = _tiles(V, _PAR_DHHV), min(V, _PAR_DHHV)
+    per_block = walked * (2 * _TILE * _TILE * K + 2 * _TILE * _TILE * pv) + 2 * _TILE * K * pv \
         + 2 * _TILE * K
-    # every query block of a chunk reads its value tile's slice of the chunk's state: neighbours
-    # in the grid, whose re-reads the shared cache may merge (simulator.policy.share_panels);
-    # the re-reads of q and k by the value tiles are charged, as for FLA's kernels
+    # what a program loads: per key block its q tile again (the loop over the key dimension
+    # reloads it), the k and v tiles and the two gate vectors; then q, its value tile's slice of
+    # the chunk's state and the normaliser.  The chunk's query blocks re-read one another's
+    # tiles, which the shared cache may merge (simulator.policy.share_panels); the value tiles'
+    # re-reads of q and k are charged, as for FLA's kernels.
     readers = blocks_per_chunk
-    rereads = BH * chunks * state * (readers - 1)
+    per_key_block = _TILE * (2 * K + pv) * e + 2 * _TILE * _FP32
+    per_program = walked * per_key_block + _TILE * K * e + (K * pv + K) * _FP32
+    programs = ov * readers * chunks * BH
+    loads = programs * per_program
+    once = 2 * q_bytes * ov + v_bytes + BH * chunks * state + 2 * tokens * _FP32 * ov
     parallel = matrix_kernel(
-        "parallel_fw_Hintra: outputs within each chunk, and from its state", blocks=ov * readers * chunks * BH,
-        block_flops=per_block,
-        reads=(2 * q_bytes + v_bytes) * ov + BH * chunks * state + rereads + 2 * tokens * _FP32 * ov,
-        writes=v_bytes + 2 * tokens * _FP32, exps=ov * tokens * walked * _TILE,
-        shape=(_TILE, _PAR_DHHV, K), latency_ops=2 * math.log2(chunk),
-        block=tile_block(_TILE, _PAR_DHHV, _TILE, _STAGES, _WARPS, e))
-    parallel = dataclasses.replace(parallel, reread_bytes_per_op=(rereads + BH * chunks * state) / parallel.total_ops,
-                                   rereaders=readers, reread_set_bytes=state / ov)
+        "parallel_fw_Hintra: outputs within each chunk, and from its state", blocks=programs,
+        block_flops=per_block, reads=loads, writes=v_bytes + 2 * tokens * _FP32, exps=ov * tokens * walked * _TILE,
+        shape=(_TILE, pv, K), latency_ops=2 * math.log2(chunk),
+        block=tile_block(_TILE, pv, _TILE, _STAGES, _WARPS, e),
+        lanes=walked * _TILE * _TILE * (_SCORE_LANES + pv / _TILE) + _TILE * _TILE * _MASK_LANES
+        + _TILE * K * _INTER_Q_LANES + K * pv * _CONVERT + _TILE * pv * _OUT_LANES)
+    parallel = dataclasses.replace(parallel, reread_bytes_per_op=max(0.0, loads - once) / parallel.total_ops,
+                                   rereaders=readers, reread_set_bytes=chunk * (2 * K + pv) * e + state / ov)
     return in_stream_order([gates, recurrent, parallel])

@@ -24,13 +24,14 @@ def tile_block(m: int, n: int, k: int, stages: int, warps: int, itemsize: int) -
 
 def matrix_kernel(name: str, *, blocks: int, block_flops: float, reads: float, writes: float,
                   shape: tuple[int, int, int], steps: int = 1, exps: float = 0.0, block: Block | None = None,
-                  latency_ops: float | None = None) -> Stage:
+                  latency_ops: float | None = None, lanes: float = 0.0) -> Stage:
     """One kernel of ``blocks`` programs per step (one op each, one indivisible unit of work),
-    each doing ``block_flops`` of matmul flops; ``exps`` exponentials and ``reads`` / ``writes``
-    DRAM bytes are the kernel's in all."""
+    each doing ``block_flops`` of matmul flops and ``lanes`` lane instructions beside them (the
+    elementwise work between its products, counted from the kernel's source); ``exps``
+    exponentials and ``reads`` / ``writes`` DRAM bytes are the kernel's in all."""
     total = blocks * steps
     return Stage(name, "matrix", ops=blocks, steps=steps, flops_per_op=block_flops,
-                 sfu_ops_per_op=exps / total, sfu_function="exp", sfu_on_chain=False,
+                 sfu_ops_per_op=exps / total, sfu_function="exp", sfu_on_chain=False, lane_instructions_per_op=lanes,
                  bytes_read_per_op=reads / total, bytes_written_per_op=writes / total,
                  latency_ops=latency_ops if latency_ops is not None else 2 * math.log2(max(2, shape[2])),
                  gemm_shape=shape, granule_ops=1, block=block)
