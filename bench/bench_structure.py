@@ -37,6 +37,11 @@ PAIRS = (
      "chunked", "fla-chunk", "bf16", "h100-sxm5-80gb",
      "FLA's five kernels write the gate's cumsum, the intra-chunk scores and every chunk state; the "
      "generic schedule may fuse its three stages and keep them on chip"),
+    ("GLA, FLA fused_chunk_gla", "gla-1.3b", {"batch": 4, "seq_len": 4096, "heads": 16, "state": 128, "value": 128},
+     "chunked", "fla-fused-chunk", "bf16", "h100-sxm5-80gb",
+     "fused_chunk_gla materialises q ⊙ exp(g) and k ⊙ exp(g_last − g), re-reads them per value tile, writes a "
+     "partial output per key tile for PyTorch to sum, and forms the intra-chunk scores elementwise — one "
+     "exponential per (row, column, key channel) — where the generic schedule's chunk is one masked matmul"),
     ("Mamba-1, selective scan", "mamba-130m", {"batch": 8, "seq_len": 4096},
      "chunked", "selective-scan", "bf16", "h100-sxm5-80gb",
      "the fused kernel never writes the (B, L, D, N) state; the generic chunked scan materialises "
