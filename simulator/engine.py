@@ -50,7 +50,7 @@ import simpy
 from hwmodels.loader import load_accelerator
 from hwmodels.spec import Accelerator
 from simulator.bounds import SimulationError, bounds, placements, start_overhead_s, upper_bound_s
-from simulator.core import load_rate, occupancy
+from simulator.core import issue_share, load_rate, occupancy
 from simulator.energy import at_power_cap
 from simulator.policy import POLICIES, fuse, onchip_level, share_panels
 from simulator.result import SimResult
@@ -191,7 +191,7 @@ class _Machine:
         return self.env.process(store())
 
     def tile(self, index: int, stage: Stage, placement: Placement, tile: int, core: int, ops: int,
-             dtype: str, stretch: float, exposure_s: float, cap: float, load_s: float):
+             dtype: str, stretch: float, exposure_s: float, cap: float, load_s: float, share: float):
         env = self.env
         read = ops * stage.steps * stage.bytes_read_per_op
         written = ops * stage.steps * stage.bytes_written_per_op
@@ -218,7 +218,7 @@ class _Machine:
             # at least ``work``, and the chains of tiles sharing a core hide each other's
             # latency, as warps do on a GPU.
             # ``stretch``: the busiest core of a stage of whole thread blocks (see units.waves)
-            issue, chain, sync = step_parts(stage, placement, self.acc, dtype, ops)
+            issue, chain, sync = step_parts(stage, placement, self.acc, dtype, ops, share)
             busy = stage.steps * issue
             busy += ops * stage.steps * stage.onchip_bytes_per_op / self.onchip_bw_per_core
             busy *= stretch
@@ -275,12 +275,13 @@ def _run_stage(machine: _Machine, index: int, stage: Stage, placement: Placement
     exposure = wave_exposure_s(stage, real) if placement.unit != "transfer" else 0.0
     step_load = step_load_s(stage, real, dtype)  # a step kernel's loads, on the real chip's cores
     busiest = waves(stage, real)[0] * stage.granule_ops  # 0 for a stage without thread blocks
+    share = issue_share(stage, real, dtype)  # of a real core's issue slots, its warps reach
     procs = []
     for g in range(groups):
         ops = _split(stage.ops, groups, g)
         procs.append(env.process(machine.tile(index, stage, placement, g, (first_core + g) % acc.cores, ops,
                                               dtype, _stretch(busiest, real, acc.cores, ops), exposure,
-                                              rate * ops / stage.ops, step_load)))
+                                              rate * ops / stage.ops, step_load, share)))
     yield simpy.AllOf(env, procs)
 
 

@@ -167,11 +167,12 @@ def vector_cycles_per_op(stage: Stage, acc: Accelerator, dtype: str) -> float:
 
 
 def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
-               ops: int) -> tuple[float, float, float]:
+               ops: int, share: float | None = None) -> tuple[float, float, float]:
     """``(issue_s, chain_s, sync_s)`` of one step of ``ops`` ops of ``stage`` on one core: the
     time the unit is busy issuing them; the latency of its dependent op chain; and what the step
     waits for besides (:func:`step_sync_s`).  A step takes ``max(issue, chain, step load) +
-    sync`` (:func:`step_seconds`)."""
+    sync`` (:func:`step_seconds`).  ``share``: the stage's :func:`~simulator.core.issue_share`
+    on the chip it models, where the caller has it (None: computed on ``acc``)."""
     if placement.unit == "transfer":
         return 0.0, 0.0, 0.0
     if placement.unit == "matrix":
@@ -184,7 +185,7 @@ def step_parts(stage: Stage, placement: Placement, acc: Accelerator, dtype: str,
         fn = acc.sfu.function(stage.sfu_function)
         issue_s += ops * stage.sfu_ops_per_op / (fn.ops_per_cycle * acc.clock_hz)
         chain_cycles += fn.latency_cycles if stage.sfu_on_chain else 0.0
-    issue_s /= issue_share(stage, acc, dtype)  # a core with fewer warps than schedulers
+    issue_s /= issue_share(stage, acc, dtype) if share is None else share  # fewer warps than schedulers
     return issue_s, chain_cycles / acc.clock_hz, step_sync_s(stage, acc)
 
 

@@ -79,7 +79,8 @@ def test_a_small_grid_computes_on_the_cores_it_reaches():
 def test_a_core_with_fewer_warps_than_schedulers_issues_at_their_share():
     """A warp issues from one of the core's four schedulers: one two-warp block per core
     computes at half the core's rate, two such blocks (or one of four warps) at all of it —
-    in the closed form and the DES alike; and the lower bound, at the peak, stays below."""
+    in the closed form and the DES alike (also where the DES groups a wide chip's cores); and the
+    lower bound, at the peak, stays below."""
     acc = _gpu(cores=4, latency_s=0.0)
     compute = lambda blocks, warps: Stage(  # noqa: E731
         "s", "vector", ops=blocks * 32 * warps, flops_per_op=64,
@@ -96,6 +97,11 @@ def test_a_core_with_fewer_warps_than_schedulers_issues_at_their_share():
         assert half.lower_bound_s <= half.latency_s <= half.upper_bound_s
     toy = Accelerator.model_validate(toy_spec(cores=4))
     assert issue_share(compute(4, 1), toy, "fp32") == 1.0  # no occupancy limits: no schedulers either
+    # a chip the DES simulates as coarser core groups keeps its real cores' share
+    wide = _gpu(cores=4096, latency_s=0.0)
+    sched = Schedule("s", "fp32", (compute(4096, 2),))
+    assert simulate(sched, wide, fidelity="des").latency_s == pytest.approx(
+        simulate(sched, wide, fidelity="analytic").latency_s, rel=1e-6)
 
 
 def test_chips_without_occupancy_limits_behave_as_before():
