@@ -134,7 +134,7 @@ def analytic_latency_batch(schedule: Schedule, accelerators: list[Accelerator]) 
                 issue = issue / col(lambda a: issue_share(stage, a, own.dtype))  # units.step_parts
                 work[unit] = work[unit] + total
                 sync = (stage.step_kernels * (launch + dram_lat) + stage.step_barriers * (barrier + dram_lat)
-                        + stage.step_loads * col(cache_latency_s))
+                        + stage.step_loads * col(cache_latency_s) + stage.step_dram_loads * dram_lat)
                 # (units.step_sync_s)
                 chain_s = stage.steps * (chain / clock + sync)
                 loads = col(lambda a: step_load_s(stage, a, own.dtype))  # units.step_load_s

@@ -129,10 +129,13 @@ def step_sync_s(stage: Stage, acc: Accelerator) -> float:
     inside one persistent kernel, each grid-wide barrier (``step_barriers``) and the load of
     what the other cores published before it; and each load a step waits for that the chip's
     shared cache serves (``step_loads``: Mamba-1's selective scan loads B and C of the next
-    state at the top of every state iteration), one cache latency."""
+    state at the top of every state iteration), one cache latency; and each load of data no
+    earlier step touched that a kernel without software pipelining waits for
+    (``step_dram_loads``: a Triton loop of ``num_stages=1`` issues its loads at the top of
+    every iteration and uses them in it), one DRAM latency — a miss in the shared cache."""
     return (stage.step_kernels * (acc.kernel_launch_s + acc.dram.latency_s)
             + stage.step_barriers * (acc.barrier_s + acc.dram.latency_s)
-            + stage.step_loads * cache_latency_s(acc))
+            + stage.step_loads * cache_latency_s(acc) + stage.step_dram_loads * acc.dram.latency_s)
 
 
 def cache_latency_s(acc: Accelerator) -> float:

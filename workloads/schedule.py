@@ -99,6 +99,7 @@ class Stage:
     step_reread_bytes: float = 0.0  # DRAM bytes every step reads again (a chain's weights)
     step_barriers: int = 0  # grid-wide barriers per step of a chain that runs inside one kernel
     step_loads: int = 0  # loads per step that the step waits for, served by the chip's shared cache
+    step_dram_loads: int = 0  # loads per step that the step waits for, of data no step touched before (the DRAM's)
     persistent_bytes: float = 0.0  # bytes the kernel keeps on chip for its whole run (across its cores)
     tf32: bool = False  # fp32 operands may run on the matrix unit rounded to TF32
     compute_dtype: str | None = None  # the format its arithmetic runs in (None: the schedule's dtype)

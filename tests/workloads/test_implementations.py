@@ -213,6 +213,7 @@ def test_tfla_xl_chunk_forward_follows_the_source():
             + 64 * 64 * 2 + 64 * K * 5.5 + K * 128 * 0.5 + 64 * 128 * 3.5
         assert parallel.lane_instructions_per_op == pytest.approx(lanes)
         assert recurrent.lane_instructions_per_op == 64 * inter * 1.5 + 64 * 64  # k ⊙ a, then C's FMA
+        assert recurrent.step_dram_loads == 1 and not parallel.step_dram_loads  # num_stages = 1: each chunk waits
     with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
         schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=96)
     with pytest.raises(WorkloadError, match="only the forward kernels are modelled"):
@@ -261,7 +262,7 @@ def test_fla_fused_chunk_gla_walks_chunks_of_16_in_two_warp_programs():
     nk, nv, tokens = K // 64, V // 64, B * H * T
     assert (fused.ops, fused.steps) == (nv * nk * B * H, T // 16)
     assert fused.flops == pytest.approx(fused.ops * fused.steps * 2 * 2 * 16 * 64 * 64)  # q̄ h and k̄ᵀ v
-    assert fused.sync_mma and fused.step_loads == 1 and fused.block.threads == 64
+    assert fused.sync_mma and fused.step_dram_loads == 1 and not fused.step_loads and fused.block.threads == 64
     # q̄ and k̄ once per value tile, v once per key tile, the gate's last row per chunk (fp32);
     # one partial output per key tile
     assert fused.bytes_read == pytest.approx(2 * tokens * K * 2 * nv + tokens * V * 2 * nk + tokens // 16 * K * 4 * nv)

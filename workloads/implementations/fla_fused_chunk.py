@@ -27,7 +27,7 @@ cumulative sum PyTorch finishes.
 
 Two warps cannot issue Hopper's warpgroup MMAs (``wgmma`` takes four), so Triton lowers the
 fused kernels' products to ``mma.sync`` (``sync_mma``); with one pipeline stage each chunk
-waits for its loads (``step_loads``).  Lane instructions are counted from the source as for
+waits for its loads (``step_dram_loads``: data no earlier chunk touched, so a DRAM latency).  Lane instructions are counted from the source as for
 the other Triton kernels (:mod:`workloads.implementations.tfla_mlstm`).
 """
 
@@ -159,8 +159,8 @@ def build(w, dtype: str, direction: str = "fwd") -> tuple[Stage, ...]:
 
 def _fused(stage: Stage) -> Stage:
     """A fused kernel's products as two warps issue them (``mma.sync``), each chunk waiting for
-    its loads (one pipeline stage)."""
-    return dataclasses.replace(stage, sync_mma=True, step_loads=1)
+    its loads from the DRAM (one pipeline stage)."""
+    return dataclasses.replace(stage, sync_mma=True, step_dram_loads=1)
 
 
 def _bmm(name: str, outputs: float, k: int, reads: float, writes: float, shape: tuple[int, int, int]) -> Stage:

@@ -14,7 +14,7 @@ default) the launcher's heuristic (``kernel_param_heuristics.py``) sets the inte
   v tile and its gates (log-sigmoid and a running sum: two transcendentals per position, one
   exponential per position for the decay), adds ``(k ⊙ a)ᵀ v`` (2 · 64 · 64 · L_inter flops) to
   its fp32 state and stores the state (and the normaliser) every ``L / L_inter`` chunks; four
-  warps, one pipeline stage;
+  warps, one pipeline stage, so each chunk waits for its loads (``step_dram_loads``);
 * ``mlstm_chunkwise__parallel_fw_Hintra_kernel`` — a program per (128-column value tile,
   64-row query block, chunk, batch·head): for each 64-row key block up to its own (causal within
   the chunk) it forms ``q kᵀ`` over the key dimension in 64-wide steps, the gated and
@@ -100,6 +100,7 @@ def build(w, dtype: str, direction: str = "fwd", chunk: int = DEFAULT_CHUNK) -> 
         writes=BH * saved * state, exps=4 * tokens * nk * nv,  # log, sigmoid (2), exp per position
         shape=(_TILE, _TILE, inter), latency_ops=2 * math.log2(inter),
         block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e), lanes=_recurrent_lanes(inter))
+    recurrent = dataclasses.replace(recurrent, step_dram_loads=1)  # num_stages = 1: no prefetch
     # the parallel kernel: query block j of a chunk walks key blocks 0 … j, each q kᵀ over the
     # key dimension and S v over its value tile, then q C and q · n once
     blocks_per_chunk = _tiles(chunk, _TILE)
