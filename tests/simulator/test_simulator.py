@@ -283,6 +283,23 @@ def _contending_writers() -> tuple[Schedule, Accelerator]:
     return sched, Accelerator.model_validate(spec)
 
 
+def _sram_knife_edge() -> tuple[Schedule, Accelerator]:
+    """Three chain-bound writers at once and a short stage after the first, on 7 cores, then
+    14 (found by a random search): on 7 cores two tiles fill a core's SRAM, so the third
+    writer waits for the second and runs while the first finishes; on 14 every core takes all
+    three stages' tiles but one, whose two larger tiles leave too little SRAM for a third — that
+    tile waits for the others to end and then runs its whole chain alone: 30.2 % slower."""
+    def writer(ops, steps, nbytes, deps=()):
+        return Stage("s", "vector", ops=ops, steps=steps, flops_per_op=0.0, bytes_written_per_op=nbytes,
+                     latency_ops=1.0, deps=deps)
+    sched = Schedule("random", "fp32", (writer(225, 232, 37.0), writer(357, 100, 53.0), writer(1, 1, 0.0, (0,)),
+                                        writer(357, 100, 53.0)))
+    spec = toy_spec(cores=7, clock_hz=1973496.0, kernel_launch_s=0.0)
+    spec["memory"][0]["capacity_bytes"] = 412944.0
+    spec["memory"][1]["bandwidth_bytes_per_s"] = 41722433122.0
+    return sched, Accelerator.model_validate(spec)
+
+
 def _uneven_tiles() -> tuple[Schedule, Accelerator]:
     """One stage of 222 ops on 32 cores, then 64: tiles of 4 and 3 ops (found by a random
     search of 400 single-stage cases): 3.95 % slower with twice the cores."""
@@ -314,6 +331,7 @@ def _chain_bound_writer() -> tuple[Schedule, Accelerator]:
 @example(sched=_contending_writers()[0], acc=_contending_writers()[1], factor=4)
 @example(sched=_uneven_tiles()[0], acc=_uneven_tiles()[1], factor=2)
 @example(sched=_chain_bound_writer()[0], acc=_chain_bound_writer()[1], factor=4)
+@example(sched=_sram_knife_edge()[0], acc=_sram_knife_edge()[1], factor=2)
 def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
     """More DRAM bandwidth, wider lanes or more cores are never more than 5 % slower on a
     chain of stages (every catalog schedule): worst seen 3.95 % (cores, :func:`_uneven_tiles`):
@@ -321,16 +339,18 @@ def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
     tiles of 4 and 3 ops, the larger tiles' loads straggle (a memory system serving requests in
     order would give them a share in proportion; weighing loads so took this case to 0.85 %
     but doubled the concurrent case below, and is not shipped).  Where independent stages run at once
-    the allowance is 15 %: DRAM and the units are shared without knowing which stage is
+    the allowance is 35 %: DRAM and the units are shared without knowing which stage is
     critical, so more resources can let a side stage start sooner and take bandwidth from the
-    critical one — worst seen 10.0 % (cores, :func:`_contending_writers`), 5.0 % (lanes),
-    Graham's list-scheduling anomaly.  Before DRAM and units were shared and tiles streamed their bytes, a
+    critical one — 10.0 % (cores, :func:`_contending_writers`), 5.0 % (lanes) — and where a
+    core's SRAM holds its tiles only in turns, more cores can leave one tile to run alone after
+    the rest instead of beside them — worst seen 30.2 % (cores, :func:`_sram_knife_edge`):
+    Graham's list-scheduling anomalies, which a tile pinned to its core cannot dodge.  Before DRAM and units were shared and tiles streamed their bytes, a
     non-pre-emptive queue of whole tiles made doubling the lanes of a one-core chip 22 %
     slower, and cores 55 %."""
     # without a power limit: under one, more lanes or cores at the same TDP can throttle the clock
     # further (as on a real part), which is the power model's to say, not this property's
     acc = acc.replace(power=None)
-    for schedule_, allowance in ((_chain(sched), 1.05), (sched, 1.15)):
+    for schedule_, allowance in ((_chain(sched), 1.05), (sched, 1.35)):
         base = simulate(schedule_, acc, event_budget=256)
         assert base.latency_s <= base.upper_bound_s * (1 + 1e-9)
         for chip in _better(acc, factor):
