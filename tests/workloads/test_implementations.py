@@ -216,11 +216,49 @@ def test_tfla_xl_chunk_forward_follows_the_source():
         assert recurrent.step_dram_loads == 1 and not parallel.step_dram_loads  # num_stages = 1: each chunk waits
     with pytest.raises(WorkloadError, match="chunk: expected a power of two"):
         schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=96)
-    with pytest.raises(WorkloadError, match="only the forward kernels are modelled"):
-        schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", direction="fwd+bwd")
     h100 = load_accelerator("h100-sxm5-80gb")
     result = simulate(schedule(w, "chunked", "bf16", impl="tfla-xl-chunk"), h100)
     assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
+def test_tfla_xl_chunk_backward_follows_the_source():
+    """triton_xl_chunk's backward: the chunk states recomputed, ∂C walked in reverse, the
+    gates' kernel, then ∂V, ∂K and ∂Q per (128-wide head-dimension tile, 64-row block, chunk,
+    batch·head), each walking half the chunk's blocks on average, and the gates' gradients."""
+    B, H, K, V, S, L = 2, 16, 128, 256, 4096, 256
+    w = get_workload("xlstm-7b").with_params(batch=B, seq_len=S, heads=H, state=K, value=V)
+    stages = schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=L, direction="fwd+bwd").stages
+    assert [s.name.split(":")[0] for s in stages] == [
+        "compute_chunkwise_log_gates_vecB", "recurrent_fw_C", "parallel_fw_Hintra", "bw", "recurrent_bw_dC",
+        "compute_chunkwise_log_gates_vecB_vecA", "parallel_bw_dV", "parallel_bw_dK", "parallel_bw_dQ",
+        "compute_gate_grads_vecDeltaI_vecDeltaF"]
+    _, recurrent, _, again, dC, _, dV, dK, dQ, grads = stages
+    assert again.flops == recurrent.flops and again.bytes_read == recurrent.bytes_read
+    assert (dC.ops, dC.steps, dC.step_dram_loads) == (2 * 4 * B * H, S // 128, 1)
+    assert dC.flops == pytest.approx(dC.ops * dC.steps * 2 * 64 * 64 * 128)
+    assert dC.bytes_written == B * H * (S // L + 1) * K * V * 4  # every kept chunk's ∂C, fp32
+    blocks, chunks = L // 64, S // L
+    walked = (blocks + 1) / 2
+    # by hand, per program: the walked blocks' score products and updates, and the inter part once
+    assert dV.ops == 2 * blocks * chunks * B * H  # two 128-wide value tiles
+    assert dV.flops == pytest.approx(dV.ops * (walked * (2 * 64 * 64 * K + 2 * 64 * 64 * 128) + 2 * 64 * K * 128))
+    for grad in (dK, dQ):
+        assert grad.ops == 1 * blocks * chunks * B * H  # one 128-wide key tile
+        assert grad.flops == pytest.approx(grad.ops * (walked * (2 * 64 * 64 * V + 2 * 64 * 64 * K)
+                                                       + 2 * 64 * V * K))
+        assert grad.bytes_written == B * H * S * K * 2
+    # ∂Q's loads, by hand: per walked block ∂h and v over the value dimension, the k tile and two
+    # gate vectors; the chunk's state slice and three gate vectors once
+    per_walk = 2 * 64 * V * 2 + 64 * K * 2 + 2 * 64 * 4
+    assert dQ.bytes_read == pytest.approx(dQ.ops * (walked * per_walk + K * V * 4 + 3 * 64 * 4))
+    assert dV.lane_instructions_per_op == pytest.approx(walked * 64 * 64 * 7.5 + 64 * 64 * 2 + 64 * K * 1.5
+                                                        + K * 128 * 0.5)
+    assert grads.bytes_read == pytest.approx(B * H * S * (4 * K * 2 + 4))
+    h100 = load_accelerator("h100-sxm5-80gb")
+    both = simulate(schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=L, direction="fwd+bwd"), h100)
+    fwd = simulate(schedule(w, "chunked", "bf16", impl="tfla-xl-chunk", chunk=L), h100)
+    assert both.lower_bound_s <= both.latency_s <= both.upper_bound_s
+    assert both.latency_s > 2 * fwd.latency_s  # the backward's three products per score against one
 
 
 # --------------------------------------------------------------------------- FLA chunked kernels

@@ -24,8 +24,29 @@ default) the launcher's heuristic (``kernel_param_heuristics.py``) sets the inte
 
 So the intra-chunk work grows with ``L`` (quadratic within a chunk) and the sequential walk
 shrinks with it: the chunk size trades the two, which is what TFLA's sweep over chunk sizes
-shows.  The backward (``bw.py``: states recomputed, a reverse recurrent kernel, and dQ, dK, dV
-kernels) is not modelled yet and is refused.
+shows.
+
+The backward (``bw.py`` with ``recompute_states_in_bw=True``, the autograd function's default;
+``bw_recurrent.py``, ``bw_parallel_dV.py``, ``bw_parallel_dK.py``, ``bw_parallel_dQ.py``,
+``chunkwise_gates.py``) launches, one after another:
+
+* the forward's recurrent kernel again, for the chunk states;
+* ``mlstm_chunkwise__recurrent_bw_dC_kernel`` — a program per (64-row key tile, 64-column
+  value tile, batch·head) walks the chunks in reverse: it loads the chunk's q and ∂h tiles and
+  the gates, scales q by the gates and ∂h by 1 / n, adds ``(q ⊙ b̄)ᵀ (∂h / n)`` to its fp32 ∂C
+  and stores it every ``L / L_inter`` chunks; four warps, one stage;
+* ``compute_chunkwise_log_gates_vecB_vecA`` (``torch.compile``: one kernel);
+* the three parallel kernels, a program per (head-dimension tile of 128, 64-row block, chunk,
+  batch·head), four warps, one stage.  ``∂V`` (blocks of keys) walks the query blocks from its
+  own to the chunk's end, recomputing ``k qᵀ`` over the key dimension in 64-wide steps, forms
+  the gated, normalised scores and adds ``(…)ᵀ ∂h``; on its first block it adds ``k̄ ∂C``.
+  ``∂K`` (blocks of keys) walks the same query blocks, forming ``v (∂h / n)ᵀ`` over the value
+  dimension in 64-wide steps (``∂h / n`` divided afresh every step) and adding ``(…)ᵀ q``; on
+  its first block ``v ∂Cᵀ``.  ``∂Q`` (blocks of queries) walks the key blocks up to its own,
+  forming ``∂h vᵀ`` over the value dimension, then ``(… ⊙ D) / n · k``; on its first block
+  ``∂h Cᵀ`` from the forward's state;
+* ``compute_gate_grads_vecDeltaI_vecDeltaF`` (``torch.compile``): the gates' gradients from q,
+  k, ∂q and ∂k, summed over the key dimension, the forget gate's reversed cumulative sum.
 """
 
 from __future__ import annotations
@@ -62,6 +83,14 @@ _CONVERT = 0.5  # the state slice narrowed to the input dtype for q̄ C
 _OUT_LANES = 1 + 2 + 0.5  # inter + ratio · intra (an FMA), / normaliser (div.full), narrowed
 
 
+#: per score of a backward parallel kernel, counted from the source as the forward's: the gate
+#: matrix D̃ (a subtraction and an addition), exp(D̃ − m) (the subtraction and log₂e's
+#: multiply), the product with the recomputed scores or score gradients, the division by the
+#: normaliser (div.full: a reciprocal and a multiply) and the conversion to the input dtype
+_BW_SCORE_LANES = 2 + 2 + 1 + 2 + 0.5
+_DIVIDE = 2 + 0.5  # ∂K's ∂h / n per element of every value step, narrowed
+
+
 def _recurrent_lanes(inter: int) -> float:
     """Lane instructions per chunk of one recurrent program: k ⊙ a (a multiply and half a
     conversion per element of the 64 × L_inter key tile) and C ← g · C + … (one FMA per
@@ -74,9 +103,6 @@ def _tiles(n: int, tile: int) -> int:
 
 
 def build(w, dtype: str, direction: str = "fwd", chunk: int = DEFAULT_CHUNK) -> tuple[Stage, ...]:
-    if direction != "fwd":
-        raise WorkloadError("tfla-xl-chunk: only the forward kernels are modelled (the backward's recurrent and "
-                            "dQ, dK, dV kernels are not); use direction fwd")
     e = DTYPE_BYTES[dtype]
     B, H, K, V, S = w.batch, w.heads, w.state, w.value, w.seq_len
     if chunk < 16 or chunk & (chunk - 1) or S % chunk:
@@ -128,4 +154,66 @@ def build(w, dtype: str, direction: str = "fwd", chunk: int = DEFAULT_CHUNK) -> 
         + _TILE * K * _INTER_Q_LANES + K * pv * _CONVERT + _TILE * pv * _OUT_LANES)
     parallel = dataclasses.replace(parallel, reread_bytes_per_op=max(0.0, loads - once) / parallel.total_ops,
                                    rereaders=readers, reread_set_bytes=chunk * (2 * K + pv) * e + state / ov)
-    return in_stream_order([gates, recurrent, parallel])
+    forward = [gates, recurrent, parallel]
+    if direction == "fwd":
+        return in_stream_order(forward)
+    return in_stream_order(forward + _backward(w, e, chunk, recurrent))
+
+
+def _backward(w, e: int, chunk: int, recurrent: Stage) -> list[Stage]:
+    """The backward's kernels (see the module's doc), in launch order."""
+    B, H, K, V, S = w.batch, w.heads, w.state, w.value, w.seq_len
+    BH, tokens = B * H, B * H * S
+    inter = min(_INTER_MAX, chunk)
+    chunks_inter, chunks = S // inter, S // chunk
+    saved = chunks_inter // (chunk // inter) + 1
+    nk, nv = _tiles(K, _TILE), _tiles(V, _TILE)
+    q_bytes, v_bytes = tokens * K * e, tokens * V * e
+    d_states = BH * saved * K * V * _FP32  # ∂C of every kept chunk, fp32
+    recompute = dataclasses.replace(recurrent, name="bw: " + recurrent.name.split(":")[0] + ": the chunk states again")
+    dC = matrix_kernel(
+        "recurrent_bw_dC: ∂C of every chunk (sequential over chunks, in reverse)", blocks=nk * nv * BH,
+        steps=chunks_inter, block_flops=2 * _TILE * _TILE * inter,
+        reads=q_bytes * nv + v_bytes * nk + 3 * tokens * _FP32 * nk * nv,  # q, ∂h; f, m, n per tile
+        writes=d_states, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, inter), latency_ops=2 * math.log2(inter),
+        block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e),
+        lanes=inter * _TILE * (1.5 + _DIVIDE) + _TILE * _TILE)  # q ⊙ b̄, ∂h / n, ∂C's FMA
+    dC = dataclasses.replace(dC, step_dram_loads=1)
+    gates = Stage("compute_chunkwise_log_gates_vecB_vecA: log-sigmoid of f, summed both ways within chunks",
+                  "vector", ops=tokens, flops_per_op=4, sfu_ops_per_op=3, sfu_function="exp", sfu_on_chain=False,
+                  bytes_read_per_op=2 * _FP32, bytes_written_per_op=2 * _FP32, latency_ops=math.log2(chunk))
+    blocks = _tiles(chunk, _TILE)
+    walked = (blocks + 1) / 2  # blocks each program walks, on average (causal within the chunk)
+    programs = blocks * chunks * BH
+    state_slice = K * V * _FP32  # a chunk's ∂C or C, fp32
+    pk, pv = min(K, _PAR_DHHV), min(V, _PAR_DHHV)
+    ok, ov = _tiles(K, _PAR_DHHV), _tiles(V, _PAR_DHHV)
+    gate_vectors = 2 * _TILE * _FP32  # two fp32 gate vectors of the walked block
+
+    def parallel(name, tiles, per_walk_flops, inter_flops, per_walk_reads, first_reads, writes_, extra_lanes):
+        n = programs * tiles
+        loads = n * (walked * per_walk_reads + first_reads + 3 * _TILE * _FP32)
+        return matrix_kernel(
+            name, blocks=n, block_flops=walked * per_walk_flops + inter_flops, reads=loads, writes=writes_,
+            exps=n * walked * _TILE * _TILE, shape=(_TILE, _PAR_DHHV, _TILE), latency_ops=2 * math.log2(chunk),
+            block=tile_block(_TILE, _PAR_DHHV, _TILE, _STAGES, _WARPS, e),
+            lanes=walked * _TILE * _TILE * _BW_SCORE_LANES + _TILE * _TILE * _MASK_LANES + extra_lanes)
+
+    dV = parallel("parallel_bw_dV: ∂v per key block (k qᵀ recomputed)", ov,
+                  2 * _TILE * _TILE * K + 2 * _TILE * _TILE * pv, 2 * _TILE * K * pv,
+                  2 * _TILE * K * e + _TILE * pv * e + gate_vectors, state_slice / ov, v_bytes,
+                  _TILE * K * 1.5 + K * pv * _CONVERT)  # k̄ = k ⊙ ā narrowed; ∂C narrowed
+    dK = parallel("parallel_bw_dK: ∂k per key block", ok,
+                  2 * _TILE * _TILE * V + 2 * _TILE * _TILE * pk, 2 * _TILE * V * pk,
+                  2 * _TILE * V * e + _TILE * V * _FP32 / _TILE + _TILE * pk * e + gate_vectors,
+                  state_slice / ok, q_bytes, walked * _TILE * V * _DIVIDE + pk * V * _CONVERT)
+    dQ = parallel("parallel_bw_dQ: ∂q per query block", ok,
+                  2 * _TILE * _TILE * V + 2 * _TILE * _TILE * pk, 2 * _TILE * V * pk,
+                  2 * _TILE * V * e + _TILE * pk * e + gate_vectors, state_slice / ok, q_bytes,
+                  pk * V * _CONVERT + _TILE * pk * _DIVIDE)  # C narrowed; the inter part / n
+    # the gates' gradients: q ⊙ ∂q − k ⊙ ∂k and k ⊙ ∂k summed over the key dimension (fp32), the
+    # forget gate's reversed cumulative sum and its sigmoid: q, k, ∂q, ∂k and f read, two written
+    grads = Stage("compute_gate_grads_vecDeltaI_vecDeltaF: the input and forget gates' gradients", "vector",
+                  ops=tokens, flops_per_op=4 * K + 4, sfu_ops_per_op=1, sfu_function="sigmoid", sfu_on_chain=False,
+                  bytes_read_per_op=4 * K * e + _FP32, bytes_written_per_op=2 * _FP32, latency_ops=math.log2(K * S))
+    return [recompute, dC, gates, dV, dK, dQ, grads]
