@@ -261,6 +261,39 @@ def test_tfla_xl_chunk_backward_follows_the_source():
     assert both.latency_s > 2 * fwd.latency_s  # the backward's three products per score against one
 
 
+def test_tfla_limit_chunk_follows_the_source():
+    """triton_limit_chunk: the gates in three PyTorch kernels, every chunk's state stored by the
+    recurrent kernel, one program per (64-wide value tile, chunk, batch·head) with the whole
+    chunk's scores; backward: the gates and states again, ∂C in reverse, one ∂q ∂k ∂v kernel
+    per (64-wide key tile, chunk, batch·head) and the partial ∂v summed."""
+    B, H, K, V, S, L = 2, 16, 128, 256, 4096, 64
+    w = get_workload("xlstm-7b").with_params(batch=B, seq_len=S, heads=H, state=K, value=V)
+    *gates, recurrent, parallel = schedule(w, "chunked", "bf16", impl="tfla-limit-chunk").stages
+    NC, nk, nv = S // L, K // 64, V // 64
+    assert len(gates) == 3 and (recurrent.ops, recurrent.steps, recurrent.step_dram_loads) == (nk * nv * B * H, NC, 1)
+    assert recurrent.bytes_written == B * H * (NC + 1) * (K * V + K + 1) * 4  # every chunk's C, n, m
+    assert parallel.ops == nv * NC * B * H
+    # by hand, per program: q kᵀ and q̄ C over the key dimension in 64-wide steps, then S̄ v
+    assert parallel.flops == pytest.approx(parallel.ops * (nk * (2 * L * L * 64 + 2 * L * 64 * 64) + 2 * L * L * 64))
+    assert parallel.lane_instructions_per_op == pytest.approx(L * L * 9.5 + nk * (L * 64 * 1.5 + 64 * 64 * 0.5)
+                                                              + L * 64 * 3.5)
+    stages = schedule(w, "chunked", "bf16", impl="tfla-limit-chunk", direction="fwd+bwd").stages
+    dC, dQKV, dv_sum, grads = stages[9], stages[10], stages[11], stages[12]
+    assert len(stages) == 13 and stages[8].flops == recurrent.flops  # the states recomputed
+    assert (dC.steps, dC.bytes_written) == (NC, B * H * (NC + 1) * K * V * 4)
+    per_step = 4 * L * 64 * 64 + 2 * 2 * L * L * 64 + 2 * L * 64 * 64
+    assert dQKV.ops == nk * NC * B * H
+    assert dQKV.flops == pytest.approx(dQKV.ops * (2 * L * L * 64 + nv * per_step + 4 * L * L * 64))
+    assert dQKV.bytes_written == 2 * B * H * S * K * 2 + nk * B * H * S * V * 2  # ∂q, ∂k; ∂v per key tile
+    assert dv_sum.bytes_read == nk * B * H * S * V * 2 and grads.name.startswith("compute_gate_grads")
+    with pytest.raises(WorkloadError, match="chunk: expected a power of two from 16 to 128"):
+        schedule(w, "chunked", "bf16", impl="tfla-limit-chunk", chunk=256)
+    h100 = load_accelerator("h100-sxm5-80gb")
+    for direction in ("fwd", "fwd+bwd"):
+        result = simulate(schedule(w, "chunked", "bf16", impl="tfla-limit-chunk", direction=direction), h100)
+        assert result.lower_bound_s <= result.latency_s <= result.upper_bound_s
+
+
 # --------------------------------------------------------------------------- FLA chunked kernels
 
 def test_fla_chunk_kernels_follow_the_source():

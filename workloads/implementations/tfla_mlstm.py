@@ -59,8 +59,12 @@ from workloads.implementations.triton_kernel import matrix_kernel, tile_block
 from workloads.schedule import DTYPE_BYTES, Stage, in_stream_order
 
 SOURCE = ("NX-AI/mlstm_kernels mlstm_kernels/torch/chunkwise/triton_xl_chunk (fw.py, fw_recurrent.py, "
-          "fw_parallel.py, chunkwise_gates.py), mlstm_kernels/triton/chunkwise/xl_chunk, "
-          "kernel_param_heuristics.py; Beck et al., arXiv 2503.14376 (TFLA)")
+          "fw_parallel.py, bw.py, bw_recurrent.py, bw_parallel_dV.py, bw_parallel_dK.py, bw_parallel_dQ.py, "
+          "chunkwise_gates.py), mlstm_kernels/triton/chunkwise/xl_chunk, kernel_param_heuristics.py; "
+          "Beck et al., arXiv 2503.14376 (TFLA)")
+LIMIT_SOURCE = ("NX-AI/mlstm_kernels mlstm_kernels/torch/chunkwise/triton_limit_chunk (fw.py, fw_recurrent.py, "
+                "fw_parallel.py, bw.py, bw_recurrent.py, bw_parallel.py, chunkwise_gates.py, fwbw.py), "
+                "mlstm_kernels/triton/chunkwise/limit_chunk; Beck et al., arXiv 2503.14376 (TFLA)")
 
 DEFAULT_CHUNK = 128  # DEFAULT_CHUNK_SIZE of kernel_param_heuristics.py
 _INTER_MAX = 128  # chunk_size_inter = min(128, chunk)
@@ -211,9 +215,116 @@ def _backward(w, e: int, chunk: int, recurrent: Stage) -> list[Stage]:
                   2 * _TILE * _TILE * V + 2 * _TILE * _TILE * pk, 2 * _TILE * V * pk,
                   2 * _TILE * V * e + _TILE * pk * e + gate_vectors, state_slice / ok, q_bytes,
                   pk * V * _CONVERT + _TILE * pk * _DIVIDE)  # C narrowed; the inter part / n
-    # the gates' gradients: q ⊙ ∂q − k ⊙ ∂k and k ⊙ ∂k summed over the key dimension (fp32), the
-    # forget gate's reversed cumulative sum and its sigmoid: q, k, ∂q, ∂k and f read, two written
-    grads = Stage("compute_gate_grads_vecDeltaI_vecDeltaF: the input and forget gates' gradients", "vector",
-                  ops=tokens, flops_per_op=4 * K + 4, sfu_ops_per_op=1, sfu_function="sigmoid", sfu_on_chain=False,
-                  bytes_read_per_op=4 * K * e + _FP32, bytes_written_per_op=2 * _FP32, latency_ops=math.log2(K * S))
-    return [recompute, dC, gates, dV, dK, dQ, grads]
+    return [recompute, dC, gates, dV, dK, dQ, _gate_grads(w, e)]
+
+
+def _gate_grads(w, e: int) -> Stage:
+    """``compute_gate_grads_vecDeltaI_vecDeltaF`` (``torch.compile``: one kernel): q ⊙ ∂q − k ⊙ ∂k
+    and k ⊙ ∂k summed over the key dimension in fp32, the forget gate's reversed cumulative sum
+    and its sigmoid — q, k, ∂q, ∂k and f read, the two gates' gradients written."""
+    tokens = w.batch * w.heads * w.seq_len
+    return Stage("compute_gate_grads_vecDeltaI_vecDeltaF: the input and forget gates' gradients", "vector",
+                 ops=tokens, flops_per_op=4 * w.state + 4, sfu_ops_per_op=1, sfu_function="sigmoid",
+                 sfu_on_chain=False, bytes_read_per_op=4 * w.state * e + _FP32, bytes_written_per_op=2 * _FP32,
+                 latency_ops=math.log2(w.state * w.seq_len))
+
+
+# --------------------------------------------------------------------------- triton_limit_chunk
+
+LIMIT_CHUNK = 64  # CHUNK_SIZE of triton_limit_chunk's fw.py, bw.py and fwbw.py
+_LIMIT_MAX = 128  # a program holds its chunk's L × L scores: the "limit" of the chunk size
+#: per score of limit_chunk's parallel forward, counted from fw_kernel_parallel.py as the xl
+#: kernels': D = b_q − b_k + i_k (a subtraction and an addition), the causal mask (a compare and
+#: a select), the row maximum, exp(D − m) (the subtraction and log₂e's multiply), S ⊙ D̄, the
+#: row sum and S̄ narrowed for S̄ v
+_LIMIT_SCORE_LANES = 2 + 2 + 1 + 2 + 1 + 1 + 0.5
+#: per score of its backward: D̃, the mask, exp(D̃ − m), ∂S̄ ⊙ D̄ and ∂S narrowed
+_LIMIT_BW_SCORE_LANES = 2 + 2 + 2 + 1 + 0.5
+
+
+def _eager(name: str, tokens: int, read: float, written: float, flops: float = 1.0, sfu: float = 0.0,
+           latency_ops: float = 1.0) -> Stage:
+    """One PyTorch elementwise (or scan) kernel over the gates: ``read`` and ``written`` bytes per position."""
+    return Stage(name, "vector", ops=tokens, flops_per_op=flops, sfu_ops_per_op=sfu, sfu_function="exp",
+                 sfu_on_chain=False, bytes_read_per_op=read, bytes_written_per_op=written, latency_ops=latency_ops)
+
+
+def build_limit(w, dtype: str, direction: str = "fwd", chunk: int = LIMIT_CHUNK) -> tuple[Stage, ...]:
+    """TFLA's first mLSTM kernels, ``triton_limit_chunk`` (``mlstm_kernels/torch/chunkwise/
+    triton_limit_chunk``; the Triton kernels in ``mlstm_kernels/triton/chunkwise/limit_chunk``):
+    the whole chunk of ``L`` rows (64 by default) in one program, so the chunk size is limited
+    by what a program holds.  Forward: the forget gate widened to fp32, its log-sigmoid and
+    running sum within chunks (three PyTorch kernels); ``recurrent_fw_C`` — a program per
+    (64 × 64 state tile, batch·head) walks the chunks in order and stores every chunk's fp32
+    state (one pipeline stage, so each chunk waits for its loads); ``parallel_fw_H`` — a program
+    per (64-wide value tile, chunk, batch·head) forms ``q kᵀ`` over the key dimension in 64-wide
+    steps (again for every value tile) with ``q̄ C`` from the previous chunk's state, then
+    ``S̄ v``, normalises and stores h, n and m.  Backward (the states recomputed:
+    ``RECOMPUTE_STATES_IN_BW``'s default): the gates' three kernels and the recurrent kernel
+    again, ``recurrent_bw_dC`` over the chunks in reverse storing every chunk's fp32 ∂C, then
+    ``parallel_bw_dQKV`` — a program per (64-wide key tile, chunk, batch·head) forms its slice of
+    ``q kᵀ``, walks the value dimension in 64-wide steps for the inter-chunk parts of ∂q and ∂k,
+    ``∂S̄`` and its partial ∂v (one per key tile), then ∂q and ∂k; ``matDeltaV.sum(0)`` adds the
+    partials (PyTorch) and ``compute_gate_grads_vecDeltaI_vecDeltaF`` the gates' gradients."""
+    e = DTYPE_BYTES[dtype]
+    B, H, K, V, S = w.batch, w.heads, w.state, w.value, w.seq_len
+    if chunk < 16 or chunk > _LIMIT_MAX or chunk & (chunk - 1) or S % chunk:
+        raise WorkloadError(f"chunk: expected a power of two from 16 to {_LIMIT_MAX} that divides seq_len {S} "
+                            f"(triton_limit_chunk holds a whole chunk in one program), got {chunk!r}")
+    L, BH, tokens = chunk, B * H, B * H * S
+    NC = S // L
+    nk, nv = _tiles(K, _TILE), _tiles(V, _TILE)
+    q_bytes, v_bytes = tokens * K * e, tokens * V * e
+    states = BH * (NC + 1) * (K * V + K + 1) * _FP32  # every chunk's C, n and m, and the initial ones
+
+    def gates(prefix=""):
+        return [_eager(prefix + "vecF.to(float32)", tokens, e, _FP32),
+                _eager(prefix + "logsigmoid(f)", tokens, _FP32, _FP32, flops=2, sfu=2),
+                _eager(prefix + "cumsum within chunks", tokens, _FP32, _FP32, latency_ops=math.log2(L))]
+
+    recurrent = matrix_kernel(
+        "recurrent_fw_C: the state of every chunk (sequential over chunks)", blocks=nk * nv * BH, steps=NC,
+        block_flops=2 * _TILE * _TILE * L + 2 * _TILE * L,
+        reads=q_bytes * nv + v_bytes * nk + 2 * tokens * _FP32 * nk * nv,  # k, v; b and i per tile
+        writes=states, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, L), latency_ops=2 * math.log2(L),
+        block=tile_block(_TILE, _TILE, L, 1, _WARPS, e), lanes=_recurrent_lanes(L))
+    recurrent = dataclasses.replace(recurrent, step_dram_loads=1)  # num_stages = 1
+    programs = nv * NC * BH
+    per_program = nk * (2 * L * L * _TILE + 2 * L * _TILE * _TILE) + 2 * L * L * _TILE
+    # per key step q and k and the state's slice and normaliser (fp32); then v and three gate vectors
+    loads = programs * (nk * (2 * L * _TILE * e + _TILE * _TILE * _FP32 + _TILE * _FP32)
+                        + L * _TILE * e + 3 * L * _FP32)
+    parallel = matrix_kernel(
+        "parallel_fw_H: each chunk's outputs, within it and from its state", blocks=programs,
+        block_flops=per_program, reads=loads, writes=v_bytes + 2 * tokens * _FP32 * nv, exps=programs * L * L,
+        shape=(L, _TILE, _TILE), latency_ops=2 * math.log2(L) + 2 * math.log2(K),
+        block=tile_block(L, _TILE, _TILE, 1, _WARPS, e),
+        lanes=L * L * _LIMIT_SCORE_LANES + nk * (L * _TILE * 1.5 + _TILE * _TILE * _CONVERT) + L * _TILE * _OUT_LANES)
+    forward = gates() + [recurrent, parallel]
+    if direction == "fwd":
+        return in_stream_order(forward)
+    again = dataclasses.replace(recurrent, name="bw: recurrent_fw_C: the chunk states again")
+    dC = matrix_kernel(
+        "recurrent_bw_dC: ∂C of every chunk (sequential over chunks, in reverse)", blocks=nk * nv * BH, steps=NC,
+        block_flops=2 * _TILE * _TILE * L, reads=q_bytes * nv + v_bytes * nk + 3 * tokens * _FP32 * nk * nv,
+        writes=BH * (NC + 1) * K * V * _FP32, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, L),
+        latency_ops=2 * math.log2(L), block=tile_block(_TILE, _TILE, L, 1, _WARPS, e),
+        lanes=L * _TILE * (1.5 + _DIVIDE) + _TILE * _TILE)
+    dC = dataclasses.replace(dC, step_dram_loads=1)
+    programs = nk * NC * BH
+    inter = 2 * 2 * L * _TILE * _TILE  # ∂k from v ∂Cᵀ and ∂q from ∂h Cᵀ, per value step
+    # per value step: the inter parts, ∂S̄ = (∂h / n) vᵀ, and ∂v = S̄ᵀ (∂h / n) + k̄ ∂C
+    per_step = inter + 2 * L * L * _TILE + 2 * L * L * _TILE + 2 * L * _TILE * _TILE
+    per_program = 2 * L * L * _TILE + nv * per_step + 2 * 2 * L * L * _TILE  # q kᵀ; the value steps; ∂q, ∂k
+    step_loads = 2 * L * _TILE * e + 2 * _TILE * _TILE * _FP32  # ∂h and v; ∂C and C slices (fp32)
+    loads = programs * (2 * L * _TILE * e + 5 * L * _FP32 + nv * step_loads)
+    dQKV = matrix_kernel(
+        "parallel_bw_dQKV: ∂q, ∂k and a partial ∂v per key tile", blocks=programs, block_flops=per_program,
+        reads=loads, writes=2 * q_bytes + nk * v_bytes, exps=programs * L * L, shape=(L, _TILE, _TILE),
+        latency_ops=2 * math.log2(L) + 2 * math.log2(V), block=tile_block(L, _TILE, _TILE, 1, _WARPS, e),
+        lanes=L * L * _LIMIT_BW_SCORE_LANES + nv * (2 * L * _TILE * _DIVIDE + 2 * _TILE * _TILE * _CONVERT)
+        + L * _TILE * _OUT_LANES)
+    partials = nk * tokens * V
+    dv_sum = Stage("matDeltaV.sum(0): the key tiles' partial ∂v", "vector", ops=tokens * V, flops_per_op=nk - 1,
+                   bytes_read_per_op=partials * e / (tokens * V), bytes_written_per_op=e, latency_ops=math.log2(nk + 1))
+    return in_stream_order(forward + gates("bw: ") + [again, dC, dQKV, dv_sum, _gate_grads(w, e)])
