@@ -378,3 +378,25 @@ def test_gemm_operands_stream_through_sram_and_cost_its_energy(toy):
         power={"tdp_w": 1e6, "whole_stack": True})  # energies as given: no instructions or control added
     mm = simulate(one(Stage("mm", "matrix", ops=1, flops_per_op=16)), acc)
     assert mm.energy_onchip_j == pytest.approx(32.0) and mm.dynamic_energy_j == pytest.approx(32.0)
+
+
+def test_a_step_waiting_for_a_dram_load_pays_one_dram_latency():
+    """A chain whose every step waits for a load no earlier step touched (``step_dram_loads``: a
+    loop without software pipelining) takes one DRAM latency longer per step, in the DES, the
+    closed form and the vectorised closed form alike; a load the shared cache serves
+    (``step_loads``) the cache's latency instead — here the chip has no cache, so the same."""
+    from simulator.analytic import analytic_latency_batch
+
+    spec = toy_spec(clock_hz=1.0, kernel_launch_s=0.0)
+    spec["memory"][1]["latency_s"] = 50.0
+    acc = Accelerator.model_validate(spec)
+    base = Stage("chain", "vector", ops=1, steps=10, flops_per_op=1.0, latency_ops=1.0)
+    times = {}
+    for name, stage in (("none", base), ("dram", dataclasses.replace(base, step_dram_loads=1)),
+                        ("cache", dataclasses.replace(base, step_loads=1))):
+        sched = Schedule(name, "fp32", (stage,))
+        des, closed = simulate(sched, acc).latency_s, simulate(sched, acc, fidelity="analytic").latency_s
+        assert des == pytest.approx(closed) == pytest.approx(analytic_latency_batch(sched, [acc])[0])
+        times[name] = des
+    assert times["dram"] - times["none"] == pytest.approx(10 * 50.0)
+    assert times["cache"] == pytest.approx(times["dram"])

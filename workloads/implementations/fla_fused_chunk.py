@@ -27,8 +27,9 @@ cumulative sum PyTorch finishes.
 
 Two warps cannot issue Hopper's warpgroup MMAs (``wgmma`` takes four), so Triton lowers the
 fused kernels' products to ``mma.sync`` (``sync_mma``); with one pipeline stage each chunk
-waits for its loads (``step_dram_loads``: data no earlier chunk touched, so a DRAM latency).  Lane instructions are counted from the source as for
-the other Triton kernels (:mod:`workloads.implementations.tfla_mlstm`).
+waits for its loads (``step_dram_loads``: data no earlier chunk touched, so a DRAM latency).
+Lane instructions are counted from the source as for the other Triton kernels
+(:mod:`workloads.implementations.tfla_mlstm`).
 """
 
 from __future__ import annotations
