@@ -344,9 +344,9 @@ def test_more_bandwidth_lanes_or_cores_not_slower(sched, acc, factor):
     critical one — 10.0 % (cores, :func:`_contending_writers`), 5.0 % (lanes) — and where a
     core's SRAM holds its tiles only in turns, more cores can leave one tile to run alone after
     the rest instead of beside them — worst seen 30.2 % (cores, :func:`_sram_knife_edge`):
-    Graham's list-scheduling anomalies, which a tile pinned to its core cannot dodge.  Before DRAM and units were shared and tiles streamed their bytes, a
-    non-pre-emptive queue of whole tiles made doubling the lanes of a one-core chip 22 %
-    slower, and cores 55 %."""
+    Graham's list-scheduling anomalies, which a tile pinned to its core cannot dodge.  Before
+    DRAM and units were shared and tiles streamed their bytes, a non-pre-emptive queue of whole
+    tiles made doubling the lanes of a one-core chip 22 % slower, and cores 55 %."""
     # without a power limit: under one, more lanes or cores at the same TDP can throttle the clock
     # further (as on a real part), which is the power model's to say, not this property's
     acc = acc.replace(power=None)
