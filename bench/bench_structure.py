@@ -46,6 +46,11 @@ PAIRS = (
      "chunked", "selective-scan", "bf16", "h100-sxm5-80gb",
      "the fused kernel never writes the (B, L, D, N) state; the generic chunked scan materialises "
      "a and b and the chunk carries"),
+    ("mLSTM, TFLA triton_xl_chunk", "xlstm-7b", {"batch": 8, "seq_len": 8192, "heads": 16, "state": 128, "value": 256},
+     "chunked", "tfla-xl-chunk", "bf16", "h100-sxm5-80gb",
+     "TFLA's parallel kernel forms q kᵀ again for each of its two 128-wide value tiles (a quarter more flops) "
+     "and re-reads q per key block; the generic schedule's three unfused stages move every chunk state "
+     "through DRAM, which the fused policy keeps on chip"),
     ("Attention, FlashAttention-2", "llama2-7b-attention", {"batch": 2, "seq_len": 8192, "heads": 16},
      "blocked", "flash-attention-2", "bf16", "h100-sxm5-80gb",
      "the same online softmax and its lane instructions per score; FlashAttention-2 issues mma.sync, "
