@@ -171,18 +171,9 @@ def _backward(w, e: int, chunk: int, recurrent: Stage) -> list[Stage]:
     inter = min(_INTER_MAX, chunk)
     chunks_inter, chunks = S // inter, S // chunk
     saved = chunks_inter // (chunk // inter) + 1
-    nk, nv = _tiles(K, _TILE), _tiles(V, _TILE)
     q_bytes, v_bytes = tokens * K * e, tokens * V * e
-    d_states = BH * saved * K * V * _FP32  # ∂C of every kept chunk, fp32
     recompute = dataclasses.replace(recurrent, name="bw: " + recurrent.name.split(":")[0] + ": the chunk states again")
-    dC = matrix_kernel(
-        "recurrent_bw_dC: ∂C of every chunk (sequential over chunks, in reverse)", blocks=nk * nv * BH,
-        steps=chunks_inter, block_flops=2 * _TILE * _TILE * inter,
-        reads=q_bytes * nv + v_bytes * nk + 3 * tokens * _FP32 * nk * nv,  # q, ∂h; f, m, n per tile
-        writes=d_states, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, inter), latency_ops=2 * math.log2(inter),
-        block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e),
-        lanes=inter * _TILE * (1.5 + _DIVIDE) + _TILE * _TILE)  # q ⊙ b̄, ∂h / n, ∂C's FMA
-    dC = dataclasses.replace(dC, step_dram_loads=1)
+    dC = _reverse_dC(w, e, inter, saved)
     gates = Stage("compute_chunkwise_log_gates_vecB_vecA: log-sigmoid of f, summed both ways within chunks",
                   "vector", ops=tokens, flops_per_op=4, sfu_ops_per_op=3, sfu_function="exp", sfu_on_chain=False,
                   bytes_read_per_op=2 * _FP32, bytes_written_per_op=2 * _FP32, latency_ops=math.log2(chunk))
@@ -216,6 +207,23 @@ def _backward(w, e: int, chunk: int, recurrent: Stage) -> list[Stage]:
                   2 * _TILE * V * e + _TILE * pk * e + gate_vectors, state_slice / ok, q_bytes,
                   pk * V * _CONVERT + _TILE * pk * _DIVIDE)  # C narrowed; the inter part / n
     return [recompute, dC, gates, dV, dK, dQ, _gate_grads(w, e)]
+
+
+def _reverse_dC(w, e: int, inter: int, saved: int) -> Stage:
+    """``recurrent_bw_dC`` (both kernel sets): a program per (64 × 64 state tile, batch·head)
+    walks the chunks of ``inter`` rows in reverse, loads q, ∂h and three gate vectors (f, m, n),
+    adds ``(q ⊙ b̄)ᵀ (∂h / n)`` to its fp32 ∂C and stores ``saved`` of them; one pipeline stage,
+    so each chunk waits for its loads."""
+    BH = w.batch * w.heads
+    tokens, nk, nv = BH * w.seq_len, _tiles(w.state, _TILE), _tiles(w.value, _TILE)
+    dC = matrix_kernel(
+        "recurrent_bw_dC: ∂C of every chunk (sequential over chunks, in reverse)", blocks=nk * nv * BH,
+        steps=w.seq_len // inter, block_flops=2 * _TILE * _TILE * inter,
+        reads=tokens * (w.state * e * nv + w.value * e * nk + 3 * _FP32 * nk * nv),
+        writes=BH * saved * w.state * w.value * _FP32, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, inter),
+        latency_ops=2 * math.log2(inter), block=tile_block(_TILE, _TILE, inter, _STAGES, _WARPS, e),
+        lanes=inter * _TILE * (1.5 + _DIVIDE) + _TILE * _TILE)  # q ⊙ b̄, ∂h / n, ∂C's FMA
+    return dataclasses.replace(dC, step_dram_loads=1)
 
 
 def _gate_grads(w, e: int) -> Stage:
@@ -304,13 +312,7 @@ def build_limit(w, dtype: str, direction: str = "fwd", chunk: int = LIMIT_CHUNK)
     if direction == "fwd":
         return in_stream_order(forward)
     again = dataclasses.replace(recurrent, name="bw: recurrent_fw_C: the chunk states again")
-    dC = matrix_kernel(
-        "recurrent_bw_dC: ∂C of every chunk (sequential over chunks, in reverse)", blocks=nk * nv * BH, steps=NC,
-        block_flops=2 * _TILE * _TILE * L, reads=q_bytes * nv + v_bytes * nk + 3 * tokens * _FP32 * nk * nv,
-        writes=BH * (NC + 1) * K * V * _FP32, exps=2 * tokens * nk * nv, shape=(_TILE, _TILE, L),
-        latency_ops=2 * math.log2(L), block=tile_block(_TILE, _TILE, L, 1, _WARPS, e),
-        lanes=L * _TILE * (1.5 + _DIVIDE) + _TILE * _TILE)
-    dC = dataclasses.replace(dC, step_dram_loads=1)
+    dC = _reverse_dC(w, e, L, NC + 1)
     programs = nk * NC * BH
     inter = 2 * 2 * L * _TILE * _TILE  # ∂k from v ∂Cᵀ and ∂q from ∂h Cᵀ, per value step
     # per value step: the inter parts, ∂S̄ = (∂h / n) vᵀ, and ∂v = S̄ᵀ (∂h / n) + k̄ ∂C
